@@ -1,0 +1,241 @@
+"""Simulator time: a virtual clock (a heap of due callbacks) and a wall clock you can move forward.
+
+Every part of rivosim asks its clock for ``now()``; nothing reads the wall clock directly. ``advance`` runs
+everything that falls due, in ``(due, seq)`` order, with ``now()`` equal to each callback's due time — so a
+two-year scenario runs in milliseconds and one seed replays byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "Clock",
+    "Duration",
+    "Timer",
+    "VirtualClock",
+    "WallClock",
+    "add_months",
+    "parse_duration",
+    "parse_instant",
+]
+
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+_DURATION_RE = re.compile(
+    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """An ISO-8601 duration with calendar parts: months and years move the calendar, the rest is exact."""
+
+    months: int = 0
+    seconds: float = 0.0
+
+    def after(self, instant: datetime) -> datetime:
+        """The instant this duration after ``instant`` (calendar months first, then the exact part)."""
+        return add_months(instant, self.months) + timedelta(seconds=self.seconds)
+
+
+def parse_duration(value: str | int | float | timedelta | Duration) -> Duration:
+    """Parse ``P1Y2M3DT4H5M6S``/``P2W``, plain seconds, or a ``timedelta``. Raises ``ValueError`` otherwise."""
+    if isinstance(value, Duration):
+        return value
+    if isinstance(value, timedelta):
+        return Duration(seconds=value.total_seconds())
+    if isinstance(value, bool):
+        raise ValueError("a duration is an ISO-8601 string such as 'P30D' or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return Duration(seconds=float(value))
+    if not isinstance(value, str):
+        raise ValueError("a duration is an ISO-8601 string such as 'P30D' or a number of seconds")
+    match = _DURATION_RE.match(value.strip().upper())
+    if not match:
+        raise ValueError(f"{value!r} is not an ISO-8601 duration such as 'P30D', 'PT1H' or 'P1Y2M'")
+    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    months = int(parts["years"]) * 12 + int(parts["months"])
+    seconds = (
+        parts["weeks"] * 7 * 86400
+        + parts["days"] * 86400
+        + parts["hours"] * 3600
+        + parts["minutes"] * 60
+        + parts["seconds"]
+    )
+    return Duration(months=months, seconds=seconds)
+
+
+def parse_instant(value: str) -> datetime:
+    """Parse an ISO-8601 instant; a naive one is taken as UTC. Raises ``ValueError`` when malformed."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def add_months(instant: datetime, months: int) -> datetime:
+    """Move ``instant`` by calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
+    if months == 0:
+        return instant
+    total = instant.year * 12 + (instant.month - 1) + months
+    year, month = divmod(total, 12)
+    month += 1
+    day = min(instant.day, _days_in_month(year, month))
+    return instant.replace(year=year, month=month, day=day)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
+
+
+@dataclass(order=True, slots=True)
+class Timer:
+    """A callback due at an instant; ``cancel()`` keeps it in the heap but makes it a no-op."""
+
+    due: datetime
+    seq: int
+    callback: Callable[[], object] = field(compare=False)
+    label: str = field(default="", compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Clock:
+    """Base clock: ``now()`` plus a heap of timers that ``advance``/``run_due`` fire in ``(due, seq)`` order."""
+
+    kind = "abstract"
+
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = 0
+        self._running = False
+
+    # -- time ------------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        raise NotImplementedError
+
+    def _set_at_least(self, instant: datetime) -> None:
+        """Make ``now()`` at least ``instant`` (the wall clock moves its offset, the virtual clock jumps)."""
+        raise NotImplementedError
+
+    # -- timers ----------------------------------------------------------------------------------------
+    def call_at(self, due: datetime, callback: Callable[[], object], label: str = "") -> Timer:
+        """Run ``callback`` when the clock reaches ``due`` (at once on the next run if it is already past)."""
+        self._seq += 1
+        timer = Timer(due=due, seq=self._seq, callback=callback, label=label)
+        heapq.heappush(self._heap, timer)
+        return timer
+
+    def call_after(self, after: float | str | timedelta | Duration, callback: Callable[[], object],
+                   label: str = "") -> Timer:
+        return self.call_at(parse_duration(after).after(self.now()), callback, label)
+
+    def pending(self) -> list[Timer]:
+        """Live timers, soonest first."""
+        return sorted(t for t in self._heap if not t.cancelled)
+
+    def next_due(self) -> datetime | None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0].due if self._heap else None
+
+    def run_due(self) -> int:
+        """Fire every timer due at or before ``now()``. Returns how many ran."""
+        return self._run_until(self.now(), move=False)
+
+    def advance(self, by: float | str | timedelta | Duration) -> datetime:
+        """Move time forward by ``by``, firing each timer due on the way with ``now()`` equal to its due time."""
+        target = parse_duration(by).after(self.now())
+        self._run_until(target, move=True)
+        self._set_at_least(target)
+        return self.now()
+
+    def advance_to(self, instant: datetime) -> datetime:
+        if instant > self.now():
+            self._run_until(instant, move=True)
+            self._set_at_least(instant)
+        return self.now()
+
+    def run_until_idle(self, limit: int = 100_000) -> datetime:
+        """Fire timers one after another, moving time only as far as each needs, until none is left."""
+        ran = 0
+        while (due := self.next_due()) is not None and ran < limit:
+            if due > self.now():
+                self._set_at_least(due)
+            ran += self._run_until(self.now(), move=False)
+        return self.now()
+
+    def _run_until(self, target: datetime, *, move: bool) -> int:
+        # Re-entrancy guard: a callback that advances the clock would run timers out of order.
+        if self._running:
+            return 0
+        self._running = True
+        ran = 0
+        try:
+            while self._heap and self._heap[0].due <= target:
+                timer = heapq.heappop(self._heap)
+                if timer.cancelled:
+                    continue
+                if move and timer.due > self.now():
+                    self._set_at_least(timer.due)
+                timer.callback()
+                ran += 1
+        finally:
+            self._running = False
+        return ran
+
+
+class VirtualClock(Clock):
+    """Time that moves only when told to. Starts at 2026-01-01T00:00:00Z unless given ``start``."""
+
+    kind = "virtual"
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__()
+        start = start or DEFAULT_START
+        if start.tzinfo is None:
+            raise ValueError("the clock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def _set_at_least(self, instant: datetime) -> None:
+        if instant > self._now:
+            self._now = instant
+
+
+class WallClock(Clock):
+    """Real UTC time plus an offset; ``advance`` moves the offset forward (time travel) and runs what fell due.
+
+    This is the only place in rivosim that reads the wall clock.
+    """
+
+    kind = "wall"
+
+    def __init__(self, source: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self._source = source
+        self._offset = 0.0
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._source() + self._offset, tz=UTC)
+
+    def _set_at_least(self, instant: datetime) -> None:
+        gap = instant.timestamp() - (self._source() + self._offset)
+        if gap > 0:
+            self._offset += gap

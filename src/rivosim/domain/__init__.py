@@ -1,0 +1,1 @@
+"""The pure domain: Shopify and Rivo backends per shop, talking only through domain events."""

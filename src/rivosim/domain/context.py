@@ -1,0 +1,23 @@
+"""What a backend needs from its shop: time, ids, randomness, the event bus and the live configuration."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..ids import IdSource
+from .events import EventBus
+
+
+@dataclass(slots=True)
+class ShopContext:
+    domain: str
+    now: Callable[[], datetime]
+    ids: IdSource
+    rng: random.Random
+    bus: EventBus
+    config: Callable[[], dict[str, Any]]
+    schedule: Callable[[datetime, Callable[[], object], str], object]

@@ -1,0 +1,184 @@
+"""Domain events (past-tense facts) and the synchronous per-shop bus that carries them.
+
+Cross-API effects travel only as events: the Shopify backend publishes ``OrderPaid``; the Rivo backend
+subscribes and awards points; later the outbox turns Rivo events into signed webhook deliveries.
+Neither backend imports the other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+__all__ = [
+    "CustomerCreated",
+    "CustomerDeleted",
+    "CustomerJoinedProgram",
+    "CustomerUpdated",
+    "DomainEvent",
+    "EventBus",
+    "OrderCancelled",
+    "OrderCreated",
+    "OrderPaid",
+    "OrderRefunded",
+    "PointsEventCreated",
+    "RedemptionCreated",
+    "ReferralClaimed",
+    "ReferralCompleted",
+    "StorefrontActionRecorded",
+    "TierChanged",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    shop: str
+    at: datetime
+
+
+# -- Shopify side -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerCreated(DomainEvent):
+    customer_id: int
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    accepts_marketing: bool
+    verified_email: bool
+    tags: tuple[str, ...]
+    joins_program: bool = True
+    dob: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerUpdated(DomainEvent):
+    customer_id: int
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerDeleted(DomainEvent):
+    customer_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderLine:
+    product_id: int | None
+    variant_id: int | None
+    title: str
+    quantity: int
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCreated(DomainEvent):
+    order_id: int
+    customer_id: int | None
+    subtotal: Decimal
+    lines: tuple[OrderLine, ...]
+    discount_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPaid(DomainEvent):
+    order_id: int
+    customer_id: int | None
+    subtotal: Decimal
+    total: Decimal
+    lines: tuple[OrderLine, ...]
+    discount_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRefunded(DomainEvent):
+    order_id: int
+    customer_id: int | None
+    amount: Decimal
+    refund_id: int
+    fully_refunded: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancelled(DomainEvent):
+    order_id: int
+    customer_id: int | None
+    was_paid: bool
+
+
+# -- Rivo side ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerJoinedProgram(DomainEvent):
+    customer_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointsEventCreated(DomainEvent):
+    customer_id: int
+    points_event_id: int
+    source: str
+    points_diff: int
+    credits_diff: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedemptionCreated(DomainEvent):
+    customer_id: int
+    redemption_id: int
+    reward_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierChanged(DomainEvent):
+    customer_id: int
+    from_tier_id: int | None
+    to_tier_id: int | None
+    direction: str  # "upgraded" | "downgraded"
+    first_time: bool
+    manual: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferralClaimed(DomainEvent):
+    referral_id: int
+    advocate_customer_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferralCompleted(DomainEvent):
+    referral_id: int
+    advocate_customer_id: int
+    referred_customer_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorefrontActionRecorded(DomainEvent):
+    customer_id: int
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+E = TypeVar("E", bound=DomainEvent)
+
+
+class EventBus:
+    """Synchronous publish/subscribe. Handlers run in subscription order; ``history`` keeps the last events."""
+
+    def __init__(self, history_limit: int = 10_000) -> None:
+        self._handlers: dict[type[DomainEvent], list[Callable[[Any], None]]] = defaultdict(list)
+        self._any: list[Callable[[DomainEvent], None]] = []
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
+        self._handlers[event_type].append(handler)
+
+    def subscribe_all(self, handler: Callable[[DomainEvent], None]) -> None:
+        self._any.append(handler)
+
+    def publish(self, event: DomainEvent) -> None:
+        for handler in self._handlers.get(type(event), ()):
+            handler(event)
+        for handler in self._any:
+            handler(event)

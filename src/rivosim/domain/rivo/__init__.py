@@ -1,0 +1,1 @@
+"""Rivo's loyalty program for one shop: customers, ledger, rewards, tiers, referrals, webhooks."""

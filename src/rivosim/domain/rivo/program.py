@@ -1,0 +1,226 @@
+"""The program half of ``RivoBackend``: earning rules, rewards and VIP tiers, kept in step with the shop
+configuration document, plus the REST operations on rewards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ...errors import NotFound, ValidationFailed
+from .models import EarningRule, Reward, VipTier
+from .state import RivoState
+
+__all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "ProgramOps"]
+
+REWARD_TYPES = ("fixed_amount", "percentage", "free_shipping", "free_product", "gift_card", "points_to_credit")
+REWARD_SOURCES = ("points", "credits", "referrer", "referred", "vip_tier", "birthday")
+REWARD_WRITABLE = (
+    "name", "enabled", "points_amount", "points_type", "reward_type", "reward_value", "source", "expiry_months",
+    "min_order_value_in_cents", "min_points_to_redeem_value", "max_points_to_spend_value",
+    "increment_points_value",
+)
+PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
+
+
+def _int(value: Any, field: str, *, low: int = 0, high: int = 10_000_000, nullable: bool = False) -> int | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)  # form-encoded bodies carry numbers as text
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{field} must be an integer", field=field)
+    if not low <= value <= high:
+        raise ValidationFailed(f"{field} must be between {low} and {high}", field=field)
+    return value
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValidationFailed(f"{field} must be a number", field=field)
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationFailed(f"{field} must be a number", field=field) from exc
+    if not out.is_finite() or out < 0:
+        raise ValidationFailed(f"{field} must be a non-negative number", field=field)
+    return out
+
+
+def _bool(value: Any, field: str) -> bool:
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    if not isinstance(value, bool):
+        raise ValidationFailed(f"{field} must be true or false", field=field)
+    return value
+
+
+class ProgramOps(RivoState):
+    # -- configuration -----------------------------------------------------------------------------------
+    def apply_program_config(self, program: dict[str, Any]) -> None:
+        """Bring rules, rewards and tiers in line with the document, keeping ids of entries that match
+        (by ``id``, else by their natural key) so a PATCH that flips ``enabled`` keeps references intact."""
+        now = self.ctx.now()
+        self.rules = self._sync(self.rules, program.get("earning_rules") or [], self._rule_key,
+                                lambda raw, id_: self._make_rule(raw, id_), "earning_rule")
+        self.tiers = self._sync(self.tiers, (program.get("vip") or {}).get("tiers") or [],
+                                lambda t: t["name"].casefold() if isinstance(t, dict) else t.name.casefold(),
+                                lambda raw, id_: self._make_tier(raw, id_, now), "vip_tier")
+        kept_rewards = {r.id: r for r in self.rewards.values() if r.deleted}
+        synced = self._sync({k: v for k, v in self.rewards.items() if not v.deleted},
+                            program.get("rewards") or [],
+                            lambda r: r["name"].casefold() if isinstance(r, dict) else r.name.casefold(),
+                            lambda raw, id_: self._make_reward(raw, id_, now, existing=self.rewards.get(id_)),
+                            "reward")
+        self.rewards = {**kept_rewards, **synced}
+        self.tier_order = sorted(self.tiers.values(), key=lambda t: t.threshold)
+
+    @staticmethod
+    def _rule_key(rule: Any) -> tuple[str, str | None]:
+        if isinstance(rule, dict):
+            return rule["trigger"], rule.get("custom_action_name") or rule.get("url")
+        return rule.trigger, rule.custom_action_name or rule.url
+
+    def _sync(self, current: dict[int, Any], wanted: list[dict[str, Any]], key: Any, make: Any,
+              kind: str) -> dict[int, Any]:
+        by_key = {key(obj): obj for obj in current.values()}
+        out: dict[int, Any] = {}
+        for raw in wanted:
+            existing = current.get(raw["id"]) if "id" in raw else by_key.get(key(raw))
+            id_ = existing.id if existing is not None else (raw.get("id") or self.ctx.ids.next(kind))
+            out[id_] = make(raw, id_)
+        return out
+
+    def _make_rule(self, raw: dict[str, Any], id_: int) -> EarningRule:
+        base = raw.get("currency_base_amount")
+        return EarningRule(
+            id=id_, trigger=raw["trigger"], name=raw.get("name") or raw["trigger"].replace("_", " ").title(),
+            enabled=raw.get("enabled", True), points_amount=raw.get("points_amount", 0),
+            credits_amount=Decimal(str(raw.get("credits_amount", 0))), points_type=raw.get("points_type", "fixed"),
+            currency_base_amount=Decimal(str(base)) if base is not None else None,
+            custom_action_name=raw.get("custom_action_name"), url=raw.get("url"),
+            product_ids=tuple(raw.get("product_ids") or ()),
+            once_per_customer=raw.get("once_per_customer", raw["trigger"] in ONCE_TRIGGERS),
+        )
+
+    def _make_tier(self, raw: dict[str, Any], id_: int, now: datetime) -> VipTier:
+        old = self.tiers.get(id_)
+        return VipTier(id=id_, name=raw["name"], threshold=Decimal(str(raw["threshold"])),
+                       created_at=old.created_at if old else now, updated_at=now,
+                       perks=tuple(raw.get("perks") or ()), desc=raw.get("desc"), icon_url=raw.get("icon_url"))
+
+    def _make_reward(self, raw: dict[str, Any], id_: int, now: datetime, existing: Reward | None = None) -> Reward:
+        reward = existing or Reward(id=id_, name=raw["name"], created_at=now, updated_at=now)
+        self._apply_reward_fields(reward, raw, partial=existing is not None)
+        reward.updated_at = now
+        return reward
+
+    # -- reward operations (REST) ------------------------------------------------------------------------
+    def _apply_reward_fields(self, reward: Reward, raw: dict[str, Any], *, partial: bool) -> None:
+        """Validate every field first, then assign — a refused update changes nothing."""
+        staged: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name == "id":
+                continue
+            if name not in REWARD_WRITABLE:
+                raise ValidationFailed(f"{name} is not a writable reward field; writable: "
+                                       f"{', '.join(REWARD_WRITABLE)}", field=name)
+            if name == "name":
+                if not isinstance(value, str) or not value.strip() or len(value) > 255:
+                    raise ValidationFailed("name must be a non-empty string of at most 255 characters",
+                                           field="name")
+                staged[name] = value.strip()
+            elif name == "enabled":
+                staged[name] = _bool(value, name)
+            elif name == "points_amount":
+                staged[name] = _int(value, name)
+            elif name in ("expiry_months",):
+                staged[name] = _int(value, name, low=1, high=24, nullable=True)
+            elif name in ("min_order_value_in_cents",):
+                staged[name] = _int(value, name, nullable=True)
+            elif name in ("min_points_to_redeem_value", "max_points_to_spend_value", "increment_points_value"):
+                staged[name] = _int(value, name, low=1, nullable=True)
+            elif name == "points_type":
+                if value not in ("fixed", "incremental"):
+                    raise ValidationFailed("points_type must be fixed or incremental", field=name)
+                staged[name] = value
+            elif name == "reward_type":
+                if value not in REWARD_TYPES:
+                    raise ValidationFailed(f"reward_type must be one of {', '.join(REWARD_TYPES)}", field=name)
+                staged[name] = value
+            elif name == "source":
+                if value not in REWARD_SOURCES:
+                    raise ValidationFailed(f"source must be one of {', '.join(REWARD_SOURCES)}", field=name)
+                staged[name] = value
+            elif name == "reward_value":
+                staged[name] = _decimal(value, name)
+        if staged.get("reward_type") == "percentage" and staged.get("reward_value", Decimal(0)) > 100:
+            raise ValidationFailed("a percentage reward_value cannot exceed 100", field="reward_value")
+        if not partial and "name" not in staged:
+            raise ValidationFailed("name is required", field="name")
+        for name, value in staged.items():
+            setattr(reward, name, value)
+
+    def list_rewards(self) -> list[Reward]:
+        return sorted((r for r in self.rewards.values() if not r.deleted), key=lambda r: r.id)
+
+    def get_reward(self, reward_id: int) -> Reward:
+        reward = self.rewards.get(reward_id)
+        if reward is None or reward.deleted:
+            raise NotFound(f"reward {reward_id} not found", resource="reward", id=reward_id)
+        return reward
+
+    def create_reward(self, fields: dict[str, Any]) -> Reward:
+        now = self.ctx.now()
+        probe = Reward(id=0, name="", created_at=now, updated_at=now)
+        self._apply_reward_fields(probe, fields, partial=False)
+        probe.id = self.ctx.ids.next("reward")
+        self.rewards[probe.id] = probe
+        return probe
+
+    def update_reward(self, reward_id: int, fields: dict[str, Any]) -> Reward:
+        reward = self.get_reward(reward_id)
+        self._apply_reward_fields(reward, fields, partial=True)
+        reward.updated_at = self.ctx.now()
+        return reward
+
+    def delete_reward(self, reward_id: int) -> Reward:
+        """Soft delete: redemptions keep pointing at the reward they used."""
+        reward = self.get_reward(reward_id)
+        reward.deleted = True
+        reward.enabled = False
+        reward.updated_at = self.ctx.now()
+        return reward
+
+    # -- tiers and rules ---------------------------------------------------------------------------------
+    def vip_available(self) -> bool:
+        cfg = self.ctx.config()
+        return bool(cfg["program"]["vip"]["enabled"]) and PLAN_RANK[cfg["plan"]] >= PLAN_RANK["scale"]
+
+    def list_tiers(self) -> list[VipTier]:
+        return list(self.tier_order)
+
+    def get_tier(self, tier_id: int) -> VipTier:
+        tier = self.tiers.get(tier_id)
+        if tier is None:
+            raise NotFound(f"vip tier {tier_id} not found", resource="vip_tier", id=tier_id)
+        return tier
+
+    def list_earning_rules(self) -> list[EarningRule]:
+        return sorted(self.rules.values(), key=lambda r: r.id)
+
+    def find_rule(self, trigger: str, name: str | None = None) -> EarningRule | None:
+        """The rule for ``trigger`` (matching ``custom_action_name``/``url`` when given), enabled or not."""
+        candidates = [r for r in self.rules.values() if r.trigger == trigger]
+        if name is not None and trigger in ("custom_action", "visit_url"):
+            candidates = [r for r in candidates if name in (r.custom_action_name, r.url)]
+        candidates.sort(key=lambda r: (not r.enabled, r.id))
+        return candidates[0] if candidates else None
+
+
+# Social and one-off actions earn once per customer (a second follow earns nothing).
+ONCE_TRIGGERS = frozenset({
+    "customer_member_enabled", "instagram_follow", "tiktok_follow", "facebook_like", "twitter_follow",
+    "email_subscribe", "sms_subscribe",
+})

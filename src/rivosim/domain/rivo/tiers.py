@@ -1,0 +1,148 @@
+"""VIP tiers: a member's tier follows the entry method (points earned, amount spent, orders placed) over the
+program period (lifetime, calendar year, rolling year), re-evaluated after every ledger or purchase change.
+
+Manual override rule: a tier set through the API holds until the next period boundary (never, for a lifetime
+program) or until the member earns a tier above it — whichever comes first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ...clock import add_months
+from ...errors import ValidationFailed
+from ..events import TierChanged
+from .ledger import NON_EARNING_SOURCES, LedgerOps
+from .models import Member, VipTier
+from .program import ProgramOps
+
+__all__ = ["TierOps"]
+
+
+class TierOps(LedgerOps, ProgramOps):
+    def _vip(self) -> dict[str, Any]:
+        return self.ctx.config()["program"]["vip"]
+
+    def period_start(self, at: datetime) -> datetime | None:
+        """Start of the current tier period (None for lifetime), respecting the program start date."""
+        vip = self._vip()
+        start: datetime | None = None
+        if vip["period"] == "calendar_year":
+            start = datetime(at.year, 1, 1, tzinfo=UTC)
+        elif vip["period"] == "rolling_year":
+            start = add_months(at, -12)
+        if vip.get("start_date"):
+            program_start = datetime.combine(date.fromisoformat(vip["start_date"]), datetime.min.time(), UTC)
+            start = program_start if start is None or program_start > start else start
+        return start
+
+    def next_period_boundary(self, at: datetime) -> datetime | None:
+        if self._vip()["period"] == "calendar_year":
+            return datetime(at.year + 1, 1, 1, tzinfo=UTC)
+        if self._vip()["period"] == "rolling_year":
+            return add_months(at, 12)
+        return None
+
+    def tier_progress(self, member: Member, at: datetime | None = None) -> Decimal:
+        """The member's progress in the entry method's unit over the current period."""
+        at = at or self.ctx.now()
+        method = self._vip()["entry_method"]
+        start = self.period_start(at)
+        if method == "points_earned":
+            if start is None:
+                return Decimal(member.lifetime_points)
+            earned = sum(e.points_diff for e in self.ledger.get(member.id, ())
+                         if e.applied_at >= start and e.applied_at <= at
+                         and ((e.points_diff > 0 and e.source not in NON_EARNING_SOURCES)
+                              or e.source in ("order_refund", "order_cancelled")))
+            return Decimal(max(0, earned))
+        purchases = [p for p in self.purchases.get(member.id, ()) if start is None or p[0] >= start]
+        if method == "amount_spent":
+            return max(Decimal(0), sum((p[1] for p in purchases), Decimal(0)))
+        return Decimal(sum(1 for p in purchases if p[1] > 0))
+
+    def earned_tier(self, member: Member, at: datetime | None = None) -> VipTier | None:
+        progress = self.tier_progress(member, at)
+        tier = None
+        for candidate in self.tier_order:
+            if progress >= candidate.threshold:
+                tier = candidate
+        return tier
+
+    def next_tier(self, member: Member) -> VipTier | None:
+        current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
+        for candidate in self.tier_order:
+            if current is None or candidate.threshold > current.threshold:
+                return candidate
+        return None
+
+    def after_ledger_change(self, member: Member) -> None:
+        self.evaluate_tier(member)
+
+    def evaluate_tier(self, member: Member) -> TierChanged | None:
+        """Move the member to the tier they have earned, honouring a manual override while it holds."""
+        if not self.vip_available() or not self.tier_order:
+            return None
+        now = self.ctx.now()
+        earned = self.earned_tier(member, now)
+        current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
+        if self._override_holds(member, now):
+            if earned is None or current is None or earned.threshold <= current.threshold:
+                return None
+            member.tier_override_until = None
+        return self._move(member, earned, manual=False)
+
+    def _override_holds(self, member: Member, now: datetime) -> bool:
+        until = member.tier_override_until
+        return until is not None and now < until
+
+    def _move(self, member: Member, tier: VipTier | None, *, manual: bool, note: str | None = None
+              ) -> TierChanged | None:
+        current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
+        if (tier.id if tier else None) == (current.id if current else None):
+            return None
+        now = self.ctx.now()
+        up = tier is not None and (current is None or tier.threshold > current.threshold)
+        if member.tiers_reached is None:
+            member.tiers_reached = set()
+        first_time = tier is not None and tier.id not in member.tiers_reached
+        if tier is not None:
+            member.tiers_reached.add(tier.id)
+        member.vip_tier_id = tier.id if tier else None
+        member.vip_tier_started_at = now
+        member.remote_updated_at = now
+        event = TierChanged(shop=self.ctx.domain, at=now, customer_id=member.id,
+                            from_tier_id=current.id if current else None, to_tier_id=tier.id if tier else None,
+                            direction="upgraded" if up else "downgraded", first_time=first_time and up,
+                            manual=manual)
+        self.ctx.bus.publish(event)
+        return event
+
+    def set_member_tier(self, identifier: Any, tier_id: Any, *, internal_note: Any = None,
+                        external_note: Any = None) -> Member:
+        """``POST /customers/{id}/vip_tier``: set the tier by hand (see the override rule above)."""
+        member = self.find_member(identifier)
+        if isinstance(tier_id, str) and tier_id.isdigit():
+            tier_id = int(tier_id)
+        if isinstance(tier_id, bool) or not isinstance(tier_id, int):
+            raise ValidationFailed("vip_tier_id is required and must be an integer", field="vip_tier_id")
+        tier = self.get_tier(tier_id)
+        for name, value in (("internal_note", internal_note), ("external_note", external_note)):
+            if value is not None and not isinstance(value, str):
+                raise ValidationFailed(f"{name} must be a string", field=name)
+        if not self.vip_available():
+            raise ValidationFailed("the VIP program is not available: it is disabled or the plan is below Scale",
+                                   field="vip_tier_id")
+        now = self.ctx.now()
+        boundary = self.next_period_boundary(now)
+        # Lifetime programs have no boundary: the override holds until a higher tier is earned.
+        member.tier_override_until = boundary or (now + timedelta(days=365 * 1000))
+        self._move(member, tier, manual=True)
+        return member
+
+    def on_period_boundary(self) -> None:
+        """Re-evaluate everyone at a period boundary (overrides that ended fall back to the earned tier)."""
+        for member in list(self.members.values()):
+            self.evaluate_tier(member)

@@ -1,0 +1,96 @@
+"""A shop (tenant): its configuration document, credentials, own random stream, event bus and both backends."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..clock import Clock
+from ..config import resolve_config
+from ..errors import InvalidConfig
+from ..ids import IdSource, Randomness
+from .context import ShopContext
+from .events import EventBus
+from .rivo.backend import RivoBackend
+from .shopify.backend import ShopifyBackend
+
+__all__ = ["Credentials", "Shop"]
+
+PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
+
+
+@dataclass(slots=True)
+class Credentials:
+    rivo_api_key: str
+    webhook_secret: str
+    shopify_access_token: str
+    shopify_api_key: str
+    shopify_api_secret: str
+
+
+class Shop:
+    """One simulated store with its Shopify side and its Rivo program. Owns nothing global."""
+
+    def __init__(self, domain: str, config: dict[str, Any], randomness: Randomness, clock: Clock) -> None:
+        self.domain = domain
+        self.config = config
+        self.clock = clock
+        self.rng = randomness.stream(domain, "shop")
+        self.ids = IdSource(randomness, domain)
+        self.id = self.ids.next("shop")
+        self.created_at: datetime = clock.now()
+        self.bus = EventBus()
+        self.credentials = Credentials(
+            rivo_api_key=self.ids.hex(40),
+            webhook_secret=self.ids.hex(64),  # rivo-api.md §4.3: one 64-hex signing key per account
+            shopify_access_token="shpat_" + self.ids.hex(32),
+            shopify_api_key=self.ids.hex(32),
+            shopify_api_secret="shpss_" + self.ids.hex(32),
+        )
+        self.ctx = ShopContext(domain=domain, now=clock.now, ids=self.ids, rng=self.rng, bus=self.bus,
+                               config=lambda: self.config, schedule=self._schedule)
+        self.shopify = ShopifyBackend(self.ctx)
+        self.rivo = RivoBackend(self.ctx)
+
+    def _schedule(self, due: datetime, callback: Any, label: str) -> object:
+        return self.clock.call_at(due, callback, f"{self.domain}:{label}")
+
+    # -- configuration -----------------------------------------------------------------------------------
+    @property
+    def plan(self) -> str:
+        return str(self.config["plan"])
+
+    def has_api_access(self) -> bool:
+        return PLAN_RANK[self.plan] >= PLAN_RANK["plus"]
+
+    def patch(self, patch: dict[str, Any]) -> None:
+        """Merge ``patch`` into the document (RFC 7386) and apply it; a refused patch changes nothing."""
+        if "domain" in patch and patch["domain"] != self.domain:
+            raise InvalidConfig("domain: a shop's myshopify domain cannot change", field="domain")
+        if "customers" in patch:
+            raise InvalidConfig("customers: seeding is only possible when the shop is created", field="customers")
+        merged = resolve_config(patch, base=self.config)
+        self.config = merged
+        self.rivo.apply_program_config(merged["program"])
+        for member in list(self.rivo.members.values()):
+            self.rivo.evaluate_tier(member)
+
+    def regenerate_api_key(self) -> str:
+        """A new Rivo API key; the old one stops working at once (help 13821318)."""
+        self.credentials.rivo_api_key = self.ids.hex(40)
+        return self.credentials.rivo_api_key
+
+    def check_rivo_key(self, presented: str) -> bool:
+        # Constant-time comparison: key checks must not leak how much of a guess was right.
+        return hmac.compare_digest(presented.encode(), self.credentials.rivo_api_key.encode())
+
+    def public_config(self) -> dict[str, Any]:
+        return {"domain": self.domain, **{k: v for k, v in self.config.items() if k != "customers"}}
+
+    def credentials_dict(self) -> dict[str, Any]:
+        c = self.credentials
+        return {"domain": self.domain, "plan": self.plan, "rivo_api_key": c.rivo_api_key,
+                "webhook_secret": c.webhook_secret, "shopify_access_token": c.shopify_access_token,
+                "shopify_api_key": c.shopify_api_key, "shopify_api_secret": c.shopify_api_secret}

@@ -1,0 +1,1 @@
+"""Shopify's side of one shop: customers, orders, tags and metafields."""

@@ -1,0 +1,150 @@
+"""``Simulator``: the composition root. It owns the clock, the seeded randomness, the shops (tenants), the
+journal and the record of simulator bugs; every transport reaches the domain through it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from .clock import Clock, Duration, VirtualClock, WallClock
+from .config import resolve_config
+from .domain.seeding import seed_customers
+from .domain.shop import Shop
+from .errors import AlreadyExists, InvalidConfig, NotFound
+from .ids import Randomness
+from .journal import Journal
+
+__all__ = ["Simulator"]
+
+
+class Simulator:
+    """All state of one simulated world. No module-level state: make as many as you like.
+
+    ``Simulator(seed=7)`` uses a virtual clock starting at 2026-01-01T00:00:00Z; ``clock="wall"`` uses real
+    time (time travel by ``advance``). The same seed and the same calls give the same ids, codes and responses.
+    """
+
+    def __init__(self, seed: int = 0, clock: Clock | str = "virtual", *, journal_cap: int = 10_000) -> None:
+        self._clock_spec = clock
+        self.journal_cap = journal_cap
+        # One lock serialises requests and Python-API calls: the server shell answers from its event loop
+        # while a test thread may call sim.advance(); the domain itself is single-threaded.
+        self.lock = threading.RLock()
+        self._init(seed)
+
+    def _init(self, seed: int) -> None:
+        self.seed = int(seed)
+        self.randomness = Randomness(self.seed)
+        spec = self._clock_spec
+        if isinstance(spec, Clock):
+            self.clock: Clock = spec
+        elif spec == "wall":
+            self.clock = WallClock()
+        elif spec == "virtual":
+            self.clock = VirtualClock()
+        else:
+            raise ValueError(f"clock must be 'virtual', 'wall' or a Clock, not {spec!r}")
+        self.shops: dict[str, Shop] = {}
+        self._by_rivo_key: dict[str, Shop] = {}
+        self._by_shopify_token: dict[str, Shop] = {}
+        self._names = 0
+        self.journal = Journal(self.journal_cap)
+        self.bugs: list[dict[str, Any]] = []
+        self.on_reset: list[Callable[[], None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        """Back to a fresh world: clock, ids, shops and journal (same seed unless a new one is given)."""
+        with self.lock:
+            if isinstance(self._clock_spec, Clock):
+                self._clock_spec = "wall" if self._clock_spec.kind == "wall" else "virtual"
+            self._init(self.seed if seed is None else seed)
+            for hook in self.on_reset:
+                hook()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, by: float | str | timedelta | Duration) -> datetime:
+        """Move the clock forward (``"P30D"``, seconds, a ``timedelta``), running everything that falls due."""
+        with self.lock:
+            return self.clock.advance(by)
+
+    def run_until_idle(self) -> datetime:
+        """Run all queued background work, moving time only as far as it needs."""
+        with self.lock:
+            return self.clock.run_until_idle()
+
+    def tick(self) -> None:
+        """Run timers that are due now (the server calls this periodically for a wall clock)."""
+        with self.lock:
+            self.clock.run_due()
+
+    # -- shops -------------------------------------------------------------------------------------------
+    def create_shop(self, config: dict[str, Any] | None = None, *, customers: int | None = None) -> Shop:
+        """Create a shop from a configuration document (defaults fill the rest)."""
+        doc = dict(config or {})
+        seed_count = doc.pop("customers", None) if customers is None else customers
+        if seed_count is not None and (isinstance(seed_count, bool) or not isinstance(seed_count, int)
+                                       or not 0 <= seed_count <= 2_000_000):
+            raise InvalidConfig("customers: must be an integer from 0 to 2000000", field="customers")
+        with self.lock:
+            resolved = resolve_config(doc)
+            domain = resolved.pop("domain", None) or self._next_domain()
+            if domain in self.shops:
+                raise AlreadyExists(f"a shop with domain {domain} already exists", field="domain")
+            shop = Shop(domain, resolved, self.randomness, self.clock)
+            self.shops[domain] = shop
+            self._by_rivo_key[shop.credentials.rivo_api_key] = shop
+            self._by_shopify_token[shop.credentials.shopify_access_token] = shop
+            if seed_count:
+                seed_customers(shop, seed_count)
+            return shop
+
+    def _next_domain(self) -> str:
+        while True:
+            self._names += 1
+            domain = f"rivosim-shop-{self._names}.myshopify.com"
+            if domain not in self.shops:
+                return domain
+
+    def shop(self, domain: str) -> Shop:
+        shop = self.shops.get(domain)
+        if shop is None:
+            known = ", ".join(sorted(self.shops)[:10]) or "none"
+            raise NotFound(f"no shop {domain!r}; shops: {known}", resource="shop")
+        return shop
+
+    def delete_shop(self, domain: str) -> None:
+        with self.lock:
+            shop = self.shop(domain)
+            del self.shops[domain]
+            self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
+            self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
+
+    def patch_shop(self, domain: str, patch: dict[str, Any]) -> Shop:
+        with self.lock:
+            shop = self.shop(domain)
+            shop.patch(patch)
+            return shop
+
+    def regenerate_api_key(self, domain: str) -> str:
+        with self.lock:
+            shop = self.shop(domain)
+            self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
+            key = shop.regenerate_api_key()
+            self._by_rivo_key[key] = shop
+            return key
+
+    def shop_for_rivo_key(self, key: str) -> Shop | None:
+        return self._by_rivo_key.get(key)
+
+    def shop_for_shopify_token(self, token: str) -> Shop | None:
+        return self._by_shopify_token.get(token)
+
+    def record_bug(self, exc: BaseException, where: str) -> None:
+        """A simulator bug (a 500 nobody injected): kept so tests and the control API can surface it."""
+        self.bugs.append({"at": self.now().isoformat(), "where": where, "error": f"{type(exc).__name__}: {exc}"})

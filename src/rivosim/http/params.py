@@ -1,0 +1,147 @@
+"""Request bodies (JSON or form-encoded, both accepted as the Rivo docs and integrators use them) and Rivo's
+bracketed query parameters: ``pagination[...]``, ``sort[...]``, ``filters[...]`` (rivo-api.md §1.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import ceil
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import orjson
+from flask import Request
+
+from ..errors import MalformedRequest as BadRequest
+from ..errors import ValidationFailed
+
+__all__ = ["Page", "read_body", "read_filters", "read_page", "read_sort"]
+
+T = TypeVar("T")
+
+
+def read_body(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """The body as a dict: JSON (any ``+json`` type, or no type with a JSON-looking body) or form fields."""
+    raw = request.get_data(cache=True)
+    ctype = (request.mimetype or "").lower()
+    if not raw.strip():
+        if required:
+            raise BadRequest("the request body is empty; send JSON (Content-Type: application/json) or form fields")
+        return {}
+    if ctype == "application/x-www-form-urlencoded" or ctype == "multipart/form-data":
+        return {k: (v[0] if len(v) == 1 else v) for k, v in request.form.to_dict(flat=False).items()}
+    if ctype.endswith("json") or (not ctype and raw.lstrip()[:1] in (b"{", b"[")):
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise BadRequest("the JSON body must be an object")
+        return body
+    raise BadRequest(f"unsupported Content-Type {request.mimetype or '(none)'}; send application/json or "
+                     "application/x-www-form-urlencoded")
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit():
+        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}, got {raw!r}", field=name)
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} must be from {low} to {high}, got {value}", field=name)
+    return value
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a collection plus Rivo's ``links`` block (offset or cursor form)."""
+
+    items: list[Any]
+    links: dict[str, Any]
+
+
+def read_page(request: Request, items: Sequence[T], id_of: Callable[[T], int], *,
+              ids_sorted: bool = True) -> Page:
+    """Offset mode (``pagination[page]`` ≤ 500, ``per_page`` default 25, max 250) or cursor mode
+    (``pagination[since_id]`` + ``pagination[limit]``), exactly as /reference/pagination documents them.
+    ``items`` is already filtered and sorted; in cursor mode it is re-ordered by id."""
+    args = request.args
+    known = {"pagination[page]", "pagination[per_page]", "pagination[since_id]", "pagination[limit]"}
+    for key in args:
+        if key.startswith("pagination[") and key not in known:
+            raise ValidationFailed(f"unknown pagination parameter {key}; accepted: {', '.join(sorted(known))}",
+                                   field=key)
+    since_raw = args.get("pagination[since_id]")
+    # A per_page next to since_id falls back to offset mode (CONFIRMED).
+    if since_raw not in (None, "") and "pagination[per_page]" not in args:
+        if not since_raw.strip().isdigit():
+            raise ValidationFailed(f"pagination[since_id] must be a whole number, got {since_raw!r}",
+                                   field="pagination[since_id]")
+        since = int(since_raw)
+        limit = _int_param(request, "pagination[limit]", 25, 1, 250)
+        ordered = items if ids_sorted else sorted(items, key=id_of)
+        start = _first_after(ordered, since, id_of)
+        page = list(ordered[start:start + limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        return Page(page, {"since_id": since, "limit": limit,
+                           "next_since_id": id_of(page[-1]) if more and page else None})
+    page_no = _int_param(request, "pagination[page]", 1, 1, 500)
+    per_page = _int_param(request, "pagination[per_page]", 25, 1, 250)
+    total = len(items)
+    last = max(1, ceil(total / per_page))
+    start = (page_no - 1) * per_page
+    chunk = list(items[start:start + per_page])
+    return Page(chunk, {"self": _url(request, page_no, per_page),
+                        "next": _url(request, page_no + 1, per_page) if page_no < min(last, 500) else None,
+                        "last": _url(request, min(last, 500), per_page)})
+
+
+def _first_after(items: Sequence[T], since: int, id_of: Callable[[T], int]) -> int:
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if id_of(items[mid]) <= since:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _url(request: Request, page: int, per_page: int) -> str:
+    args = [(k, v) for k, v in request.args.items(multi=True) if not k.startswith("pagination[")]
+    args += [("pagination[page]", str(page)), ("pagination[per_page]", str(per_page))]
+    return f"{request.host_url.rstrip('/')}{request.path}?{urlencode(args)}"
+
+
+def read_sort(request: Request, allowed: Sequence[str]) -> tuple[str | None, bool]:
+    """``sort[order_type]`` (one of ``allowed``) and ``sort[order_direction]`` (asc/desc); ignored in cursor mode."""
+    field = request.args.get("sort[order_type]")
+    direction = (request.args.get("sort[order_direction]") or "asc").lower()
+    if direction not in ("asc", "desc"):
+        raise ValidationFailed("sort[order_direction] must be asc or desc", field="sort[order_direction]")
+    if field in (None, ""):
+        return None, direction == "desc"
+    if field not in allowed:
+        raise ValidationFailed(f"sort[order_type] must be one of {', '.join(allowed)}", field="sort[order_type]")
+    if request.args.get("pagination[since_id]") not in (None, "") and "pagination[per_page]" not in request.args:
+        return None, False
+    return field, direction == "desc"
+
+
+def read_filters(request: Request, allowed: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in request.args.items():
+        if key.startswith("filters[") and key.endswith("]"):
+            name = key[len("filters["):-1]
+            if name not in allowed:
+                raise ValidationFailed(f"unknown filter {key}; accepted: "
+                                       f"{', '.join(f'filters[{a}]' for a in allowed) or 'none'}", field=key)
+            out[name] = value
+        elif key.startswith("filter"):
+            raise ValidationFailed(f"unknown parameter {key}; filters look like filters[customer_identifier]=…",
+                                   field=key)
+    return out

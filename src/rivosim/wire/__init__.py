@@ -1,0 +1,1 @@
+"""Wire formats: domain objects to the JSON shapes of the real APIs (used by HTTP and by webhooks)."""
