@@ -123,7 +123,8 @@ def validate_config(doc: Any) -> None:
     """Raise :class:`InvalidConfig` naming the path of the first bad field (schema and cross-field rules)."""
     if not isinstance(doc, dict):
         raise InvalidConfig("the shop configuration document must be a JSON object", field="(document)")
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(_validator().iter_errors(doc),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = errors[0]
         where = _path(err.absolute_path)

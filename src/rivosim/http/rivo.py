@@ -1,4 +1,4 @@
-"""The Rivo merchant API, ``/merchant_api/v1`` (rivo-api.md §1–§3): auth, envelopes, pagination, and every
+"""The Rivo merchant API, ``/merchant_api/v1`` (rivo-api.md §1-§3): auth, envelopes, pagination, and every
 endpoint of the catalogue except memberships. Views are thin: parse, call ``RivoBackend``, wrap with ``wire``.
 """
 

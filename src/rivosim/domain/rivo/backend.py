@@ -74,9 +74,9 @@ class RivoBackend(SubscriptionOps):
                           title=f"Placed an order (${event.subtotal})")
         purchased = {line.product_id for line in event.lines if line.product_id is not None}
         for product_rule in sorted(self.rules.values(), key=lambda r: r.id):
-            if product_rule.trigger == "product_purchased" and purchased & set(product_rule.product_ids):
-                if self.earning_block(member, product_rule, "product_purchased") is None:
-                    self._earn_rule(member, product_rule, event.order_id)
+            if (product_rule.trigger == "product_purchased" and purchased & set(product_rule.product_ids)
+                    and self.earning_block(member, product_rule, "product_purchased") is None):
+                self._earn_rule(member, product_rule, event.order_id)
         self.complete_referral_for_order(member.id, member.email, event.order_id)
         self.evaluate_tier(member)
 

@@ -180,7 +180,8 @@ class LedgerOps(MemberOps):
                 raise ValidationFailed(f"customer {member.id} has already completed {rule.name!r}, which earns once",
                                        field="source")
             if block == "not_a_member":
-                raise ValidationFailed(f"customer {member.id} is a guest, not a loyalty member", field="customer_identifier")
+                raise ValidationFailed(f"customer {member.id} is a guest, not a loyalty member",
+                                       field="customer_identifier")
             # rivo-api.md §3.3 (OBSERVED): for non-manual sources the amount comes from the rule.
             plan = PointsEventPlan(member=member, source=source, points_diff=rule.points_amount,
                                    credits_diff=rule.credits_amount.quantize(CENT), applied_at=applied_at,

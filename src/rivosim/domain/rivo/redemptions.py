@@ -69,7 +69,8 @@ class RedemptionOps(TierOps):
             raise InsufficientPoints(f"customer {member.id} has {member.points_tally} points; {reward.name!r} needs "
                                      f"{points}", balance=member.points_tally, required=points)
         if credits > member.credits_tally:
-            raise InsufficientBalance(f"customer {member.id} has {member.credits_tally} credits; cannot spend {credits}",
+            raise InsufficientBalance(f"customer {member.id} has {member.credits_tally} credits; "
+                                      f"cannot spend {credits}",
                                       balance=str(member.credits_tally))
         # Everything checked: apply.
         now = self.ctx.now()
