@@ -82,7 +82,8 @@ def error_response(status: str, detail: str, extra: str = "") -> bytes:
     return head.encode("latin-1") + body
 
 
-def build_head(status: str, headers: list[tuple[str, str]], body_len: int, keep_alive: bool, http10: bool):
+def build_head(status: str, headers: list[tuple[str, str]], body_len: int, keep_alive: bool,
+               http10: bool) -> tuple[bytes, bool]:
     """Serialize status and headers; add Content-Length/Date/Server if missing. Returns (head, keep_alive)."""
     lines = [_status_line(status)]
     has_cl = has_date = has_server = False
@@ -317,7 +318,8 @@ class HttpConnection(asyncio.Protocol):
         self._pending.append((env, self._keep_alive))
 
     # -- WSGI ------------------------------------------------------------------------------------------------
-    def _start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+    def _start_response(self, status: str, headers: list[tuple[str, str]],
+                        exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info is not None:
             # Nothing reaches the wire before the app returns, so an error page may always replace the
             # response started so far (PEP 3333 re-raises only once headers were sent).

@@ -103,6 +103,10 @@ class Server:
         else:
             self._stopped.wait(timeout)
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server has stopped (True) or ``timeout`` seconds pass (False)."""
+        return self._stopped.wait(timeout)
+
     def __enter__(self) -> Server:
         return self.start()
 
