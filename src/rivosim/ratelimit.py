@@ -67,7 +67,8 @@ class TokenBucket:
             return Decision(True, 0.0, self.burst - self.tokens, self.burst, self.tokens)
         if cost > self.burst:
             return Decision(False, math.inf, self.burst - self.tokens, self.burst, self.tokens)
-        wait = (cost - self.tokens) / self.rate
+        # Round up to the clock's resolution (1 µs): a client that waits exactly this long must get through.
+        wait = math.ceil((cost - self.tokens) / self.rate * 1e6) / 1e6
         return Decision(False, wait, self.burst - self.tokens, self.burst, self.tokens)
 
 
