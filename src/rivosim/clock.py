@@ -8,6 +8,7 @@ two-year scenario runs in milliseconds and one seed replays byte for byte.
 from __future__ import annotations
 
 import heapq
+import math
 import re
 import time
 from collections.abc import Callable
@@ -42,7 +43,10 @@ class Duration:
 
     def after(self, instant: datetime) -> datetime:
         """The instant this duration after ``instant`` (calendar months first, then the exact part)."""
-        return add_months(instant, self.months) + timedelta(seconds=self.seconds)
+        try:
+            return add_months(instant, self.months) + timedelta(seconds=self.seconds)
+        except OverflowError as exc:  # past year 9999: a bad duration, not a simulator crash
+            raise ValueError(f"{instant.isoformat()} plus this duration is out of range") from exc
 
 
 def parse_duration(value: str | int | float | timedelta | Duration) -> Duration:
@@ -50,13 +54,17 @@ def parse_duration(value: str | int | float | timedelta | Duration) -> Duration:
     if isinstance(value, Duration):
         return value
     if isinstance(value, timedelta):
-        return Duration(seconds=value.total_seconds())
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
+        return _bounded(Duration(seconds=value.total_seconds()))
     if isinstance(value, bool):
         raise ValueError("a duration is an ISO-8601 string such as 'P30D' or a number of seconds")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number of seconds, not {value!r}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return Duration(seconds=float(value))
+        return _bounded(Duration(seconds=float(value)))
     if not isinstance(value, str):
         raise ValueError("a duration is an ISO-8601 string such as 'P30D' or a number of seconds")
     match = _DURATION_RE.match(value.strip().upper())
@@ -71,7 +79,17 @@ def parse_duration(value: str | int | float | timedelta | Duration) -> Duration:
         + parts["minutes"] * 60
         + parts["seconds"]
     )
-    return Duration(months=months, seconds=seconds)
+    return _bounded(Duration(months=months, seconds=seconds))
+
+
+MAX_YEARS = 1000
+
+
+def _bounded(duration: Duration) -> Duration:
+    # Refuse here, where callers turn ValueError into a 422, rather than as an overflow deep in ``advance``.
+    if duration.months > MAX_YEARS * 12 or duration.seconds > MAX_YEARS * 366 * 86400:
+        raise ValueError(f"a duration cannot be longer than {MAX_YEARS} years")
+    return duration
 
 
 def parse_instant(value: str) -> datetime:
@@ -80,7 +98,10 @@ def parse_instant(value: str) -> datetime:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before datetime.min in UTC
+        raise ValueError(f"{value!r} is out of range") from exc
 
 
 def add_months(instant: datetime, months: int) -> datetime:
@@ -135,6 +156,9 @@ class Clock:
     # -- timers ----------------------------------------------------------------------------------------
     def call_at(self, due: datetime, callback: Callable[[], object], label: str = "") -> Timer:
         """Run ``callback`` when the clock reaches ``due`` (at once on the next run if it is already past)."""
+        if due.tzinfo is None:
+            # A naive instant cannot be ordered against the heap's aware ones (TypeError deep in heapq).
+            raise ValueError("call_at needs an aware datetime")
         self._seq += 1
         timer = Timer(due=due, seq=self._seq, callback=callback, label=label)
         heapq.heappush(self._heap, timer)
@@ -172,11 +196,15 @@ class Clock:
 
     def run_until_idle(self, limit: int = 100_000) -> datetime:
         """Fire timers one after another, moving time only as far as each needs, until none is left."""
+        if self._running:
+            # Called from inside a timer callback: the outer run is already draining the heap (looping here
+            # would spin forever, since the re-entrancy guard makes every inner run a no-op).
+            return self.now()
         ran = 0
         while (due := self.next_due()) is not None and ran < limit:
-            if due > self.now():
-                self._set_at_least(due)
-            ran += self._run_until(self.now(), move=False)
+            # Run up to ``due`` itself rather than up to ``now()``: a wall clock's float offset can land a
+            # microsecond short of ``due``, which would leave the timer in the heap and loop forever.
+            ran += self._run_until(max(due, self.now()), move=True)
         return self.now()
 
     def _run_until(self, target: datetime, *, move: bool) -> int:

@@ -16,9 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
 
+from .clock import parse_duration
 from .errors import InvalidConfig
 
-__all__ = ["DEFAULT_CONFIG", "default_config", "merge_patch", "resolve_config", "schema", "validate_config"]
+__all__ = [
+    "DEFAULT_CONFIG", "default_config", "merge_patch", "resolve_config", "schema", "validate_config", "with_defaults",
+]
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "plan": "scale",
@@ -133,8 +136,17 @@ def validate_config(doc: Any) -> None:
     if tz is not None:
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise InvalidConfig(f"timezone: {tz!r} is not an IANA time zone", field="timezone") from exc
+    delay = (doc.get("api") or {}).get("new_customer_visibility_delay")
+    if delay is not None:
+        # The schema only checks the leading "P"; a string the clock cannot parse would fail much later,
+        # as a 500 on the first customer created.
+        try:
+            parse_duration(delay)
+        except ValueError as exc:
+            where = "api.new_customer_visibility_delay"
+            raise InvalidConfig(f"{where}: {exc}", field=where) from exc
     program = doc.get("program") or {}
     tiers = (program.get("vip") or {}).get("tiers") or []
     names = [t["name"].casefold() for t in tiers]
@@ -154,6 +166,15 @@ def validate_config(doc: Any) -> None:
         if trigger == "product_purchased" and not rule.get("product_ids"):
             where = f"program.earning_rules[{i}].product_ids"
             raise InvalidConfig(f"{where}: a product_purchased rule needs product_ids", field=where)
+    for where, items in (("program.earning_rules", program.get("earning_rules") or []),
+                         ("program.rewards", program.get("rewards") or []), ("program.vip.tiers", tiers)):
+        ids = [item["id"] for item in items if "id" in item]
+        if len(set(ids)) != len(ids):
+            raise InvalidConfig(f"{where}: ids must be unique", field=where)
+    for i, reward in enumerate(program.get("rewards") or []):
+        if reward.get("reward_type") == "percentage" and reward.get("reward_value", 0) > 100:
+            where = f"program.rewards[{i}].reward_value"
+            raise InvalidConfig(f"{where}: a percentage reward_value cannot exceed 100", field=where)
     integrations = [i["name"] for i in doc.get("integrations") or []]
     if len(set(integrations)) != len(integrations):
         raise InvalidConfig("integrations: each integration may be connected once", field="integrations")
@@ -172,10 +193,23 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def with_defaults(doc: dict[str, Any], defaults: dict[str, Any] = DEFAULT_CONFIG) -> dict[str, Any]:
+    """``doc`` with every key the defaults have and it lacks filled in (objects recursively; lists and scalars
+    in ``doc`` win)."""
+    out = copy.deepcopy(doc)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = with_defaults(out[key], value)
+    return out
+
+
 def resolve_config(doc: dict[str, Any] | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validate ``doc`` as given, then lay it over ``base`` (the defaults when None) and validate the result."""
+    """Validate ``doc`` as given, lay it over ``base`` (the defaults when None), fill in any default the
+    result lacks (a ``null`` in a patch deletes a key: the setting returns to its default) and validate it."""
     doc = {} if doc is None else doc
     validate_config(doc)
-    merged = merge_patch(base if base is not None else DEFAULT_CONFIG, doc)
+    merged = with_defaults(merge_patch(base if base is not None else DEFAULT_CONFIG, doc))
     validate_config(merged)
     return merged

@@ -30,6 +30,8 @@ class Simulator:
     def __init__(self, seed: int = 0, clock: Clock | str = "virtual", *, journal_cap: int = 10_000) -> None:
         self._clock_spec = clock
         self.journal_cap = journal_cap
+        # Hooks outlive resets (services register once and clear their own state on each reset).
+        self.on_reset: list[Callable[[], None]] = []
         # One lock serialises requests and Python-API calls: the server shell answers from its event loop
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
@@ -53,7 +55,6 @@ class Simulator:
         self._names = 0
         self.journal = Journal(self.journal_cap)
         self.bugs: list[dict[str, Any]] = []
-        self.on_reset: list[Callable[[], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
@@ -62,7 +63,7 @@ class Simulator:
             if isinstance(self._clock_spec, Clock):
                 self._clock_spec = "wall" if self._clock_spec.kind == "wall" else "virtual"
             self._init(self.seed if seed is None else seed)
-            for hook in self.on_reset:
+            for hook in list(self.on_reset):
                 hook()
 
     def now(self) -> datetime:
@@ -87,7 +88,9 @@ class Simulator:
     def create_shop(self, config: dict[str, Any] | None = None, *, customers: int | None = None) -> Shop:
         """Create a shop from a configuration document (defaults fill the rest)."""
         doc = dict(config or {})
-        seed_count = doc.pop("customers", None) if customers is None else customers
+        # "customers" is an instruction, not configuration: never keep it in the shop's document.
+        doc_count = doc.pop("customers", None)
+        seed_count = doc_count if customers is None else customers
         if seed_count is not None and (isinstance(seed_count, bool) or not isinstance(seed_count, int)
                                        or not 0 <= seed_count <= 2_000_000):
             raise InvalidConfig("customers: must be an integer from 0 to 2000000", field="customers")

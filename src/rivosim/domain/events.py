@@ -165,7 +165,9 @@ E = TypeVar("E", bound=DomainEvent)
 
 
 class EventBus:
-    """Synchronous publish/subscribe. Handlers run in subscription order; ``history`` keeps the last events."""
+    """Synchronous publish/subscribe. Handlers for the event's type run first, in subscription order, then the
+    ``subscribe_all`` handlers. Delivery is depth-first: an event a handler publishes reaches every handler
+    before the event that caused it reaches the ``subscribe_all`` ones."""
 
     def __init__(self, history_limit: int = 10_000) -> None:
         self._handlers: dict[type[DomainEvent], list[Callable[[Any], None]]] = defaultdict(list)

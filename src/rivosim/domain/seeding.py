@@ -45,6 +45,7 @@ def seed_customers(shop: Shop, count: int, *, with_history: bool | None = None) 
     ids = shop.ids
     created: list[int] = []
     choice = rng.choice
+    by_email = shopify._by_email
     randrange = rng.randrange
     n_first, n_last = len(firsts), len(lasts)
     # Every member starts in the tier whose threshold is 0 (if there is one), without evaluating each.
@@ -56,13 +57,16 @@ def seed_customers(shop: Shop, count: int, *, with_history: bool | None = None) 
         last = lasts[randrange(n_last)]
         cid = ids.next("shopify_customer")
         email = f"{first.lower()}.{last.lower()}{cid % 100_000}@{choice(_EMAIL_DOMAINS)}"
+        if email in by_email:
+            # Past 100k customers the short suffix repeats; the full id keeps every email unique.
+            email = f"{first.lower()}.{last.lower()}{cid}@{email.partition('@')[2]}"
         joined = now - timedelta(seconds=randrange(1, 730 * 86400))
         month = randrange(1, 13)
         day = randrange(1, 29 if month == 2 else (31 if month in (4, 6, 9, 11) else 32))
         accepts = randrange(3) > 0
         shopify.customers[cid] = ShopifyCustomer(cid, email, first, last, joined, joined,
                                                  accepts_marketing=accepts)
-        shopify._by_email[email] = cid
+        by_email[email] = cid
         rivo.members[cid] = Member(cid, email, first, last, joined, joined, accepts_marketing=accepts,
                                    loyalty_status_last_changed_at=joined, dob=f"{month:02d}-{day:02d}",
                                    remote_updated_at=joined, vip_tier_id=base_id, vip_tier_started_at=joined)

@@ -72,8 +72,15 @@ class Shop:
         if "customers" in patch:
             raise InvalidConfig("customers: seeding is only possible when the shop is created", field="customers")
         merged = resolve_config(patch, base=self.config)
+        merged.pop("domain", None)  # the domain lives on the shop, never in its document
+        previous = self.config
         self.config = merged
-        self.rivo.apply_program_config(merged["program"])
+        try:
+            # Validates every reward before it changes anything, so a refusal leaves the program as it was.
+            self.rivo.apply_program_config(merged["program"])
+        except Exception:
+            self.config = previous
+            raise
         for member in list(self.rivo.members.values()):
             self.rivo.evaluate_tier(member)
 

@@ -43,7 +43,8 @@ class RivoBackend(SubscriptionOps):
 
     def visibility_delay(self) -> timedelta:
         raw = self.ctx.config()["api"]["new_customer_visibility_delay"]
-        return timedelta(seconds=parse_duration(raw).seconds)
+        now = self.ctx.now()
+        return parse_duration(raw).after(now) - now  # calendar parts ("P1M") count too
 
     def _on_customer_created(self, event: CustomerCreated) -> None:
         # A caller that knows better (seeding, control-API "visible now") sets next_visibility_delay first.

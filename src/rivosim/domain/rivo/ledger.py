@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ...clock import parse_instant
@@ -22,6 +22,7 @@ from ...errors import (
 from ..events import PointsEventCreated
 from .members import MemberOps
 from .models import EarningRule, Member, PointsEvent
+from .state import int_text
 
 __all__ = ["API_SOURCES", "LedgerOps", "PointsEventPlan"]
 
@@ -35,6 +36,12 @@ SOURCE_TITLES = {
     "order_refund": "Order refunded", "order_cancelled": "Order cancelled", "points_expired": "Points expired",
 }
 CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    """Money to the cent, half up (as Shopify rounds; Decimal's default would be banker's rounding)."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
 _NOTE_MAX = 1000
 
 
@@ -58,8 +65,8 @@ class PointsEventPlan:
 
 
 def _parse_int(value: Any, field: str) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        value = int_text(value)  # None (refused below) unless it spells an integer
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(f"{field} must be an integer", field=field)
     if abs(value) > 100_000_000:
@@ -76,7 +83,7 @@ def _parse_credits(value: Any, field: str) -> Decimal:
         raise ValidationFailed(f"{field} must be a number", field=field) from exc
     if not out.is_finite() or abs(out) > Decimal(100_000_000):
         raise ValidationFailed(f"{field} must be a finite number", field=field)
-    return out.quantize(CENT)
+    return cents(out)
 
 
 def _parse_bool(value: Any, field: str) -> bool:
@@ -163,6 +170,9 @@ class LedgerOps(MemberOps):
                                    external_note=external_note, skip_email=skip_email)
         else:
             name = fields.get("custom_action_name")
+            if name is not None and (not isinstance(name, str) or len(name) > 2048):
+                raise ValidationFailed("custom_action_name must be a string of at most 2048 characters",
+                                       field="custom_action_name")
             if source in ("custom_action", "visit_url") and not name:
                 raise ValidationFailed(f"custom_action_name is required when source is {source}"
                                        + (" (the URL)" if source == "visit_url" else ""), field="custom_action_name")
@@ -184,7 +194,7 @@ class LedgerOps(MemberOps):
                                        field="customer_identifier")
             # rivo-api.md §3.3 (OBSERVED): for non-manual sources the amount comes from the rule.
             plan = PointsEventPlan(member=member, source=source, points_diff=rule.points_amount,
-                                   credits_diff=rule.credits_amount.quantize(CENT), applied_at=applied_at,
+                                   credits_diff=cents(rule.credits_amount), applied_at=applied_at,
                                    title=rule.name, rule=rule, internal_note=internal_note,
                                    external_note=external_note, custom_action_name=name, skip_email=skip_email)
         self._check_balance(plan, overlay)
@@ -214,6 +224,7 @@ class LedgerOps(MemberOps):
         if len(items) > 10:
             raise ValidationFailed(f"points_events can hold at most 10 events, got {len(items)}", field="points_events")
         overlay: dict[int, tuple[int, Decimal]] = {}
+        once: set[tuple[int, int]] = set()
         plans: list[PointsEventPlan] = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
@@ -229,6 +240,14 @@ class LedgerOps(MemberOps):
                 exc.message = f"points_events[{i}]: {exc.message}"
                 exc.args = (exc.message,)
                 raise
+            if plan.rule is not None and plan.rule.once_per_customer:
+                # Two once-per-customer events for one member in one batch: the second would earn again.
+                pair = (plan.member.id, plan.rule.id)
+                if pair in once:
+                    raise ValidationFailed(f"points_events[{i}]: customer {plan.member.id} already completes "
+                                           f"{plan.rule.name!r} earlier in this batch, and it earns once",
+                                           field=f"points_events[{i}].source")
+                once.add(pair)
             pts, cr = overlay.get(plan.member.id, (plan.member.points_tally, plan.member.credits_tally))
             overlay[plan.member.id] = (pts + plan.points_diff, cr + plan.credits_diff)
             plans.append(plan)
@@ -280,7 +299,7 @@ class LedgerOps(MemberOps):
         if amount <= 0 and rule.credits_amount <= 0:
             return None
         plan = PointsEventPlan(member=member, source=trigger, points_diff=amount,
-                               credits_diff=rule.credits_amount.quantize(CENT), applied_at=self.ctx.now(),
+                               credits_diff=cents(rule.credits_amount), applied_at=self.ctx.now(),
                                title=title or rule.name, rule=rule, order_id=order_id, custom_action_name=name)
         return self.apply_plan(plan)
 

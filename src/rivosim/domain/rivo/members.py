@@ -41,8 +41,9 @@ class MemberOps(RivoState):
             member = self.members.get(identifier)
         elif isinstance(identifier, str):
             text = identifier.strip()
-            if text.isdigit():
-                member = self.members.get(int(text))
+            if text.isascii() and text.isdigit():
+                # ASCII only ("²" is a digit to isdigit() but not to int()); no real id has 30 digits.
+                member = self.members.get(int(text)) if len(text) <= 30 else None
             elif "@" in text:
                 cid = self.members_by_email.get(text.casefold())
                 member = self.members.get(cid) if cid is not None else None

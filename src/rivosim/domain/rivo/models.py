@@ -97,6 +97,7 @@ class Member:
     vip_tier_id: int | None = None
     vip_tier_started_at: datetime | None = None
     tier_override_until: datetime | None = None
+    tier_override_earned_id: int | None = None  # the tier earned when the override was set
     tiers_reached: set[int] | None = None
     completed_rule_ids: set[int] | None = None
     remote_updated_at: datetime | None = None

@@ -4,13 +4,14 @@ configuration document, plus the REST operations on rewards.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ...errors import NotFound, ValidationFailed
+from ...errors import InvalidConfig, NotFound, ValidationFailed
 from .models import EarningRule, Reward, VipTier
-from .state import RivoState
+from .state import RivoState, int_text
 
 __all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "ProgramOps"]
 
@@ -21,14 +22,15 @@ REWARD_WRITABLE = (
     "min_order_value_in_cents", "min_points_to_redeem_value", "max_points_to_spend_value",
     "increment_points_value",
 )
+MAX_VALUE = Decimal(1_000_000_000)  # keeps money arithmetic inside Decimal's precision
 PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
 
 
 def _int(value: Any, field: str, *, low: int = 0, high: int = 10_000_000, nullable: bool = False) -> int | None:
     if value is None and nullable:
         return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)  # form-encoded bodies carry numbers as text
+    if isinstance(value, str):
+        value = int_text(value)  # form-encoded bodies carry numbers as text; None is refused below
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(f"{field} must be an integer", field=field)
     if not low <= value <= high:
@@ -45,6 +47,8 @@ def _decimal(value: Any, field: str) -> Decimal:
         raise ValidationFailed(f"{field} must be a number", field=field) from exc
     if not out.is_finite() or out < 0:
         raise ValidationFailed(f"{field} must be a non-negative number", field=field)
+    if out > MAX_VALUE:
+        raise ValidationFailed(f"{field} must be at most {MAX_VALUE}", field=field)
     return out
 
 
@@ -60,21 +64,50 @@ class ProgramOps(RivoState):
     # -- configuration -----------------------------------------------------------------------------------
     def apply_program_config(self, program: dict[str, Any]) -> None:
         """Bring rules, rewards and tiers in line with the document, keeping ids of entries that match
-        (by ``id``, else by their natural key) so a PATCH that flips ``enabled`` keeps references intact."""
+        (by ``id``, else by their natural key) so a PATCH that flips ``enabled`` keeps references intact.
+
+        A list that did not change is left alone, so a PATCH of something else keeps what the REST API has
+        done to rewards since (create, update, delete). Every reward is checked before anything changes: a
+        refusal raises :class:`InvalidConfig` naming the field and leaves the program as it was.
+        """
         now = self.ctx.now()
-        self.rules = self._sync(self.rules, program.get("earning_rules") or [], self._rule_key,
-                                lambda raw, id_: self._make_rule(raw, id_), "earning_rule")
-        self.tiers = self._sync(self.tiers, (program.get("vip") or {}).get("tiers") or [],
-                                lambda t: t["name"].casefold() if isinstance(t, dict) else t.name.casefold(),
-                                lambda raw, id_: self._make_tier(raw, id_, now), "vip_tier")
-        kept_rewards = {r.id: r for r in self.rewards.values() if r.deleted}
-        synced = self._sync({k: v for k, v in self.rewards.items() if not v.deleted},
-                            program.get("rewards") or [],
-                            lambda r: r["name"].casefold() if isinstance(r, dict) else r.name.casefold(),
-                            lambda raw, id_: self._make_reward(raw, id_, now, existing=self.rewards.get(id_)),
-                            "reward")
-        self.rewards = {**kept_rewards, **synced}
-        self.tier_order = sorted(self.tiers.values(), key=lambda t: t.threshold)
+        raw_rules = program.get("earning_rules") or []
+        raw_tiers = (program.get("vip") or {}).get("tiers") or []
+        raw_rewards = program.get("rewards") or []
+        applied = self._applied_program
+        rewards_changed = raw_rewards != applied.get("rewards")
+        if rewards_changed:
+            for i, raw in enumerate(raw_rewards):
+                try:
+                    self._apply_reward_fields(Reward(id=0, name="", created_at=now, updated_at=now), raw,
+                                              partial=False)
+                except ValidationFailed as exc:
+                    where = f"program.rewards[{i}]" + (f".{exc.field}" if exc.field else "")
+                    raise InvalidConfig(f"{where}: {exc.message}", field=where) from exc
+        # Everything checked: from here on nothing refuses.
+        if raw_rules != applied.get("earning_rules"):
+            self.rules = self._sync(self.rules, raw_rules, self._rule_key,
+                                    lambda raw, id_: self._make_rule(raw, id_), "earning_rule")
+        if raw_tiers != applied.get("tiers"):
+            self.tiers = self._sync(self.tiers, raw_tiers,
+                                    lambda t: t["name"].casefold() if isinstance(t, dict) else t.name.casefold(),
+                                    lambda raw, id_: self._make_tier(raw, id_, now), "vip_tier")
+            self.tier_order = sorted(self.tiers.values(), key=lambda t: t.threshold)
+        if rewards_changed:
+            live = {k: v for k, v in self.rewards.items() if not v.deleted}
+            synced = self._sync(live, raw_rewards,
+                                lambda r: r["name"].casefold() if isinstance(r, dict) else r.name.casefold(),
+                                lambda raw, id_: self._make_reward(raw, id_, now, existing=live.get(id_)),
+                                "reward")
+            # A reward dropped from the list is soft-deleted, so past redemptions still resolve it.
+            for reward in live.values():
+                if reward.id not in synced:
+                    reward.deleted = True
+                    reward.enabled = False
+                    reward.updated_at = now
+            self.rewards = {**{k: v for k, v in self.rewards.items() if k not in synced}, **synced}
+        self._applied_program = {"earning_rules": copy.deepcopy(raw_rules), "tiers": copy.deepcopy(raw_tiers),
+                                 "rewards": copy.deepcopy(raw_rewards)}
 
     @staticmethod
     def _rule_key(rule: Any) -> tuple[str, str | None]:
@@ -84,10 +117,20 @@ class ProgramOps(RivoState):
 
     def _sync(self, current: dict[int, Any], wanted: list[dict[str, Any]], key: Any, make: Any,
               kind: str) -> dict[int, Any]:
-        by_key = {key(obj): obj for obj in current.values()}
+        """Match each wanted entry to a current object (its ``id``, else the first unmatched object with the
+        same natural key, in id order) so two entries sharing a key never collapse into one id."""
+        by_key: dict[Any, list[Any]] = {}
+        for obj in sorted(current.values(), key=lambda o: o.id):
+            by_key.setdefault(key(obj), []).append(obj)
+        taken = {raw["id"] for raw in wanted if "id" in raw}
         out: dict[int, Any] = {}
         for raw in wanted:
-            existing = current.get(raw["id"]) if "id" in raw else by_key.get(key(raw))
+            if "id" in raw:
+                existing = current.get(raw["id"])
+            else:
+                existing = next((obj for obj in by_key.get(key(raw), ()) if obj.id not in taken), None)
+            if existing is not None:
+                taken.add(existing.id)
             id_ = existing.id if existing is not None else (raw.get("id") or self.ctx.ids.next(kind))
             out[id_] = make(raw, id_)
         return out
@@ -111,9 +154,11 @@ class ProgramOps(RivoState):
                        perks=tuple(raw.get("perks") or ()), desc=raw.get("desc"), icon_url=raw.get("icon_url"))
 
     def _make_reward(self, raw: dict[str, Any], id_: int, now: datetime, existing: Reward | None = None) -> Reward:
-        reward = existing or Reward(id=id_, name=raw["name"], created_at=now, updated_at=now)
-        self._apply_reward_fields(reward, raw, partial=existing is not None)
-        reward.updated_at = now
+        """A fresh reward from ``raw`` (the list is the whole truth: absent fields take their defaults),
+        keeping an existing reward's creation time and redemption count."""
+        reward = Reward(id=id_, name=raw["name"], created_at=existing.created_at if existing else now,
+                        updated_at=now, redeemed_count=existing.redeemed_count if existing else 0)
+        self._apply_reward_fields(reward, raw, partial=False)
         return reward
 
     # -- reward operations (REST) ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ...errors import (
     ValidationFailed,
 )
 from ..events import RedemptionCreated
-from .ledger import CENT, PointsEventPlan, _parse_credits, _parse_int
+from .ledger import PointsEventPlan, _parse_credits, _parse_int, cents
 from .models import Redemption
 from .tiers import TierOps
 
@@ -62,7 +62,7 @@ class RedemptionOps(TierOps):
                 limit = f" and at most {high}" if high is not None else ""
                 raise ValidationFailed(f"points_amount must be a multiple of {step}, at least {low}{limit}",
                                        field="points_amount")
-            value = (reward.reward_value * points / step).quantize(CENT)
+            value = cents(reward.reward_value * points / step)
         else:
             points = reward.points_amount
         if points > member.points_tally:

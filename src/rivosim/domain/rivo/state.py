@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 from decimal import Decimal
+from typing import Any
 
 from ..context import ShopContext
 from .models import (
@@ -29,6 +31,8 @@ class RivoState:
         self.rewards: dict[int, Reward] = {}
         self.tiers: dict[int, VipTier] = {}
         self.tier_order: list[VipTier] = []
+        # The rule/tier/reward lists last applied from the configuration document (see apply_program_config).
+        self._applied_program: dict[str, Any] = {}
         self.members: dict[int, Member] = {}
         self.members_by_email: dict[str, int] = {}
         self.points_events: dict[int, PointsEvent] = {}
@@ -76,6 +80,14 @@ class RivoState:
 
 
 _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_INT_TEXT = re.compile(r"-?[0-9]{1,30}")
+
+
+def int_text(text: str) -> int | None:
+    """The integer a form-encoded field spells (``"42"``, ``" -5 "``), else None. ASCII digits only:
+    ``"²".isdigit()`` is true but ``int()`` refuses it, and a 5000-digit string would exceed int()'s limit."""
+    stripped = text.strip()
+    return int(stripped) if _INT_TEXT.fullmatch(stripped) else None
 
 
 def _base36(value: int) -> str:

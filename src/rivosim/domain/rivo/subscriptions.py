@@ -54,7 +54,10 @@ class SubscriptionOps(ReferralOps):
             staged["event_type"] = event_type
         url = fields.get("url", fields.get("endpoint_url"))
         if url is not None or not partial:
-            parts = urlsplit(url) if isinstance(url, str) else None
+            try:
+                parts = urlsplit(url) if isinstance(url, str) else None
+            except ValueError:  # e.g. "http://[::1": an unclosed IPv6 bracket
+                parts = None
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
                 raise ValidationFailed("url must be an http(s) URL", field="url")
             staged["url"] = url
@@ -113,7 +116,7 @@ class SubscriptionOps(ReferralOps):
     def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
                                                                                               PointsEvent | None]:
         """A customer does something on the storefront; earns through the matching rule when allowed."""
-        if action not in STOREFRONT_ACTIONS:
+        if not isinstance(action, str) or action not in STOREFRONT_ACTIONS:
             raise ValidationFailed(f"action must be one of {', '.join(STOREFRONT_ACTIONS)}", field="action")
         member = self.members.get(customer_id)
         if member is None:

@@ -17,6 +17,7 @@ from ..events import TierChanged
 from .ledger import NON_EARNING_SOURCES, LedgerOps
 from .models import Member, VipTier
 from .program import ProgramOps
+from .state import int_text
 
 __all__ = ["TierOps"]
 
@@ -83,15 +84,29 @@ class TierOps(LedgerOps, ProgramOps):
 
     def evaluate_tier(self, member: Member) -> TierChanged | None:
         """Move the member to the tier they have earned, honouring a manual override while it holds."""
+        if member.vip_tier_id is not None and member.vip_tier_id not in self.tiers:
+            # The tier was removed from the program: nobody holds it any more (nor an override to it).
+            member.vip_tier_id = None
+            member.tier_override_until = None
+            member.tier_override_earned_id = None
         if not self.vip_available() or not self.tier_order:
+            return None
+        if not self._program_active() or self.is_excluded(member):
+            # An inactive program fires nothing; a "Rivo Excluded" customer takes no part in the program.
             return None
         now = self.ctx.now()
         earned = self.earned_tier(member, now)
         current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
         if self._override_holds(member, now):
-            if earned is None or current is None or earned.threshold <= current.threshold:
+            # The override yields only to a tier *earned* above it: above the tier set by hand and above the
+            # tier the member had already earned when it was set (else a manual downgrade would be undone by
+            # the very next ledger change).
+            floor = self.tiers.get(member.tier_override_earned_id) if member.tier_override_earned_id else None
+            bar = max((t.threshold for t in (current, floor) if t is not None), default=None)
+            if earned is None or bar is None or earned.threshold <= bar:
                 return None
             member.tier_override_until = None
+            member.tier_override_earned_id = None
         return self._move(member, earned, manual=False)
 
     def _override_holds(self, member: Member, now: datetime) -> bool:
@@ -124,8 +139,8 @@ class TierOps(LedgerOps, ProgramOps):
                         external_note: Any = None) -> Member:
         """``POST /customers/{id}/vip_tier``: set the tier by hand (see the override rule above)."""
         member = self.find_member(identifier)
-        if isinstance(tier_id, str) and tier_id.isdigit():
-            tier_id = int(tier_id)
+        if isinstance(tier_id, str) and (parsed := int_text(tier_id)) is not None:
+            tier_id = parsed
         if isinstance(tier_id, bool) or not isinstance(tier_id, int):
             raise ValidationFailed("vip_tier_id is required and must be an integer", field="vip_tier_id")
         tier = self.get_tier(tier_id)
@@ -139,6 +154,8 @@ class TierOps(LedgerOps, ProgramOps):
         boundary = self.next_period_boundary(now)
         # Lifetime programs have no boundary: the override holds until a higher tier is earned.
         member.tier_override_until = boundary or (now + timedelta(days=365 * 1000))
+        earned = self.earned_tier(member, now)
+        member.tier_override_earned_id = earned.id if earned is not None else None
         self._move(member, tier, manual=True)
         return member
 

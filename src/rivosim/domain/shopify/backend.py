@@ -32,6 +32,7 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_CUSTOMER_TAGS = 250
 MAX_CUSTOMER_TAG_LENGTH = 255
 MAX_ORDER_TAG_LENGTH = 40
+MAX_MONEY = Decimal("1000000000")  # per amount; 250 lines x 10,000 units of this still fit Decimal's precision
 
 
 def money(value: Any, field: str = "amount") -> Decimal:
@@ -39,11 +40,14 @@ def money(value: Any, field: str = "amount") -> Decimal:
     if isinstance(value, bool):
         raise ValidationFailed(f"{field} must be a number", field=field)
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as exc:
         raise ValidationFailed(f"{field} must be a number, got {value!r}", field=field) from exc
     if not amount.is_finite() or amount < 0:
         raise ValidationFailed(f"{field} must be a non-negative number", field=field)
+    if amount > MAX_MONEY:
+        # Also keeps quantize() inside Decimal's precision (``1e999`` would raise InvalidOperation there).
+        raise ValidationFailed(f"{field} must be at most {MAX_MONEY}", field=field)
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -147,13 +151,14 @@ class ShopifyBackend:
                 raise ValidationFailed(f"{flag_name} must be true or false", field=flag_name)
         first = self._name(first_name, "first_name")
         last = self._name(last_name, "last_name")
+        phone_value = self._name(phone, "phone")  # checked before an id is taken: a refusal changes nothing
         tag_list = self._tags(tags)
         if note is not None and not isinstance(note, str):
             raise ValidationFailed("note must be a string", field="note")
         now = created_at or self.ctx.now()
         customer = ShopifyCustomer(
             id=self.ctx.ids.next("shopify_customer"), email=email_value, first_name=first, last_name=last,
-            created_at=now, updated_at=now, phone=self._name(phone, "phone"), tags=tag_list,
+            created_at=now, updated_at=now, phone=phone_value, tags=tag_list,
             accepts_marketing=accepts_marketing, accepts_sms=accepts_sms, verified_email=verified_email,
             note=note,
         )
@@ -265,18 +270,26 @@ class ShopifyBackend:
             for name, value in (("product_id", product_id), ("variant_id", variant_id)):
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                     raise ValidationFailed(f"{where}.{name} must be an integer", field=f"{where}.{name}")
+            sku = raw.get("sku")
+            if sku is not None and not isinstance(sku, str):
+                raise ValidationFailed(f"{where}.sku must be a string", field=f"{where}.sku")
             lines.append(LineItem(
                 id=0, product_id=product_id, variant_id=variant_id, title=title, quantity=qty,
-                price=money(raw.get("price", "0"), f"{where}.price"), sku=raw.get("sku"),
+                price=money(raw.get("price", "0"), f"{where}.price"), sku=sku,
             ))
         discounts = money(total_discounts, "total_discounts")
         tax = money(total_tax, "total_tax")
         subtotal = sum((line.price * line.quantity for line in lines), Decimal("0.00")) - discounts
         if subtotal < 0:
             raise ValidationFailed("total_discounts cannot exceed the line items' total", field="total_discounts")
+        if discount_codes is not None and not isinstance(discount_codes, list | tuple):
+            # A bare string would otherwise be split into one "code" per character.
+            raise ValidationFailed("discount_codes must be a list of codes", field="discount_codes")
         codes = list(discount_codes or [])
         if not all(isinstance(c, str) and c for c in codes):
             raise ValidationFailed("discount_codes must be non-empty strings", field="discount_codes")
+        if note is not None and not isinstance(note, str):
+            raise ValidationFailed("note must be a string", field="note")
         order_tags = self._tags(tags, order=True)
         # All input checked: from here on nothing can refuse.
         now = self.ctx.now()
