@@ -1,5 +1,6 @@
 """``Simulator``: the composition root. It owns the clock, the seeded randomness, the shops (tenants), the
-journal and the record of simulator bugs; every transport reaches the domain through it.
+services (webhook outbox and triggers, faults, rate limits), the journal and the record of simulator bugs;
+every transport reaches the domain through it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from .config import resolve_config
 from .domain.seeding import seed_customers
 from .domain.shop import Shop
 from .errors import AlreadyExists, InvalidConfig, NotFound
+from .faults import FaultSet
 from .ids import Randomness
 from .journal import Journal
+from .ratelimit import RateLimiter
+from .triggers import Triggers
+from .webhooks.outbox import Outbox
+from .webhooks.senders import BlockingSender, Sender, ThreadedSender
 
 __all__ = ["Simulator"]
 
@@ -32,6 +38,9 @@ class Simulator:
         self.journal_cap = journal_cap
         # Hooks outlive resets (services register once and clear their own state on each reset).
         self.on_reset: list[Callable[[], None]] = []
+        # Called with every new shop (after the built-in services attach): per-shop services plug in here.
+        self.on_shop_created: list[Callable[[Shop], None]] = []
+        self._sender: Sender | None = None
         # One lock serialises requests and Python-API calls: the server shell answers from its event loop
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
@@ -55,6 +64,22 @@ class Simulator:
         self._names = 0
         self.journal = Journal(self.journal_cap)
         self.bugs: list[dict[str, Any]] = []
+        if getattr(self, "outbox", None) is not None:
+            self.outbox.close()
+        # A wall clock means a live server: deliveries must not block its event loop, so they go out from a
+        # thread pool. A virtual clock delivers inline, deterministically, when time is advanced.
+        sender = self._sender or (ThreadedSender() if self.clock.kind == "wall" else BlockingSender())
+        self.outbox = Outbox(self.clock, sender)
+        self.triggers = Triggers(self.outbox)
+        self.faults = FaultSet(self.randomness)
+        self.limiter = RateLimiter()
+
+    def use_sender(self, sender: Sender) -> None:
+        """Carry webhook deliveries with ``sender`` (kept across resets)."""
+        with self.lock:
+            self._sender = sender
+            self.outbox.sender.close()
+            self.outbox.sender = sender
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
@@ -72,16 +97,25 @@ class Simulator:
     def advance(self, by: float | str | timedelta | Duration) -> datetime:
         """Move the clock forward (``"P30D"``, seconds, a ``timedelta``), running everything that falls due."""
         with self.lock:
+            self.outbox.drain()
             return self.clock.advance(by)
 
-    def run_until_idle(self) -> datetime:
-        """Run all queued background work, moving time only as far as it needs."""
+    def run_until_idle(self, *, max_wait: float = 30.0) -> datetime:
+        """Run all queued background work (deliveries and their retries included), moving time only as far as
+        it needs. Deliveries in flight on a threaded sender are waited for, up to ``max_wait`` seconds each."""
         with self.lock:
-            return self.clock.run_until_idle()
+            while True:
+                self.outbox.drain()
+                self.clock.run_until_idle()
+                if self.outbox.in_flight == 0:
+                    return self.clock.now()
+                if not self.outbox.drain(wait=max_wait):
+                    return self.clock.now()
 
     def tick(self) -> None:
-        """Run timers that are due now (the server calls this periodically for a wall clock)."""
+        """Run what is due now (the server calls this periodically for a wall clock)."""
         with self.lock:
+            self.outbox.drain()
             self.clock.run_due()
 
     # -- shops -------------------------------------------------------------------------------------------
@@ -103,6 +137,9 @@ class Simulator:
             self.shops[domain] = shop
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
             self._by_shopify_token[shop.credentials.shopify_access_token] = shop
+            self.triggers.attach(shop)
+            for hook in list(self.on_shop_created):
+                hook(shop)
             if seed_count:
                 seed_customers(shop, seed_count)
             return shop
@@ -127,6 +164,7 @@ class Simulator:
             del self.shops[domain]
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
+            self.triggers.detach(domain)
 
     def patch_shop(self, domain: str, patch: dict[str, Any]) -> Shop:
         with self.lock:

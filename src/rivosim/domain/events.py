@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 __all__ = [
+    "ActionCompleted",
     "CustomerCreated",
     "CustomerDeleted",
     "CustomerJoinedProgram",
@@ -26,6 +27,8 @@ __all__ = [
     "OrderPaid",
     "OrderRefunded",
     "PointsEventCreated",
+    "PointsExpired",
+    "PointsExpiryWarned",
     "RedemptionCreated",
     "ReferralClaimed",
     "ReferralCompleted",
@@ -139,6 +142,40 @@ class TierChanged(DomainEvent):
     direction: str  # "upgraded" | "downgraded"
     first_time: bool
     manual: bool
+    change_id: int = 0
+    internal_note: str | None = None
+    external_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionCompleted(DomainEvent):
+    """A customer completed an earning-rule action that Rivo accepted (rule enabled, program active, customer
+    allowed to earn). Published *before* the points it earns, so triggers fire in the documented order."""
+
+    customer_id: int
+    trigger: str
+    rule_id: int | None
+    action_id: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointsExpiryWarned(DomainEvent):
+    """Points will expire soon: ``kind`` is ``warning`` (30 days before) or ``last_chance`` (3 days before)."""
+
+    customer_id: int
+    kind: str
+    points: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointsExpired(DomainEvent):
+    """Points expired (published before the negative ledger event that removes them)."""
+
+    customer_id: int
+    points: int
+    mode: str  # per_event | inactivity
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,5 +1,5 @@
 """``RivoBackend``: one shop's loyalty program, assembled from its resource parts, and wired to the
-Shopify events it reacts to (sign-ups, paid orders, refunds, cancellations).
+Shopify events it reacts to (sign-ups, paid orders, refunds, cancellations) and to the passing of time.
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ from ..events import (
     OrderPaid,
     OrderRefunded,
 )
-from .ledger import PointsEventPlan
-from .models import EarningRule, Member
+from .ledger import PointsEventPlan, cents
+from .lifecycle import LifecycleOps
 from .subscriptions import SubscriptionOps
 
 __all__ = ["RivoBackend"]
 
 
-class RivoBackend(SubscriptionOps):
-    """Program, members, ledger, tiers, redemptions, referrals, subscriptions. See the mixins for each part."""
+class RivoBackend(SubscriptionOps, LifecycleOps):
+    """Program, members, ledger, tiers, redemptions, referrals, subscriptions, lifecycle. See each mixin."""
 
     def __init__(self, ctx: ShopContext) -> None:
         super().__init__(ctx)
         self.apply_program_config(ctx.config()["program"])
+        self.init_lifecycle()
         bus = ctx.bus
         bus.subscribe(CustomerCreated, self._on_customer_created)
         bus.subscribe(CustomerUpdated, self.on_customer_updated)
@@ -65,26 +66,38 @@ class RivoBackend(SubscriptionOps):
         member = self.members.get(event.customer_id)
         if member is None:
             return
+        self._activity_days.setdefault(self.local_today(), set()).add(member.id)
         for code in event.discount_codes:
             self.use_code(code)
+        # One business event, one fixed order of triggers: order/placed, product/purchased for each matching
+        # product rule, then their points events, then at most one tier change (README, trigger table).
+        now = self.ctx.now()
+        plans: list[PointsEventPlan] = []
         rule = self.find_rule("order_placed")
-        if rule is not None:
+        if rule is not None and self.earning_block(member, rule, "order_placed") is None:
+            self.announce(member, rule, {"order_id": event.order_id, "subtotal": f"{event.subtotal:.2f}",
+                                         "total": f"{event.total:.2f}"})
             points = self.order_points_for(rule, event.subtotal)
-            if points > 0:
-                self.earn(member, "order_placed", points=points, order_id=event.order_id,
-                          title=f"Placed an order (${event.subtotal})")
+            if points > 0 or rule.credits_amount > 0:
+                plans.append(PointsEventPlan(member=member, source="order_placed", points_diff=points,
+                                             credits_diff=cents(rule.credits_amount), applied_at=now,
+                                             title=f"Placed an order (${event.subtotal:.2f})", rule=rule,
+                                             order_id=event.order_id))
         purchased = {line.product_id for line in event.lines if line.product_id is not None}
         for product_rule in sorted(self.rules.values(), key=lambda r: r.id):
-            if (product_rule.trigger == "product_purchased" and purchased & set(product_rule.product_ids)
+            matched = purchased & set(product_rule.product_ids)
+            if (product_rule.trigger == "product_purchased" and matched
                     and self.earning_block(member, product_rule, "product_purchased") is None):
-                self._earn_rule(member, product_rule, event.order_id)
+                self.announce(member, product_rule, {"order_id": event.order_id, "product_ids": sorted(matched)})
+                plans.append(PointsEventPlan(member=member, source="product_purchased",
+                                             points_diff=product_rule.points_amount,
+                                             credits_diff=cents(product_rule.credits_amount), applied_at=now,
+                                             title=product_rule.name, rule=product_rule, order_id=event.order_id))
+        with self.deferred_tiers():
+            for plan in plans:
+                self.apply_plan(plan)
         self.complete_referral_for_order(member.id, member.email, event.order_id)
         self.evaluate_tier(member)
-
-    def _earn_rule(self, member: Member, rule: EarningRule, order_id: int) -> None:
-        self.apply_plan(PointsEventPlan(member=member, source=rule.trigger, points_diff=rule.points_amount,
-                                        credits_diff=rule.credits_amount, applied_at=self.ctx.now(),
-                                        title=rule.name, rule=rule, order_id=order_id))
 
     def _on_order_refunded(self, event: OrderRefunded) -> None:
         if event.customer_id is None:

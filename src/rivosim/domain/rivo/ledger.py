@@ -19,7 +19,7 @@ from ...errors import (
     ProgramInactive,
     ValidationFailed,
 )
-from ..events import PointsEventCreated
+from ..events import ActionCompleted, PointsEventCreated
 from .members import MemberOps
 from .models import EarningRule, Member, PointsEvent
 from .state import int_text
@@ -213,7 +213,13 @@ class LedgerOps(MemberOps):
                                       f"{-plan.credits_diff}", balance=str(credits))
 
     def create_points_event(self, fields: dict[str, Any]) -> PointsEvent:
-        return self.apply_plan(self.plan_points_event(fields))
+        return self._apply_api_plan(self.plan_points_event(fields))
+
+    def _apply_api_plan(self, plan: PointsEventPlan) -> PointsEvent:
+        """An API event for a rule-based source is the customer completing that action: announce it first."""
+        if plan.rule is not None:
+            self.announce(plan.member, plan.rule, _action_details(plan.rule.trigger, plan.custom_action_name))
+        return self.apply_plan(plan)
 
     def create_points_events_batch(self, items: Any) -> list[PointsEvent]:
         """``POST /points_events/batch``: up to 10 events, all validated before any is applied."""
@@ -251,7 +257,7 @@ class LedgerOps(MemberOps):
             pts, cr = overlay.get(plan.member.id, (plan.member.points_tally, plan.member.credits_tally))
             overlay[plan.member.id] = (pts + plan.points_diff, cr + plan.credits_diff)
             plans.append(plan)
-        return [self.apply_plan(plan) for plan in plans]
+        return [self._apply_api_plan(plan) for plan in plans]
 
     # -- applying ------------------------------------------------------------------------------------------
     def apply_plan(self, plan: PointsEventPlan) -> PointsEvent:
@@ -279,6 +285,7 @@ class LedgerOps(MemberOps):
             member.completed_rule_ids.add(plan.rule.id)
         if plan.order_id is not None:
             self.order_points.setdefault(plan.order_id, []).append(event.id)
+        self.note_points_event(member, event)
         self.ctx.bus.publish(PointsEventCreated(
             shop=self.ctx.domain, at=now, customer_id=member.id, points_event_id=event.id, source=event.source,
             points_diff=event.points_diff, credits_diff=event.credits_diff,
@@ -289,14 +296,29 @@ class LedgerOps(MemberOps):
     def after_ledger_change(self, member: Member) -> None:
         """Hook for tier re-evaluation (``TierOps``)."""
 
+    def note_points_event(self, member: Member, event: PointsEvent) -> None:
+        """Hook for points expiry (``LifecycleOps``): lots, FIFO consumption, activity."""
+
+    def announce(self, member: Member, rule: EarningRule, details: dict[str, Any] | None = None) -> None:
+        """Publish ``ActionCompleted``: the customer did what ``rule`` rewards, and Rivo accepted it."""
+        self.ctx.bus.publish(ActionCompleted(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member.id,
+                                             trigger=rule.trigger, rule_id=rule.id,
+                                             action_id=self.ctx.ids.next("action"), details=dict(details or {})))
+
     def earn(self, member: Member, trigger: str, *, points: int | None = None, name: str | None = None,
-             order_id: int | None = None, title: str | None = None) -> PointsEvent | None:
-        """Earn from the rule for ``trigger`` if the member may; returns None (and fires nothing) otherwise."""
+             order_id: int | None = None, title: str | None = None,
+             details: dict[str, Any] | None = None) -> PointsEvent | None:
+        """Earn from the rule for ``trigger`` if the member may: announce the action, then add the points.
+        Returns None — and publishes nothing — when the rule is missing or disabled, the program inactive or
+        the customer excluded (the seed: workflows do not trigger unless the rule is enabled)."""
         rule = self.find_rule(trigger, name)
-        if self.earning_block(member, rule, trigger) is not None or rule is None:
+        if rule is None or self.earning_block(member, rule, trigger) is not None:
             return None
+        self.announce(member, rule, {**_action_details(trigger, name), **(details or {})})
         amount = rule.points_amount if points is None else points
         if amount <= 0 and rule.credits_amount <= 0:
+            if rule.once_per_customer:
+                member.completed_rule_ids = (member.completed_rule_ids or set()) | {rule.id}
             return None
         plan = PointsEventPlan(member=member, source=trigger, points_diff=amount,
                                credits_diff=cents(rule.credits_amount), applied_at=self.ctx.now(),
@@ -341,6 +363,14 @@ class LedgerOps(MemberOps):
 
 
 NON_EARNING_SOURCES = frozenset({"points_purchase", "order_refund", "order_cancelled", "points_expired"})
+
+
+def _action_details(trigger: str, name: str | None) -> dict[str, Any]:
+    if trigger == "custom_action" and name:
+        return {"custom_action_name": name}
+    if trigger == "visit_url" and name:
+        return {"url": name}
+    return {}
 
 
 def _bad_instant() -> datetime:

@@ -33,6 +33,15 @@ def validate_dob(value: Any) -> str:
 
 
 class MemberOps(RivoState):
+    def index_member_days(self, member: Member, *, old_dob: str | None = None, remove: bool = False) -> None:
+        """Hook: keep birthday/join-date indexes in step (``LifecycleOps``)."""
+
+    def set_dob(self, member: Member, dob: str | None) -> None:
+        old = member.dob
+        member.dob = dob
+        member.dob_last_updated_at = self.ctx.now()
+        self.index_member_days(member, old_dob=old)
+
     # -- lookups -----------------------------------------------------------------------------------------
     def find_member(self, identifier: Any, *, visible_only: bool = True) -> Member:
         """``customer_identifier``: a Shopify customer id or an email (case-insensitive)."""
@@ -84,6 +93,7 @@ class MemberOps(RivoState):
             dob=event.dob, dob_last_updated_at=event.at if event.dob else None, remote_updated_at=event.at,
         )
         self._index(member)
+        self.index_member_days(member)
         if delay:
             self.hidden_until[member.id] = member.visible_at
         if event.joins_program:
@@ -117,6 +127,7 @@ class MemberOps(RivoState):
         member = self.members.pop(event.customer_id, None)
         if member is not None:
             self._ordered_dirty = True
+            self.index_member_days(member, remove=True)
             self.hidden_until.pop(member.id, None)
             if member.email:
                 self.members_by_email.pop(member.email.casefold(), None)
@@ -170,7 +181,8 @@ class MemberOps(RivoState):
             if key == "loyalty_status" and value != member.loyalty_status:
                 member.loyalty_status_last_changed_at = now
             if key == "dob":
-                member.dob_last_updated_at = now
+                self.set_dob(member, value)
+                continue
             setattr(member, key, value)
         member.remote_updated_at = now
         if joined:

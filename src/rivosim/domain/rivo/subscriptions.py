@@ -126,9 +126,7 @@ class SubscriptionOps(ReferralOps):
             key = "custom_action_name" if action == "custom_action" else "url"
             raise ValidationFailed(f"{key} is required for {action}", field=key)
         if action == "birthday_set":
-            dob = validate_dob(details.get("dob"))
-            member.dob = dob
-            member.dob_last_updated_at = self.ctx.now()
+            self.set_dob(member, validate_dob(details.get("dob")))
         now = self.ctx.now()
         widget = None
         if action == "widget_open":
@@ -136,7 +134,9 @@ class SubscriptionOps(ReferralOps):
         self.ctx.bus.publish(StorefrontActionRecorded(shop=self.ctx.domain, at=now, customer_id=member.id,
                                                       action=action, details=dict(details)))
         trigger = STOREFRONT_ACTIONS[action]
-        earned = self.earn(member, trigger, name=name) if trigger else None
+        extra = {k: v for k, v in details.items() if k not in ("custom_action_name", "url")
+                 and isinstance(v, str | int | float | bool)}
+        earned = self.earn(member, trigger, name=name, details=extra) if trigger else None
         return widget, earned
 
     def record_widget_event(self, member: Member | None, name: str, details: dict[str, Any]) -> WidgetEvent:

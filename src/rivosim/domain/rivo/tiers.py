@@ -7,9 +7,12 @@ program) or until the member earns a tier above it — whichever comes first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ...clock import add_months
 from ...errors import ValidationFailed
@@ -23,15 +26,23 @@ __all__ = ["TierOps"]
 
 
 class TierOps(LedgerOps, ProgramOps):
+    tiers_deferred = False
     def _vip(self) -> dict[str, Any]:
         return self.ctx.config()["program"]["vip"]
+
+    def shop_tz(self) -> ZoneInfo:
+        return ZoneInfo(self.ctx.config()["timezone"])
+
+    def _year_start(self, year: int) -> datetime:
+        """1 January 00:00 in the shop's time zone, as a UTC instant (calendar years are the shop's)."""
+        return datetime(year, 1, 1, tzinfo=self.shop_tz()).astimezone(UTC)
 
     def period_start(self, at: datetime) -> datetime | None:
         """Start of the current tier period (None for lifetime), respecting the program start date."""
         vip = self._vip()
         start: datetime | None = None
         if vip["period"] == "calendar_year":
-            start = datetime(at.year, 1, 1, tzinfo=UTC)
+            start = self._year_start(at.astimezone(self.shop_tz()).year)
         elif vip["period"] == "rolling_year":
             start = add_months(at, -12)
         if vip.get("start_date"):
@@ -41,7 +52,7 @@ class TierOps(LedgerOps, ProgramOps):
 
     def next_period_boundary(self, at: datetime) -> datetime | None:
         if self._vip()["period"] == "calendar_year":
-            return datetime(at.year + 1, 1, 1, tzinfo=UTC)
+            return self._year_start(at.astimezone(self.shop_tz()).year + 1)
         if self._vip()["period"] == "rolling_year":
             return add_months(at, 12)
         return None
@@ -80,7 +91,18 @@ class TierOps(LedgerOps, ProgramOps):
         return None
 
     def after_ledger_change(self, member: Member) -> None:
-        self.evaluate_tier(member)
+        if not self.tiers_deferred:
+            self.evaluate_tier(member)
+
+    @contextmanager
+    def deferred_tiers(self) -> Iterator[None]:
+        """Hold tier re-evaluation until the block ends (one business event, one tier decision at its end)."""
+        previous = self.tiers_deferred
+        self.tiers_deferred = True
+        try:
+            yield
+        finally:
+            self.tiers_deferred = previous
 
     def evaluate_tier(self, member: Member) -> TierChanged | None:
         """Move the member to the tier they have earned, honouring a manual override while it holds."""
@@ -113,8 +135,8 @@ class TierOps(LedgerOps, ProgramOps):
         until = member.tier_override_until
         return until is not None and now < until
 
-    def _move(self, member: Member, tier: VipTier | None, *, manual: bool, note: str | None = None
-              ) -> TierChanged | None:
+    def _move(self, member: Member, tier: VipTier | None, *, manual: bool, internal_note: str | None = None,
+              external_note: str | None = None) -> TierChanged | None:
         current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
         if (tier.id if tier else None) == (current.id if current else None):
             return None
@@ -131,7 +153,8 @@ class TierOps(LedgerOps, ProgramOps):
         event = TierChanged(shop=self.ctx.domain, at=now, customer_id=member.id,
                             from_tier_id=current.id if current else None, to_tier_id=tier.id if tier else None,
                             direction="upgraded" if up else "downgraded", first_time=first_time and up,
-                            manual=manual)
+                            manual=manual, change_id=self.ctx.ids.next("tier_change"),
+                            internal_note=internal_note, external_note=external_note)
         self.ctx.bus.publish(event)
         return event
 
@@ -156,7 +179,7 @@ class TierOps(LedgerOps, ProgramOps):
         member.tier_override_until = boundary or (now + timedelta(days=365 * 1000))
         earned = self.earned_tier(member, now)
         member.tier_override_earned_id = earned.id if earned is not None else None
-        self._move(member, tier, manual=True)
+        self._move(member, tier, manual=True, internal_note=internal_note, external_note=external_note)
         return member
 
     def on_period_boundary(self) -> None:

@@ -1,0 +1,244 @@
+"""What happens to members as time passes, driven by the simulator clock:
+
+- a daily tick at the shop's local midnight: birthdays (a 29 February birthday is celebrated on 28 February in
+  other years), anniversaries of joining, calendar-year tier resets, rolling-year tier decay;
+- points expiry (help 6778445): ``per_event`` — each earning expires N months later, spending consumes the
+  oldest first (FIFO) — or ``inactivity`` — the whole balance expires after N months without activity;
+  warnings 30 days and 3 days before; expiry writes a negative ledger event (source ``points_expired``).
+
+Day indexes (birthday and join date → member ids) keep a simulated year at O(members), not O(members x days).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ...clock import add_months
+from ..events import PointsExpired, PointsExpiryWarned
+from .ledger import PointsEventPlan
+from .models import Member, PointsEvent
+from .tiers import TierOps
+
+__all__ = ["LifecycleOps"]
+
+WARNINGS = (("warning", timedelta(days=30)), ("last_chance", timedelta(days=3)))
+
+
+def _day_key(day: date) -> str:
+    return f"{day.month:02d}-{day.day:02d}"
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+class LifecycleOps(TierOps):
+    def init_lifecycle(self) -> None:
+        self._dob_index: dict[str, set[int]] | None = None
+        self._join_index: dict[str, set[int]] | None = None
+        self._celebrated: dict[tuple[int, str], int] = {}
+        self._activity_days: dict[date, set[int]] = {}
+        self.lots: dict[int, deque[list[Any]]] = {}
+        self._inactivity_gen: dict[int, int] = {}
+        self._schedule_daily()
+
+    # -- the daily tick ----------------------------------------------------------------------------------
+    def local_today(self) -> date:
+        return self.ctx.now().astimezone(self.shop_tz()).date()
+
+    def _schedule_daily(self) -> None:
+        tz = self.shop_tz()
+        tomorrow = self.ctx.now().astimezone(tz).date() + timedelta(days=1)
+        due = datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(self.ctx.now().tzinfo)
+        self.ctx.schedule(due, self._daily, "rivo:daily")
+
+    def _daily(self) -> None:
+        today = self.local_today()
+        try:
+            vip_period = self._vip()["period"]
+            if vip_period == "calendar_year" and today.month == 1 and today.day == 1:
+                self.on_period_boundary()
+            elif vip_period == "rolling_year":
+                for cid in sorted(self._activity_days.pop(add_months_date(today, -12), ())):
+                    if (member := self.members.get(cid)) is not None:
+                        self.evaluate_tier(member)
+            self._prune_activity(today)
+            self._celebrate(today, "customer_birthday", self._dob_members(today))
+            self._celebrate(today, "customer_anniversary", self._anniversary_members(today))
+        finally:
+            self._schedule_daily()
+
+    def _prune_activity(self, today: date) -> None:
+        horizon = add_months_date(today, -13)
+        for day in [d for d in self._activity_days if d < horizon]:
+            del self._activity_days[day]
+
+    def _celebrate(self, today: date, trigger: str, member_ids: list[int]) -> None:
+        for cid in member_ids:
+            member = self.members.get(cid)
+            if member is None or self._celebrated.get((cid, trigger)) == today.year:
+                continue
+            self._celebrated[(cid, trigger)] = today.year
+            details: dict[str, Any] = {"date": today.isoformat()}
+            if trigger == "customer_anniversary":
+                details["years"] = today.year - member.created_at.astimezone(self.shop_tz()).year
+            else:
+                details["dob"] = member.dob
+            self.earn(member, trigger, details=details)
+
+    # -- day indexes -------------------------------------------------------------------------------------
+    def _ensure_day_indexes(self) -> None:
+        if self._dob_index is not None and self._join_index is not None:
+            return
+        tz = self.shop_tz()
+        dob: dict[str, set[int]] = {}
+        join: dict[str, set[int]] = {}
+        for member in self.members.values():
+            if member.dob:
+                dob.setdefault(member.dob, set()).add(member.id)
+            join.setdefault(_day_key(member.created_at.astimezone(tz).date()), set()).add(member.id)
+        self._dob_index, self._join_index = dob, join
+
+    def index_member_days(self, member: Member, *, old_dob: str | None = None, remove: bool = False) -> None:
+        """Keep the day indexes in step when a member joins, changes birthday or leaves."""
+        if self._dob_index is None or self._join_index is None:
+            return  # built lazily, from scratch, on first use
+        if old_dob:
+            self._dob_index.get(old_dob, set()).discard(member.id)
+        join_key = _day_key(member.created_at.astimezone(self.shop_tz()).date())
+        if remove:
+            if member.dob:
+                self._dob_index.get(member.dob, set()).discard(member.id)
+            self._join_index.get(join_key, set()).discard(member.id)
+            return
+        if member.dob:
+            self._dob_index.setdefault(member.dob, set()).add(member.id)
+        self._join_index.setdefault(join_key, set()).add(member.id)
+
+    def _keys_for(self, today: date) -> list[str]:
+        keys = [_day_key(today)]
+        if today.month == 2 and today.day == 28 and not _is_leap(today.year):
+            keys.append("02-29")  # leap-day birthdays and join dates are kept on 28 February
+        return keys
+
+    def _dob_members(self, today: date) -> list[int]:
+        self._ensure_day_indexes()
+        assert self._dob_index is not None
+        return sorted({cid for key in self._keys_for(today) for cid in self._dob_index.get(key, ())})
+
+    def _anniversary_members(self, today: date) -> list[int]:
+        self._ensure_day_indexes()
+        assert self._join_index is not None
+        tz = self.shop_tz()
+        ids = {cid for key in self._keys_for(today) for cid in self._join_index.get(key, ())}
+        return sorted(cid for cid in ids
+                      if (m := self.members.get(cid)) is not None and m.created_at.astimezone(tz).year < today.year)
+
+    # -- points expiry -----------------------------------------------------------------------------------
+    def _expiry(self) -> dict[str, Any]:
+        return self.ctx.config()["program"]["expiry"]
+
+    def note_points_event(self, member: Member, event: PointsEvent) -> None:
+        self._activity_days.setdefault(self.local_today(), set()).add(member.id)
+        cfg = self._expiry()
+        if not cfg["enabled"] or event.source == "points_expired":
+            return
+        if cfg["mode"] == "per_event":
+            if event.points_diff > 0:
+                expires_at = add_months(event.created_at, int(cfg["months"]))
+                event.expires_at = expires_at
+                lot = [event.id, event.points_diff, expires_at]
+                self.lots.setdefault(member.id, deque()).append(lot)
+                for kind, before in WARNINGS:
+                    self.ctx.schedule(expires_at - before, lambda lot=lot, kind=kind, cid=member.id:
+                                      self._warn_lot(cid, lot, kind), f"rivo:expiry_{kind}")
+                self.ctx.schedule(expires_at, lambda lot=lot, cid=member.id: self._expire_lot(cid, lot),
+                                  "rivo:expiry")
+            elif event.points_diff < 0:
+                self._consume_lots(member.id, -event.points_diff)
+        else:
+            if event.source == "points_purchase" and cfg["exclude_redemptions_from_activity"]:
+                return
+            generation = self._inactivity_gen.get(member.id, 0) + 1
+            self._inactivity_gen[member.id] = generation
+            expires_at = add_months(event.created_at, int(cfg["months"]))
+            for kind, before in WARNINGS:
+                self.ctx.schedule(expires_at - before, lambda kind=kind, cid=member.id, g=generation, at=expires_at:
+                                  self._warn_inactive(cid, g, kind, at), f"rivo:expiry_{kind}")
+            self.ctx.schedule(expires_at, lambda cid=member.id, g=generation: self._expire_inactive(cid, g),
+                              "rivo:expiry")
+
+    def _consume_lots(self, member_id: int, points: int) -> None:
+        lots = self.lots.get(member_id)
+        while lots and points > 0:
+            lot = lots[0]
+            used = min(lot[1], points)
+            lot[1] -= used
+            points -= used
+            if lot[1] == 0:
+                lots.popleft()
+
+    def _expiry_applies(self, mode: str) -> bool:
+        cfg = self._expiry()
+        return bool(cfg["enabled"]) and cfg["mode"] == mode and self._program_active()
+
+    def _warn_lot(self, member_id: int, lot: list[Any], kind: str) -> None:
+        member = self.members.get(member_id)
+        if member is None or lot[1] <= 0 or not self._expiry_applies("per_event") or self.is_excluded(member):
+            return
+        self.ctx.bus.publish(PointsExpiryWarned(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id,
+                                                kind=kind, points=min(lot[1], max(member.points_tally, 0)),
+                                                expires_at=lot[2]))
+
+    def _expire_lot(self, member_id: int, lot: list[Any]) -> None:
+        member = self.members.get(member_id)
+        remaining, lot[1] = lot[1], 0
+        lots = self.lots.get(member_id)
+        if lots and lot in lots:
+            lots.remove(lot)
+        if member is None or remaining <= 0 or not self._expiry_applies("per_event"):
+            return
+        self._expire(member, min(remaining, max(member.points_tally, 0)), "per_event")
+
+    def _warn_inactive(self, member_id: int, generation: int, kind: str, expires_at: datetime) -> None:
+        member = self.members.get(member_id)
+        if (member is None or self._inactivity_gen.get(member_id) != generation or member.points_tally <= 0
+                or not self._expiry_applies("inactivity") or self.is_excluded(member)):
+            return
+        self.ctx.bus.publish(PointsExpiryWarned(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id,
+                                                kind=kind, points=member.points_tally, expires_at=expires_at))
+
+    def _expire_inactive(self, member_id: int, generation: int) -> None:
+        member = self.members.get(member_id)
+        if member is None or self._inactivity_gen.get(member_id) != generation or not self._expiry_applies(
+                "inactivity"):
+            return
+        self._expire(member, max(member.points_tally, 0), "inactivity")
+
+    def _expire(self, member: Member, points: int, mode: str) -> None:
+        if points <= 0:
+            return
+        now = self.ctx.now()
+        self.ctx.bus.publish(PointsExpired(shop=self.ctx.domain, at=now, customer_id=member.id, points=points,
+                                           mode=mode))
+        self.apply_plan(PointsEventPlan(member=member, source="points_expired", points_diff=-points,
+                                        credits_diff=Decimal("0.00"), applied_at=now, title="Points expired"))
+
+    def points_expire_at(self, member: Member) -> datetime | None:
+        """When the member's next points expire (None when nothing will)."""
+        cfg = self._expiry()
+        if not cfg["enabled"] or member.points_tally <= 0:
+            return None
+        if cfg["mode"] == "per_event":
+            lots = self.lots.get(member.id)
+            return min((lot[2] for lot in lots if lot[1] > 0), default=None) if lots else None
+        last = member.last_activity_at
+        return add_months(last, int(cfg["months"])) if last else None
+
+
+def add_months_date(day: date, months: int) -> date:
+    moved = add_months(datetime.combine(day, time(0)), months)
+    return moved.date()
