@@ -130,6 +130,10 @@ class Timer:
     callback: Callable[[], object] = field(compare=False)
     label: str = field(default="", compare=False)
     cancelled: bool = field(default=False, compare=False)
+    # Work (a delivery, a retry, a sync) is what run_until_idle waits for; timekeeping (a daily tick, an
+    # expiry date) merely happens when time passes and never keeps the clock "busy".
+    work: bool = field(default=True, compare=False)
+    done: bool = field(default=False, compare=False)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -142,6 +146,7 @@ class Clock:
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
+        self._work: list[Timer] = []
         self._seq = 0
         self._running = False
 
@@ -154,15 +159,25 @@ class Clock:
         raise NotImplementedError
 
     # -- timers ----------------------------------------------------------------------------------------
-    def call_at(self, due: datetime, callback: Callable[[], object], label: str = "") -> Timer:
-        """Run ``callback`` when the clock reaches ``due`` (at once on the next run if it is already past)."""
+    def call_at(self, due: datetime, callback: Callable[[], object], label: str = "", *,
+                work: bool = True) -> Timer:
+        """Run ``callback`` when the clock reaches ``due`` (at once on the next run if it is already past).
+        ``work=False`` marks timekeeping that ``run_until_idle`` does not wait for."""
         if due.tzinfo is None:
             # A naive instant cannot be ordered against the heap's aware ones (TypeError deep in heapq).
             raise ValueError("call_at needs an aware datetime")
         self._seq += 1
-        timer = Timer(due=due, seq=self._seq, callback=callback, label=label)
+        timer = Timer(due=due, seq=self._seq, callback=callback, label=label, work=work)
         heapq.heappush(self._heap, timer)
+        if work:
+            heapq.heappush(self._work, timer)
         return timer
+
+    def next_work_due(self) -> datetime | None:
+        """When the next piece of work (not timekeeping) is due, or None when there is none."""
+        while self._work and (self._work[0].cancelled or self._work[0].done):
+            heapq.heappop(self._work)
+        return self._work[0].due if self._work else None
 
     def call_after(self, after: float | str | timedelta | Duration, callback: Callable[[], object],
                    label: str = "") -> Timer:
@@ -195,13 +210,14 @@ class Clock:
         return self.now()
 
     def run_until_idle(self, limit: int = 100_000) -> datetime:
-        """Fire timers one after another, moving time only as far as each needs, until none is left."""
+        """Run queued work (deliveries, retries, syncs) one after another, moving time only as far as each
+        needs, until none is left; timekeeping due on the way (daily ticks, expiries) runs in order too."""
         if self._running:
             # Called from inside a timer callback: the outer run is already draining the heap (looping here
             # would spin forever, since the re-entrancy guard makes every inner run a no-op).
             return self.now()
         ran = 0
-        while (due := self.next_due()) is not None and ran < limit:
+        while (due := self.next_work_due()) is not None and ran < limit:
             # Run up to ``due`` itself rather than up to ``now()``: a wall clock's float offset can land a
             # microsecond short of ``due``, which would leave the timer in the heap and loop forever.
             ran += self._run_until(max(due, self.now()), move=True)
@@ -220,6 +236,7 @@ class Clock:
                     continue
                 if move and timer.due > self.now():
                     self._set_at_least(timer.due)
+                timer.done = True
                 timer.callback()
                 ran += 1
         finally:

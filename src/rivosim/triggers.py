@@ -131,7 +131,8 @@ class Triggers:
             payload = {**wire.points_event(points_event), "credits_amount": float(points_event.credits_amount),
                        "customer": self._customer(shop, event.customer_id)}
             yield "points_event/created", event.customer_id, payload
-            if event.points_diff > 0:
+            if event.points_diff > 0 and rivo.subscription_for("loyalty_points_earned") is not None:
+                # The legacy topic (/reference/loyalty-points-earned) goes only to a subscription that asks.
                 yield "loyalty_points_earned", event.customer_id, payload
             if event.credits_diff != 0:
                 yield "balance_transaction/created", event.customer_id, payload

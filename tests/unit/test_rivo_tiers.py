@@ -69,7 +69,7 @@ def test_points_earned_moves_members_up_the_tiers() -> None:
     earn(shop, cid, 750)
     assert tier(shop, cid) == "Gold"
     assert [(shop.rivo.tiers[c.to_tier_id].name, c.direction) for c in changes(seen)  # type: ignore[index]
-            ] == [("Bronze", "upgraded"), ("Silver", "upgraded"), ("Gold", "upgraded")]
+            ] == [("Silver", "upgraded"), ("Gold", "upgraded")]  # entering Bronze (threshold 0) is silent
 
 
 def test_spending_points_does_not_lower_points_earned() -> None:
@@ -317,6 +317,7 @@ def test_period_boundaries() -> None:
     assert cal.rivo.period_start(instant) == datetime(2026, 1, 1, tzinfo=UTC)
     assert cal.rivo.next_period_boundary(instant) == datetime(2027, 1, 1, tzinfo=UTC)
     _, rolling = make({"period": "rolling_year"})
-    assert rolling.rivo.period_start(instant) == datetime(2025, 7, 15, 12, tzinfo=UTC)
+    # (instant - 12 months, instant]: exactly a year ago is already outside the window.
+    assert rolling.rivo.period_start(instant) == datetime(2025, 7, 15, 12, 0, 0, 1, tzinfo=UTC)
     _, life = make()
     assert life.rivo.period_start(instant) is None and life.rivo.next_period_boundary(instant) is None

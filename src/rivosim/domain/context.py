@@ -21,3 +21,6 @@ class ShopContext:
     bus: EventBus
     config: Callable[[], dict[str, Any]]
     schedule: Callable[[datetime, Callable[[], object], str], object]
+    """Queue background *work* at an instant (``run_until_idle`` waits for it: deliveries, syncs)."""
+    keep_time: Callable[[datetime, Callable[[], object], str], object]
+    """Schedule *timekeeping* (a daily tick, an expiry date): runs when time passes, never keeps anyone busy."""

@@ -50,12 +50,16 @@ class Shop:
             shopify_api_secret="shpss_" + self.ids.hex(32),
         )
         self.ctx = ShopContext(domain=domain, now=clock.now, ids=self.ids, rng=self.rng, bus=self.bus,
-                               config=lambda: self.config, schedule=self._schedule)
+                               config=lambda: self.config, schedule=self._schedule,
+                               keep_time=self._keep_time)
         self.shopify = ShopifyBackend(self.ctx)
         self.rivo = RivoBackend(self.ctx)
 
     def _schedule(self, due: datetime, callback: Any, label: str) -> object:
         return self.clock.call_at(due, callback, f"{self.domain}:{label}")
+
+    def _keep_time(self, due: datetime, callback: Any, label: str) -> object:
+        return self.clock.call_at(due, callback, f"{self.domain}:{label}", work=False)
 
     # -- configuration -----------------------------------------------------------------------------------
     @property

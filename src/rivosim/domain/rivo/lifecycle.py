@@ -53,7 +53,7 @@ class LifecycleOps(TierOps):
         tz = self.shop_tz()
         tomorrow = self.ctx.now().astimezone(tz).date() + timedelta(days=1)
         due = datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(self.ctx.now().tzinfo)
-        self.ctx.schedule(due, self._daily, "rivo:daily")
+        self.ctx.keep_time(due, self._daily, "rivo:daily")
 
     def _daily(self) -> None:
         today = self.local_today()
@@ -153,9 +153,9 @@ class LifecycleOps(TierOps):
                 lot = [event.id, event.points_diff, expires_at]
                 self.lots.setdefault(member.id, deque()).append(lot)
                 for kind, before in WARNINGS:
-                    self.ctx.schedule(expires_at - before, lambda lot=lot, kind=kind, cid=member.id:
+                    self.ctx.keep_time(expires_at - before, lambda lot=lot, kind=kind, cid=member.id:
                                       self._warn_lot(cid, lot, kind), f"rivo:expiry_{kind}")
-                self.ctx.schedule(expires_at, lambda lot=lot, cid=member.id: self._expire_lot(cid, lot),
+                self.ctx.keep_time(expires_at, lambda lot=lot, cid=member.id: self._expire_lot(cid, lot),
                                   "rivo:expiry")
             elif event.points_diff < 0:
                 self._consume_lots(member.id, -event.points_diff)
@@ -166,9 +166,9 @@ class LifecycleOps(TierOps):
             self._inactivity_gen[member.id] = generation
             expires_at = add_months(event.created_at, int(cfg["months"]))
             for kind, before in WARNINGS:
-                self.ctx.schedule(expires_at - before, lambda kind=kind, cid=member.id, g=generation, at=expires_at:
+                self.ctx.keep_time(expires_at - before, lambda kind=kind, cid=member.id, g=generation, at=expires_at:
                                   self._warn_inactive(cid, g, kind, at), f"rivo:expiry_{kind}")
-            self.ctx.schedule(expires_at, lambda cid=member.id, g=generation: self._expire_inactive(cid, g),
+            self.ctx.keep_time(expires_at, lambda cid=member.id, g=generation: self._expire_inactive(cid, g),
                               "rivo:expiry")
 
     def _consume_lots(self, member_id: int, points: int) -> None:

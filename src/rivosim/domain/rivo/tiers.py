@@ -44,7 +44,8 @@ class TierOps(LedgerOps, ProgramOps):
         if vip["period"] == "calendar_year":
             start = self._year_start(at.astimezone(self.shop_tz()).year)
         elif vip["period"] == "rolling_year":
-            start = add_months(at, -12)
+            # The window is (at - 12 months, at]: what happened exactly a year ago has just left it.
+            start = add_months(at, -12) + timedelta(microseconds=1)
         if vip.get("start_date"):
             program_start = datetime.combine(date.fromisoformat(vip["start_date"]), datetime.min.time(), UTC)
             start = program_start if start is None or program_start > start else start
@@ -150,6 +151,10 @@ class TierOps(LedgerOps, ProgramOps):
         member.vip_tier_id = tier.id if tier else None
         member.vip_tier_started_at = now
         member.remote_updated_at = now
+        if current is None and tier is not None and tier.threshold == 0 and not manual:
+            # Placement in the entry tier (threshold 0) when a member first takes part is not "reaching" a
+            # tier: no upgrade or unlock fires (seeded members are placed the same way).
+            return None
         event = TierChanged(shop=self.ctx.domain, at=now, customer_id=member.id,
                             from_tier_id=current.id if current else None, to_tier_id=tier.id if tier else None,
                             direction="upgraded" if up else "downgraded", first_time=first_time and up,
