@@ -48,6 +48,9 @@ def create_app(sim: Simulator) -> Flask:
     app.sim = sim
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.strict_slashes = False
+    # Werkzeug would answer "//" in a path (e.g. an identifier that was an encoded "/") with an HTML 308
+    # redirect to another route; an API answers with its own JSON 404 instead.
+    app.url_map.merge_slashes = False
     app.register_blueprint(rivo.blueprint)
     app.register_blueprint(control.blueprint)
 
@@ -62,16 +65,24 @@ def create_app(sim: Simulator) -> Flask:
             return error_response(g.api, 413, f"the request body is {length} bytes; the limit is {MAX_BODY_BYTES}")
         return None
 
+    # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
+    # nothing is recorded), so the handlers that build bodies from request data fall back to ``_bug``.
     @app.errorhandler(SimError)
     def _sim_error(exc: SimError) -> Response:
-        return sim_error_response(getattr(g, "api", api_of_path(request.path)), exc)
+        try:
+            return sim_error_response(getattr(g, "api", api_of_path(request.path)), exc)
+        except Exception as failure:
+            return _bug(failure)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        api = getattr(g, "api", api_of_path(request.path))
-        if isinstance(exc, NotFound | MethodNotAllowed):
-            return _unmatched(app, api, exc)
-        return error_response(api, exc.code or 400, exc.description or exc.name)
+        try:
+            api = getattr(g, "api", api_of_path(request.path))
+            if isinstance(exc, NotFound | MethodNotAllowed):
+                return _unmatched(app, api, exc)
+            return error_response(api, exc.code or 400, exc.description or exc.name)
+        except Exception as failure:
+            return _bug(failure)
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> Response:

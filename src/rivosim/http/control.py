@@ -22,7 +22,7 @@ from ..snapshot import snapshot
 from ..wire import rivo as wire
 from .app import ROUTE_NAMES
 from .errors import json_response
-from .params import read_body
+from .params import read_body, whole_number
 
 __all__ = ["blueprint"]
 
@@ -55,9 +55,10 @@ def _body(required: bool = True) -> dict[str, Any]:
 
 
 def _int_id(value: str, what: str) -> int:
-    if not value.isdigit():
+    number = whole_number(value)
+    if number is None:
         raise ValidationFailed(f"{what} must be numeric, got {value!r}", field="id")
-    return int(value)
+    return number
 
 
 # -- serialisation of Shopify-side records (the Admin API shapes come with the Shopify surface) -------------
@@ -200,11 +201,14 @@ def orders_create(domain: str) -> Response:
     note = body.get("note")
     if note is not None and not isinstance(note, str):
         raise ValidationFailed("note must be a string", field="note")
+    source_name = body.get("source_name", "web")
+    if not isinstance(source_name, str) or not source_name.strip() or len(source_name) > 255:
+        raise ValidationFailed("source_name must be a non-empty string (e.g. web, pos)", field="source_name")
     order = shop.shopify.create_order(
         customer_id=customer_id, line_items=body.get("line_items"),  # type: ignore[arg-type]
         discount_codes=body.get("discount_codes"), total_discounts=body.get("total_discounts", 0),
         total_tax=body.get("total_tax", 0), tags=body.get("tags"), note=note, paid=paid,
-        source_name=str(body.get("source_name", "web")),
+        source_name=source_name,
     )
     return json_response(order_json(order), 201)
 
@@ -316,22 +320,23 @@ def state() -> Response:
     if not domain:
         raise ValidationFailed("shop is required: GET /_rivosim/state?shop=<domain>", field="shop")
     shop = _shop(domain)
-    raw_limit = request.args.get("limit", "1000")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100_000:
+    limit = whole_number(request.args.get("limit", "1000"))
+    if limit is None or not 1 <= limit <= 100_000:
         raise ValidationFailed("limit must be a whole number from 1 to 100000", field="limit")
-    return json_response(snapshot(shop, int(raw_limit)))
+    return json_response(snapshot(shop, limit))
 
 
 @route("/journal", "GET", "control.journal")
 def journal() -> Response:
     args = request.args
-    status = args.get("status")
-    since = args.get("since")
-    for name, value in (("status", status), ("since", since)):
-        if value is not None and not value.isdigit():
+    numbers: dict[str, int | None] = {}
+    for name in ("status", "since"):
+        value = args.get(name)
+        numbers[name] = None if value is None else whole_number(value)
+        if value is not None and numbers[name] is None:
             raise ValidationFailed(f"{name} must be a whole number", field=name)
-    entries = _sim().journal.calls(args.get("route"), shop=args.get("shop"),
-                                   status=int(status) if status else None, since=int(since) if since else None)
+    entries = _sim().journal.calls(args.get("route"), shop=args.get("shop"), status=numbers["status"],
+                                   since=numbers["since"])
     return json_response({"entries": [e.to_dict() for e in entries]})
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..errors import (
     ValidationFailed,
 )
 
-__all__ = ["api_of_path", "error_response", "json_response", "status_for"]
+__all__ = ["api_of_path", "dumps", "error_response", "json_response", "status_for"]
 
 
 def status_for(exc: SimError) -> int:
@@ -45,7 +46,16 @@ def status_for(exc: SimError) -> int:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+    return Response(dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def dumps(body: Any) -> bytes:
+    """JSON bytes. orjson refuses integers beyond 64 bits, which a client can make us echo (an error detail
+    naming ``vip_tier_id`` 10**30); the standard library writes them as the valid JSON numbers they are."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def api_of_path(path: str) -> str:

@@ -16,7 +16,7 @@ from flask import Request
 from ..errors import MalformedRequest as BadRequest
 from ..errors import ValidationFailed
 
-__all__ = ["Page", "read_body", "read_filters", "read_page", "read_sort"]
+__all__ = ["Page", "read_body", "read_filters", "read_page", "read_sort", "whole_number"]
 
 T = TypeVar("T")
 
@@ -43,13 +43,25 @@ def read_body(request: Request, *, required: bool = True) -> dict[str, Any]:
                      "application/x-www-form-urlencoded")
 
 
+MAX_DIGITS = 18  # ids are at most 16 digits; anything longer is nonsense, and int() refuses past 4300 digits
+
+
+def whole_number(raw: str) -> int | None:
+    """``raw`` as a non-negative whole number, or None. ASCII digits only: ``str.isdigit`` also accepts
+    characters such as ``'²'`` that ``int()`` cannot parse."""
+    text = raw.strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text) > MAX_DIGITS:
+        return None
+    return int(text)
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit():
+    value = whole_number(raw)
+    if value is None:
         raise ValidationFailed(f"{name} must be a whole number from {low} to {high}, got {raw!r}", field=name)
-    value = int(raw)
     if not low <= value <= high:
         raise ValidationFailed(f"{name} must be from {low} to {high}, got {value}", field=name)
     return value
@@ -77,10 +89,10 @@ def read_page(request: Request, items: Sequence[T], id_of: Callable[[T], int], *
     since_raw = args.get("pagination[since_id]")
     # A per_page next to since_id falls back to offset mode (CONFIRMED).
     if since_raw not in (None, "") and "pagination[per_page]" not in args:
-        if not since_raw.strip().isdigit():
+        since = whole_number(since_raw)
+        if since is None:
             raise ValidationFailed(f"pagination[since_id] must be a whole number, got {since_raw!r}",
                                    field="pagination[since_id]")
-        since = int(since_raw)
         limit = _int_param(request, "pagination[limit]", 25, 1, 250)
         ordered = items if ids_sorted else sorted(items, key=id_of)
         start = _first_after(ordered, since, id_of)

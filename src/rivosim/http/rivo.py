@@ -12,11 +12,11 @@ from flask import Blueprint, current_app, g, request
 from werkzeug.wrappers import Response
 
 from ..domain.shop import Shop
-from ..errors import ApiAccessDenied, Unauthorized, ValidationFailed
+from ..errors import ApiAccessDenied, NotFound, Unauthorized, ValidationFailed
 from ..wire import rivo as wire
 from .app import ROUTE_NAMES
-from .errors import json_response
-from .params import read_body, read_filters, read_page, read_sort
+from .errors import error_response, json_response
+from .params import read_body, read_filters, read_page, read_sort, whole_number
 
 __all__ = ["PREFIX", "blueprint"]
 
@@ -64,6 +64,11 @@ def _authenticate() -> Response | None:
         exc = ApiAccessDenied(message) if status == 403 else Unauthorized(message)
         exc.code = "plan_without_api_access"
         raise exc
+    limit = shop.config["api"]["max_body_bytes"]
+    length = request.content_length
+    if length is not None and length > limit:
+        # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
+        return error_response("rivo", 413, f"the request body is {length} bytes; the limit is {limit}")
     return None
 
 
@@ -76,15 +81,17 @@ def _one(type_: str, id_: Any, attributes: dict[str, Any], status: int = 200) ->
 
 
 def _many(type_: str, items: Sequence[Any], id_of: Callable[[Any], int], to_attrs: Callable[[Any], dict[str, Any]],
-          *, sort_fields: Sequence[str] = ("id", "created_at"), sort_key: Callable[[Any, str], Any] | None = None
-          ) -> Response:
+          *, sort_fields: Sequence[str] = ("id", "created_at"), sort_key: Callable[[Any, str], Any] | None = None,
+          ids_sorted: bool = True) -> Response:
+    """A collection response. ``ids_sorted`` says whether ``items`` come in ascending id order (cursor mode
+    relies on it; pass False when the natural order is something else)."""
     field, desc = read_sort(request, sort_fields)
     if field is not None:
         key = sort_key or (lambda obj, f: getattr(obj, f))
         items = sorted(items, key=lambda obj: (_sortable(key(obj, field)), id_of(obj)), reverse=desc)
     elif desc:
         items = list(reversed(items))
-    page = read_page(request, items, id_of, ids_sorted=field is None and not desc)
+    page = read_page(request, items, id_of, ids_sorted=ids_sorted and field is None and not desc)
     data = [wire.envelope(type_, id_of(obj), to_attrs(obj)) for obj in page.items]
     return json_response({"links": page.links, "data": data})
 
@@ -98,9 +105,12 @@ def _sortable(value: Any) -> Any:
 
 
 def _int_path(value: str, what: str) -> int:
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit():
         raise ValidationFailed(f"{what} must be a numeric id, got {value!r}", field="id")
-    return int(value)
+    number = whole_number(value)
+    if number is None:  # digits, but longer than any id
+        raise NotFound(f"{what} {value[:30]}... not found", resource=what.split(" id")[0].replace(" ", "_"))
+    return number
 
 
 # -- customers ------------------------------------------------------------------------------------------
@@ -250,14 +260,20 @@ def vip_tiers_list() -> Response:
     read_filters(request, ())
     rivo = _shop().rivo
     tiers = rivo.list_tiers() if rivo.vip_available() else []
+    # Tiers come in threshold order, which need not be id order (cursor mode re-orders by id).
     return _many("vip_tier", tiers, lambda t: t.id, lambda t: wire.vip_tier(t, rivo, full=True) or {},
-                 sort_fields=("id", "threshold", "name", "created_at"))
+                 sort_fields=("id", "threshold", "name", "created_at"), ids_sorted=False)
 
 
 @route("/vip_tiers/<tier_id>", "GET", "rivo.vip_tiers.get")
 def vip_tiers_get(tier_id: str) -> Response:
     rivo = _shop().rivo
-    tier = rivo.get_tier(_int_path(tier_id, "vip tier id"))
+    number = _int_path(tier_id, "vip tier id")
+    if not rivo.vip_available():
+        # Below the Scale plan (or with VIP off) the list is empty; a tier is not reachable by id either.
+        raise NotFound(f"vip tier {number} not found: the VIP program is not available on this shop",
+                       resource="vip_tier", id=number)
+    tier = rivo.get_tier(number)
     return _one("vip_tier", tier.id, wire.vip_tier(tier, rivo, full=True) or {})
 
 

@@ -248,7 +248,7 @@ def shop_settings(shop: Shop) -> dict[str, Any]:
                            "points_expiry_enabled": program["expiry"]["enabled"],
                            "points_expiry": dict(program["expiry"])},
         "vip_program": {"enabled": shop.rivo.vip_available(), "tier_type": program["vip"]["entry_method"],
-                        "program_period": program["vip"]["period"], "start_date": program["vip"]["start_date"],
+                        "program_period": program["vip"]["period"], "start_date": program["vip"].get("start_date"),
                         "tiers": [vip_tier(t) for t in shop.rivo.list_tiers()]},
         "referral_program": {"enabled": program["referrals"]["enabled"],
                              "complete_on": program["referrals"]["complete_on"],
