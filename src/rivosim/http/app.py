@@ -42,7 +42,7 @@ class RivosimFlask(Flask):
 
 
 def create_app(sim: Simulator) -> Flask:
-    from . import control, rivo  # blueprints register their route names on import
+    from . import control, control_webhooks, rivo  # blueprints register their route names on import
 
     app = RivosimFlask("rivosim")
     app.sim = sim
@@ -53,6 +53,7 @@ def create_app(sim: Simulator) -> Flask:
     app.url_map.merge_slashes = False
     app.register_blueprint(rivo.blueprint)
     app.register_blueprint(control.blueprint)
+    app.register_blueprint(control_webhooks.blueprint)
 
     @app.before_request
     def _start() -> Response | None:
