@@ -115,7 +115,7 @@ def customer(member: Member, shop: Shop) -> dict[str, Any]:
         "vip_tier": vip_tier(tier, rivo),
         "next_vip_tier": vip_tier(nxt, rivo) if nxt and nxt is not tier else None,
         "completed_earning_rule_ids": sorted(member.completed_rule_ids or ()),
-        "points_expire_at": None,
+        "points_expire_at": timestamp(rivo.points_expire_at(member)),
         "credits_expire_at": None,
         "remote_updated_at": timestamp(member.remote_updated_at),
         "shop_id": shop.id,
