@@ -34,7 +34,14 @@ def _startup(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return startup.run(quick, say)
 
 
+def _lifecycle(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import lifecycle
+
+    return lifecycle.run(quick, say)
+
+
 SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
+    "lifecycle": _lifecycle,
     "startup": _startup,
     "seeding": _seeding,
     "http": _http,

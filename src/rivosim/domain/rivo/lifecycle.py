@@ -65,16 +65,19 @@ class LifecycleOps(TierOps):
                 for cid in sorted(self._activity_days.pop(add_months_date(today, -12), ())):
                     if (member := self.members.get(cid)) is not None:
                         self.evaluate_tier(member)
-            self._prune_activity(today)
-            self._celebrate(today, "customer_birthday", self._dob_members(today))
-            self._celebrate(today, "customer_anniversary", self._anniversary_members(today))
+            # Activity a year and a day old no longer matters to any window: drop that one day.
+            self._activity_days.pop(add_months_date(today, -12) - timedelta(days=1), None)
+            # Only look members up when the rule can earn at all (a year of idle days stays O(days)).
+            if self._rule_can_fire("customer_birthday"):
+                self._celebrate(today, "customer_birthday", self._dob_members(today))
+            if self._rule_can_fire("customer_anniversary"):
+                self._celebrate(today, "customer_anniversary", self._anniversary_members(today))
         finally:
             self._schedule_daily()
 
-    def _prune_activity(self, today: date) -> None:
-        horizon = add_months_date(today, -13)
-        for day in [d for d in self._activity_days if d < horizon]:
-            del self._activity_days[day]
+    def _rule_can_fire(self, trigger: str) -> bool:
+        rule = self.find_rule(trigger)
+        return rule is not None and rule.enabled and self._program_active()
 
     def _celebrate(self, today: date, trigger: str, member_ids: list[int]) -> None:
         for cid in member_ids:
