@@ -7,8 +7,8 @@ topics exactly once, in a fixed order, because the domain publishes its events i
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,15 +57,27 @@ ACTION_TOPICS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+Build = Callable[[], dict[str, Any]]
+
+
 class FiredTrigger:
-    seq: int
-    at: datetime
-    topic: str
-    customer_id: int | None
-    cause: str  # the domain event class that fired it
-    payload: dict[str, Any]
-    delivery_id: str | None
+    """One fired topic. The payload is built from a point-in-time snapshot, but only when first read (or at
+    once when a subscription needs the body): most triggers of a busy simulation are never looked at."""
+
+    __slots__ = ("_build", "_payload", "at", "cause", "customer_id", "delivery_id", "seq", "topic")
+
+    def __init__(self, *, seq: int, at: datetime, topic: str, customer_id: int | None, cause: str,
+                 delivery_id: str | None, payload: dict[str, Any] | None = None, build: Build | None = None) -> None:
+        self.seq, self.at, self.topic, self.customer_id = seq, at, topic, customer_id
+        self.cause, self.delivery_id = cause, delivery_id
+        self._payload, self._build = payload, build
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            assert self._build is not None
+            self._payload, self._build = self._build(), None
+        return self._payload
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "at": self.at.isoformat(), "topic": self.topic, "customer_id": self.customer_id,
@@ -113,53 +125,63 @@ class Triggers:
     def _on_event(self, shop: Shop, event: DomainEvent) -> None:
         if shop.domain not in self.logs:
             return
-        for topic, customer_id, payload in self._topics_for(shop, event):
-            self.fire(shop, topic, customer_id, payload, cause=type(event).__name__)
+        for topic, customer_id, build in self._topics_for(shop, event):
+            self.fire(shop, topic, customer_id, build, cause=type(event).__name__)
 
-    def _topics_for(self, shop: Shop, event: DomainEvent) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
+    def _topics_for(self, shop: Shop, event: DomainEvent) -> Iterator[tuple[str, int | None, Build]]:
+        """``(topic, customer_id, build)``: snapshots are taken now, serialisation happens in ``build``."""
         rivo = shop.rivo
         if isinstance(event, ActionCompleted):
             mapped = ACTION_TOPICS.get(event.trigger)
             if mapped is not None:
                 topic, extra = mapped
-                yield topic, event.customer_id, {
+                customer = self._customer(shop, event.customer_id)
+                yield topic, event.customer_id, lambda: {
                     "id": event.action_id, "trigger": event.trigger, "earning_rule_id": event.rule_id,
-                    **extra, **event.details, "occurred_at": wire.timestamp(event.at),
-                    "customer": self._customer(shop, event.customer_id)}
+                    **extra, **event.details, "occurred_at": wire.timestamp(event.at), "customer": customer()}
         elif isinstance(event, PointsEventCreated):
             points_event = rivo.points_events[event.points_event_id]
-            payload = {**wire.points_event(points_event), "credits_amount": float(points_event.credits_amount),
-                       "customer": self._customer(shop, event.customer_id)}
-            yield "points_event/created", event.customer_id, payload
+            customer = self._customer(shop, event.customer_id)
+            cache: list[dict[str, Any]] = []
+
+            def build() -> dict[str, Any]:
+                if not cache:  # one payload shared by the topics this event fires
+                    cache.append({**wire.points_event(points_event),
+                                  "credits_amount": float(points_event.credits_amount), "customer": customer()})
+                return cache[0]
+
+            yield "points_event/created", event.customer_id, build
             if event.points_diff > 0 and rivo.subscription_for("loyalty_points_earned") is not None:
                 # The legacy topic (/reference/loyalty-points-earned) goes only to a subscription that asks.
-                yield "loyalty_points_earned", event.customer_id, payload
+                yield "loyalty_points_earned", event.customer_id, build
             if event.credits_diff != 0:
-                yield "balance_transaction/created", event.customer_id, payload
+                yield "balance_transaction/created", event.customer_id, build
         elif isinstance(event, RedemptionCreated):
-            redemption = rivo.redemptions[event.redemption_id]
-            yield "points_redemption/created", event.customer_id, wire.redemption(redemption, rivo)
+            # A redemption changes later (used_at): serialise it as it is now.
+            redemption_payload = wire.redemption(rivo.redemptions[event.redemption_id], rivo)
+            yield "points_redemption/created", event.customer_id, lambda: redemption_payload
         elif isinstance(event, TierChanged):
             yield from self._tier_topics(shop, event)
         elif isinstance(event, ReferralClaimed | ReferralCompleted):
             referral = rivo.referrals[event.referral_id]
-            payload = wire.referral(referral, rivo)
-            for side, cid in (("referrer_customer", referral.advocate_customer_id),
-                              ("referred_customer", referral.referred_customer_id)):
-                payload[side] = self._customer(shop, cid) if cid is not None else None
+            referral_payload = wire.referral(referral, rivo)
+            referrer = self._customer(shop, referral.advocate_customer_id)
+            referred = self._customer(shop, referral.referred_customer_id)
             topic = "referral/claimed" if isinstance(event, ReferralClaimed) else "referral/completed"
-            yield topic, event.advocate_customer_id, payload
+            yield topic, event.advocate_customer_id, lambda: {
+                **referral_payload, "referrer_customer": referrer(), "referred_customer": referred()}
         elif isinstance(event, PointsExpiryWarned):
-            yield (f"notification/points_expiry_{event.kind}", event.customer_id,
-                   {"points_amount": event.points, "expires_at": wire.timestamp(event.expires_at),
-                    "points_expire_at": wire.human_date(event.expires_at),
-                    "customer": self._customer(shop, event.customer_id)})
+            customer = self._customer(shop, event.customer_id)
+            yield (f"notification/points_expiry_{event.kind}", event.customer_id, lambda: {
+                "points_amount": event.points, "expires_at": wire.timestamp(event.expires_at),
+                "points_expire_at": wire.human_date(event.expires_at), "customer": customer()})
         elif isinstance(event, PointsExpired):
-            yield ("points/expired", event.customer_id,
-                   {"points_amount": event.points, "expired_at": wire.timestamp(event.at), "mode": event.mode,
-                    "customer": self._customer(shop, event.customer_id)})
+            customer = self._customer(shop, event.customer_id)
+            yield ("points/expired", event.customer_id, lambda: {
+                "points_amount": event.points, "expired_at": wire.timestamp(event.at), "mode": event.mode,
+                "customer": customer()})
 
-    def _tier_topics(self, shop: Shop, event: TierChanged) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
+    def _tier_topics(self, shop: Shop, event: TierChanged) -> Iterator[tuple[str, int | None, Build]]:
         rivo = shop.rivo
         tier = rivo.tiers.get(event.to_tier_id) if event.to_tier_id is not None else None
         name = tier.name if tier else "no tier"
@@ -169,34 +191,57 @@ class Triggers:
             "id": [shop.id, event.change_id], "vip_tier_id": event.to_tier_id,
             "previous_vip_tier_id": event.from_tier_id, "started_at": wire.timestamp(event.at),
             "internal_note": event.internal_note, "external_note": event.external_note or f"{verb} to {name}",
-            "manual": event.manual, "customer": self._customer(shop, event.customer_id),
-            "vip_tier": wire.vip_tier(tier, rivo, full=True),
+            "manual": event.manual, "vip_tier": wire.vip_tier(tier, rivo, full=True),
         }
-        yield f"customer_vip_tier/{event.direction}", event.customer_id, payload
+        customer = self._customer(shop, event.customer_id)
+        cache: list[dict[str, Any]] = []
+
+        def build() -> dict[str, Any]:
+            if not cache:
+                cache.append({**payload, "customer": customer()})
+            return cache[0]
+
+        yield f"customer_vip_tier/{event.direction}", event.customer_id, build
         if event.first_time and event.direction == "upgraded":
-            yield "customer_vip_tier/unlocked", event.customer_id, payload
+            yield "customer_vip_tier/unlocked", event.customer_id, build
 
     @staticmethod
-    def _customer(shop: Shop, customer_id: int | None) -> dict[str, Any] | None:
+    def _customer(shop: Shop, customer_id: int | None) -> Callable[[], dict[str, Any] | None]:
+        """The embedded customer as it is *now*, serialised later: a shallow copy of the member (its one
+        mutable collection copied too) and its expiry date, taken at once (a few microseconds)."""
         member = shop.rivo.members.get(customer_id) if customer_id is not None else None
         if member is None:
-            return None
-        out = wire.customer(member, shop)
-        out["points_expire_at"] = wire.human_date(shop.rivo.points_expire_at(member))
-        return out
+            return lambda: None
+        snapshot = copy.copy(member)
+        if snapshot.completed_rule_ids is not None:
+            snapshot.completed_rule_ids = set(snapshot.completed_rule_ids)
+        expires = shop.rivo.points_expire_at(member)
+
+        def build() -> dict[str, Any]:
+            out = wire.customer(snapshot, shop)
+            out["points_expire_at"] = wire.human_date(expires)
+            return out
+
+        return build
 
     # -- firing ----------------------------------------------------------------------------------------
-    def fire(self, shop: Shop, topic: str, customer_id: int | None, payload: dict[str, Any], *,
+    def fire(self, shop: Shop, topic: str, customer_id: int | None, payload: dict[str, Any] | Build, *,
              cause: str = "manual") -> FiredTrigger:
-        signing = shop.config["webhooks"]["signing"]
-        body_obj = dict(payload)
-        # Older API versions (and the doc examples) carry event_type; live deliveries (the Standard-Webhooks
-        # era) omit it and name the topic in the rivo-webhook-topic header (rivo-api.md §4.3).
-        if signing != "standard-webhooks":
-            body_obj["event_type"] = topic
+        with_event_type = shop.config["webhooks"]["signing"] != "standard-webhooks"
+
+        def build() -> dict[str, Any]:
+            body_obj = dict(payload() if callable(payload) else payload)
+            # Older API versions (and the doc examples) carry event_type; live deliveries (the Standard-Webhooks
+            # era) omit it and name the topic in the rivo-webhook-topic header (rivo-api.md §4.3).
+            if with_event_type:
+                body_obj["event_type"] = topic
+            return body_obj
+
         sub = shop.rivo.subscription_for(topic)
         delivery = None
+        body_obj: dict[str, Any] | None = None
         if sub is not None:
+            body_obj = build()
             body = orjson.dumps(body_obj)
             delivery = self.outbox.enqueue(
                 delivery_id="msg_" + shop.ids.hex(24), shop=shop.domain, api="rivo", topic=topic, url=sub.url,
@@ -204,7 +249,7 @@ class Triggers:
                 max_attempts=int(shop.config["webhooks"]["max_attempts"]),
                 timeout=float(shop.config["webhooks"]["timeout_seconds"]))
         return self.logs[shop.domain].append(at=shop.clock.now(), topic=topic, customer_id=customer_id,
-                                             cause=cause, payload=body_obj,
+                                             cause=cause, payload=body_obj, build=None if body_obj else build,
                                              delivery_id=delivery.id if delivery else None)
 
 

@@ -258,3 +258,18 @@ def test_same_seed_same_delivery_ids_and_bodies() -> None:
 
     first = run()
     assert len(first) == 2 and first == run()
+
+
+def test_payloads_read_later_show_the_customer_as_they_were_when_the_topic_fired() -> None:
+    sim, shop = make()
+    cid = join(shop)  # +100
+    shop.rivo.create_points_event({"customer_identifier": cid, "source": "manual", "points_amount": 900,
+                                   "credits_amount": 0})  # +900 -> Silver
+    shop.shopify.update_customer(cid, {"first_name": "Renamed"})
+    events = [t for t in sim.triggers.log(shop.domain).items if t.topic == "points_event/created"]
+    assert [e.payload["customer"]["points_tally"] for e in events] == [100, 1000]
+    # The points event fires before the upgrade it causes (the normative order), so it still shows Bronze.
+    assert [e.payload["customer"]["vip_tier"]["name"] for e in events] == ["Bronze", "Bronze"]
+    upgrade = next(t for t in sim.triggers.log(shop.domain).items if t.topic == "customer_vip_tier/upgraded")
+    assert upgrade.payload["customer"]["vip_tier"]["name"] == "Silver"
+    assert {e.payload["customer"]["first_name"] for e in events} == {"Ann"}

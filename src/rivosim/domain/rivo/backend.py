@@ -56,8 +56,8 @@ class RivoBackend(SubscriptionOps, LifecycleOps):
     def _on_joined(self, event: CustomerJoinedProgram) -> None:
         member = self.members.get(event.customer_id)
         if member is not None:
+            self.evaluate_tier(member)  # placed in the entry tier first: the sign-up points already show it
             self.earn(member, "customer_member_enabled", title="Joined the program")
-            self.evaluate_tier(member)
 
     def _on_order_paid(self, event: OrderPaid) -> None:
         if event.customer_id is None:
