@@ -40,7 +40,6 @@ class Simulator:
         self.on_reset: list[Callable[[], None]] = []
         # Called with every new shop (after the built-in services attach): per-shop services plug in here.
         self.on_shop_created: list[Callable[[Shop], None]] = []
-        self._sender: Sender | None = None
         # One lock serialises requests and Python-API calls: the server shell answers from its event loop
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
@@ -68,16 +67,15 @@ class Simulator:
             self.outbox.close()
         # A wall clock means a live server: deliveries must not block its event loop, so they go out from a
         # thread pool. A virtual clock delivers inline, deterministically, when time is advanced.
-        sender = self._sender or (ThreadedSender() if self.clock.kind == "wall" else BlockingSender())
+        sender = ThreadedSender() if self.clock.kind == "wall" else BlockingSender()
         self.outbox = Outbox(self.clock, sender)
         self.triggers = Triggers(self.outbox)
         self.faults = FaultSet(self.randomness)
         self.limiter = RateLimiter()
 
     def use_sender(self, sender: Sender) -> None:
-        """Carry webhook deliveries with ``sender`` (kept across resets)."""
+        """Carry webhook deliveries with ``sender`` until the next ``reset`` (which restores the default)."""
         with self.lock:
-            self._sender = sender
             self.outbox.sender.close()
             self.outbox.sender = sender
 
