@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 __all__ = [
     "ActionCompleted",
+    "AppUninstalled",
     "CustomerCreated",
     "CustomerDeleted",
     "CustomerJoinedProgram",
@@ -26,6 +27,7 @@ __all__ = [
     "OrderCreated",
     "OrderPaid",
     "OrderRefunded",
+    "OrderUpdated",
     "PointsEventCreated",
     "PointsExpired",
     "PointsExpiryWarned",
@@ -33,6 +35,8 @@ __all__ = [
     "ReferralClaimed",
     "ReferralCompleted",
     "StorefrontActionRecorded",
+    "ThemeAssetUpdated",
+    "ThemePublished",
     "TierChanged",
 ]
 
@@ -196,6 +200,37 @@ class StorefrontActionRecorded(DomainEvent):
     customer_id: int
     action: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# -- Shopify side, added with the Admin API surface -----------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUpdated(DomainEvent):
+    """An order's tags, note, email, note attributes or open/closed state changed (``orders/updated``)."""
+
+    order_id: int
+    customer_id: int | None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThemePublished(DomainEvent):
+    """A theme became the shop's live (``main``) theme (``themes/publish``)."""
+
+    theme_id: int
+    previous_theme_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThemeAssetUpdated(DomainEvent):
+    """A theme asset was created or changed, e.g. ``config/settings_data.json`` when an app embed is toggled."""
+
+    theme_id: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppUninstalled(DomainEvent):
+    """The merchant uninstalled the loyalty app from the shop (``app/uninstalled``)."""
 
 
 E = TypeVar("E", bound=DomainEvent)

@@ -13,8 +13,11 @@ from ..errors import InvalidConfig
 from ..ids import IdSource, Randomness
 from .context import ShopContext
 from .events import EventBus
+from .integrations import Integrations
 from .rivo.backend import RivoBackend
 from .shopify.backend import ShopifyBackend
+from .syncs import StoreSyncs
+from .writeback import Writeback
 
 __all__ = ["Credentials", "Shop"]
 
@@ -52,8 +55,12 @@ class Shop:
         self.ctx = ShopContext(domain=domain, now=clock.now, ids=self.ids, rng=self.rng, bus=self.bus,
                                config=lambda: self.config, schedule=self._schedule,
                                keep_time=self._keep_time)
-        self.shopify = ShopifyBackend(self.ctx)
+        self.shopify = ShopifyBackend(self.ctx, shop_id=self.id)
         self.rivo = RivoBackend(self.ctx)
+        # Rivo -> Shopify writeback, the store/theme/tagging syncs and the marketing integrations (issue 4).
+        self.writeback = Writeback(self.ctx, self.shopify, self.rivo)
+        self.syncs = StoreSyncs(self.ctx, self.shopify, self.rivo, self.writeback)
+        self.integrations = Integrations(self.ctx, self.rivo)
 
     def _schedule(self, due: datetime, callback: Any, label: str) -> object:
         return self.clock.call_at(due, callback, f"{self.domain}:{label}")
@@ -87,6 +94,10 @@ class Shop:
             raise
         for member in list(self.rivo.members.values()):
             self.rivo.evaluate_tier(member)
+
+    def close(self) -> None:
+        """The shop is deleted: its pending timers (daily ticks, expiries) become no-ops."""
+        self.rivo.closed = True
 
     def regenerate_api_key(self) -> str:
         """A new Rivo API key; the old one stops working at once (help 13821318)."""

@@ -1,4 +1,5 @@
-"""Shopify-side records of one shop: customers, orders, line items, refunds, metafields.
+"""Shopify-side records of one shop: customers, orders, line items, refunds, metafields, themes and the
+app's webhook subscriptions.
 
 Plain slotted classes (a million customers must stay small); money is ``Decimal``, time aware UTC datetimes.
 """
@@ -9,7 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-__all__ = ["LineItem", "Metafield", "Order", "Refund", "ShopifyCustomer", "Transaction"]
+__all__ = [
+    "DiscountCode",
+    "LineItem",
+    "Metafield",
+    "Order",
+    "Refund",
+    "ShopifyCustomer",
+    "Theme",
+    "ThemeAsset",
+    "Transaction",
+    "WebhookSubscription",
+]
 
 
 @dataclass(slots=True, eq=False)
@@ -65,6 +77,13 @@ class Refund:
 
 
 @dataclass(slots=True, eq=False)
+class DiscountCode:
+    code: str
+    amount: Decimal
+    type: str = "fixed_amount"  # fixed_amount | percentage | shipping
+
+
+@dataclass(slots=True, eq=False)
 class Order:
     id: int
     number: int
@@ -91,6 +110,10 @@ class Order:
     refunds: list[Refund] = field(default_factory=list)
     transactions: list[Transaction] = field(default_factory=list)
     source_name: str = "web"
+    # Code, amount and type of each discount code as the order carries them (``discount_codes`` above keeps
+    # the bare codes the domain events use).
+    discount_details: list[DiscountCode] = field(default_factory=list)
+    test: bool = False
 
     @property
     def name(self) -> str:
@@ -99,6 +122,16 @@ class Order:
     @property
     def refunded_amount(self) -> Decimal:
         return sum((r.amount for r in self.refunds), Decimal("0.00"))
+
+    @property
+    def captured_amount(self) -> Decimal:
+        return sum((t.amount for t in self.transactions if t.kind in ("sale", "capture") and t.status == "success"),
+                   Decimal("0.00"))
+
+    @property
+    def authorized_amount(self) -> Decimal:
+        return sum((t.amount for t in self.transactions if t.kind == "authorization" and t.status == "success"),
+                   Decimal("0.00"))
 
 
 @dataclass(slots=True, eq=False)
@@ -113,3 +146,39 @@ class Metafield:
     created_at: datetime
     updated_at: datetime
     description: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class ThemeAsset:
+    key: str
+    value: str
+    content_type: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, eq=False)
+class Theme:
+    id: int
+    name: str
+    role: str  # main | unpublished | demo | development
+    created_at: datetime
+    updated_at: datetime
+    theme_store_id: int | None = None
+    assets: dict[str, ThemeAsset] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class WebhookSubscription:
+    """A Shopify webhook subscription the app made through the Admin API (shop-specific)."""
+
+    id: int
+    topic: str
+    address: str
+    created_at: datetime
+    updated_at: datetime
+    api_version: str
+    format: str = "json"
+    fields: list[str] = field(default_factory=list)
+    metafield_namespaces: list[str] = field(default_factory=list)
+    consecutive_failures: int = 0

@@ -1,0 +1,69 @@
+"""The stores every part of ``ShopifyBackend`` shares (customers, orders, metafields, themes, subscriptions)
+and the helpers they all use: the live options, tag normalisation and input checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...errors import ValidationFailed
+from ..context import ShopContext
+from .models import Metafield, Order, ShopifyCustomer, Theme, WebhookSubscription
+from .values import MAX_CUSTOMER_TAG_LENGTH, MAX_CUSTOMER_TAGS, MAX_ORDER_TAG_LENGTH, normalize_tags
+
+__all__ = ["ShopifyState"]
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ShopifyState:
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        self.customers: dict[int, ShopifyCustomer] = {}
+        self._by_email: dict[str, int] = {}
+        self.orders: dict[int, Order] = {}
+        self.metafields: dict[int, Metafield] = {}
+        # (owner_resource, owner_id, namespace, key) -> metafield id: the uniqueness Shopify enforces, and what
+        # keeps an upsert O(1) when Rivo writes a metafield on every points change.
+        self._metafield_index: dict[tuple[str, int, str, str], int] = {}
+        self.themes: dict[int, Theme] = {}
+        self.webhook_subscriptions: dict[int, WebhookSubscription] = {}
+        self._order_number = 1000
+        # The loyalty app is installed (its access token works) until the merchant uninstalls it.
+        self.app_installed = True
+
+    def drop_metafields_of(self, owner_resource: str, owner_id: int) -> None:
+        """Hook: an owner's metafields go with it (``MetafieldOps`` implements it)."""
+
+    # -- shared helpers ----------------------------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        return self.ctx.config()["shopify"]  # type: ignore[no-any-return]
+
+    def _tags(self, raw: Any, *, order: bool = False) -> list[str]:
+        opts = self.options()
+        if raw is not None and not isinstance(raw, str | list | tuple):
+            raise ValidationFailed("tags must be a comma-separated string or a list of strings", field="tags")
+        return normalize_tags(
+            raw, case_sensitive=opts["tags_case_sensitive"], sort=opts["sort_tags"],
+            max_count=None if order else MAX_CUSTOMER_TAGS,
+            max_length=MAX_ORDER_TAG_LENGTH if order else MAX_CUSTOMER_TAG_LENGTH,
+        )
+
+    def _tag_key(self, tag: str) -> str:
+        return tag if self.options()["tags_case_sensitive"] else tag.casefold()
+
+    @staticmethod
+    def _email(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not _EMAIL_RE.match(value.strip()):
+            raise ValidationFailed(f"email {value!r} is invalid", field="email")
+        return value.strip()
+
+    @staticmethod
+    def _name(value: Any, field: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) > 255:
+            raise ValidationFailed(f"{field} must be a string of at most 255 characters", field=field)
+        return value
