@@ -110,21 +110,24 @@ class Triggers:
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self.logs: dict[str, TriggerLog] = {}
+        self._shops: dict[str, Shop] = {}
 
     def attach(self, shop: Shop) -> None:
         self.logs[shop.domain] = TriggerLog()
+        self._shops[shop.domain] = shop
         shop.bus.subscribe_all(lambda event: self._on_event(shop, event))
 
     def detach(self, domain: str) -> None:
         self.logs.pop(domain, None)
+        self._shops.pop(domain, None)
 
     def log(self, domain: str) -> TriggerLog:
         return self.logs[domain]
 
     # -- mapping ---------------------------------------------------------------------------------------
     def _on_event(self, shop: Shop, event: DomainEvent) -> None:
-        if shop.domain not in self.logs:
-            return
+        if self._shops.get(shop.domain) is not shop:
+            return  # a deleted shop (perhaps replaced by a new one with the same domain) fires nothing
         for topic, customer_id, build in self._topics_for(shop, event):
             self.fire(shop, topic, customer_id, build, cause=type(event).__name__)
 

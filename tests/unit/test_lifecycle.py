@@ -197,3 +197,14 @@ def test_run_until_idle_waits_for_work_not_for_timekeeping() -> None:
     assert ran == ["delivery"] and clock.now() == datetime(2026, 1, 1, 2, tzinfo=UTC)
     sim, _ = make()
     assert sim.run_until_idle() == datetime(2026, 1, 1, tzinfo=UTC)  # the daily tick keeps nobody busy
+
+
+def test_a_deleted_shops_clock_stops_and_never_fires_into_its_successor() -> None:
+    sim, shop = make({"expiry": {"enabled": True, "mode": "per_event", "months": 1}})
+    shop.shopify.create_customer(email="old@example.com", dob="01-15")
+    sim.delete_shop(shop.domain)
+    successor = sim.create_shop({"domain": shop.domain})
+    sim.advance("P1Y")
+    # The old shop's birthday (15 January) and expiry (1 February) timers ran as no-ops.
+    assert sim.triggers.log(successor.domain).items == []
+    assert shop.rivo.closed and shop.rivo.members  # the old object is simply inert

@@ -66,7 +66,7 @@ class RivoBackend(SubscriptionOps, LifecycleOps):
         member = self.members.get(event.customer_id)
         if member is None:
             return
-        self._activity_days.setdefault(self.local_today(), set()).add(member.id)
+        self.note_progress(member, event.at)
         for code in event.discount_codes:
             self.use_code(code)
         # One business event, one fixed order of triggers: order/placed, product/purchased for each matching

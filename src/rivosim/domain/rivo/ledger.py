@@ -336,7 +336,7 @@ class LedgerOps(MemberOps):
         """Take back ``fraction`` of what an order earned. This may take the balance below zero when the points
         were already spent — the one way a balance goes negative on a shop that forbids negative balances."""
         earned = sum(self.points_events[i].points_diff for i in self.order_points.get(order_id, ())
-                     if self.points_events[i].source == "order_placed")
+                     if self.points_events[i].source in ("order_placed", "product_purchased"))
         reversed_already = -sum(self.points_events[i].points_diff for i in self.order_points.get(order_id, ())
                                 if self.points_events[i].source in ("order_refund", "order_cancelled"))
         amount = min(int((Decimal(earned) * fraction).to_integral_value(rounding=ROUND_FLOOR)),

@@ -40,7 +40,6 @@ class LifecycleOps(TierOps):
         self._dob_index: dict[str, set[int]] | None = None
         self._join_index: dict[str, set[int]] | None = None
         self._celebrated: dict[tuple[int, str], int] = {}
-        self._activity_days: dict[date, set[int]] = {}
         self.lots: dict[int, deque[list[Any]]] = {}
         self._inactivity_gen: dict[int, int] = {}
         self._schedule_daily()
@@ -56,17 +55,12 @@ class LifecycleOps(TierOps):
         self.ctx.keep_time(due, self._daily, "rivo:daily")
 
     def _daily(self) -> None:
+        if self.closed:
+            return  # the shop was deleted: its clock stops here
         today = self.local_today()
         try:
-            vip_period = self._vip()["period"]
-            if vip_period == "calendar_year" and today.month == 1 and today.day == 1:
+            if self._vip()["period"] == "calendar_year" and today.month == 1 and today.day == 1:
                 self.on_period_boundary()
-            elif vip_period == "rolling_year":
-                for cid in sorted(self._activity_days.pop(add_months_date(today, -12), ())):
-                    if (member := self.members.get(cid)) is not None:
-                        self.evaluate_tier(member)
-            # Activity a year and a day old no longer matters to any window: drop that one day.
-            self._activity_days.pop(add_months_date(today, -12) - timedelta(days=1), None)
             # Only look members up when the rule can earn at all (a year of idle days stays O(days)).
             if self._rule_can_fire("customer_birthday"):
                 self._celebrate(today, "customer_birthday", self._dob_members(today))
@@ -144,8 +138,22 @@ class LifecycleOps(TierOps):
     def _expiry(self) -> dict[str, Any]:
         return self.ctx.config()["program"]["expiry"]
 
+    def note_progress(self, member: Member, at: datetime) -> None:
+        """In a rolling-year program, what happened at ``at`` leaves the window twelve months later, to the
+        microsecond: re-evaluate the member then (a downgrade fires if they fell below their tier)."""
+        if self._vip()["period"] == "rolling_year":
+            leaves = add_months(at, 12) + timedelta(microseconds=1)
+            self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
+
+    def _reevaluate(self, member_id: int) -> None:
+        if self.closed:
+            return
+        member = self.members.get(member_id)
+        if member is not None:
+            self.evaluate_tier(member)
+
     def note_points_event(self, member: Member, event: PointsEvent) -> None:
-        self._activity_days.setdefault(self.local_today(), set()).add(member.id)
+        self.note_progress(member, event.applied_at)
         cfg = self._expiry()
         if not cfg["enabled"] or event.source == "points_expired":
             return
@@ -186,7 +194,7 @@ class LifecycleOps(TierOps):
 
     def _expiry_applies(self, mode: str) -> bool:
         cfg = self._expiry()
-        return bool(cfg["enabled"]) and cfg["mode"] == mode and self._program_active()
+        return not self.closed and bool(cfg["enabled"]) and cfg["mode"] == mode and self._program_active()
 
     def _warn_lot(self, member_id: int, lot: list[Any], kind: str) -> None:
         member = self.members.get(member_id)

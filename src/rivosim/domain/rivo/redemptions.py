@@ -65,10 +65,12 @@ class RedemptionOps(TierOps):
             value = cents(reward.reward_value * points / step)
         else:
             points = reward.points_amount
-        if points > member.points_tally:
+        allow_negative = self.ctx.config()["api"]["allow_negative_balance"]
+        if points > member.points_tally and not allow_negative:
             raise InsufficientPoints(f"customer {member.id} has {member.points_tally} points; {reward.name!r} needs "
                                      f"{points}", balance=member.points_tally, required=points)
-        if credits > member.credits_tally:
+        # Only what the reward spends is checked: a points reward spends no credit, whatever the credit balance.
+        if credits > 0 and credits > member.credits_tally and not allow_negative:
             raise InsufficientBalance(f"customer {member.id} has {member.credits_tally} credits; "
                                       f"cannot spend {credits}",
                                       balance=str(member.credits_tally))
@@ -97,6 +99,14 @@ class RedemptionOps(TierOps):
             member = self.find_member(customer_identifier)
             return [r for r in self.redemptions.values() if r.customer_id == member.id]
         return list(self.redemptions.values())
+
+    def redemption_for_code(self, code: str) -> Redemption | None:
+        """The redemption that issued discount ``code`` (case-insensitive), used or not; None if Rivo did not."""
+        wanted = code.strip().casefold()
+        for redemption in self.redemptions.values():
+            if redemption.code and redemption.code.casefold() == wanted:
+                return redemption
+        return None
 
     def use_code(self, code: str) -> Redemption | None:
         """Mark a discount code used (an order applied it); returns the redemption it belonged to."""

@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from ...errors import Conflict, NotFound, ValidationFailed
+from ...errors import Conflict, CustomerExcluded, NotFound, ValidationFailed
 from ..events import ReferralClaimed, ReferralCompleted
 from .ledger import PointsEventPlan
 from .models import Referral
@@ -47,6 +47,9 @@ class ReferralOps(RedemptionOps):
         if not settings["enabled"] or not self._program_active():
             raise ValidationFailed("the referral program is not active", field="referral_code")
         advocate = self.members[advocate_id]
+        if self.is_excluded(advocate):
+            raise CustomerExcluded("the advocate is tagged 'Rivo Excluded' and cannot refer friends",
+                                   field="referral_code")
         now = self.ctx.now()
         for existing in self.referrals.values():
             if existing.referred_email.casefold() == email.casefold() and existing.status != "blocked":
@@ -124,6 +127,14 @@ class ReferralOps(RedemptionOps):
             if referral.status == "pending" and referral.referred_email.casefold() == email.casefold():
                 referral.referred_customer_id = customer_id
                 return self.complete_referral(referral.id, order_id=order_id)
+        return None
+
+    def referral_for_code(self, code: str) -> Referral | None:
+        """The referral whose friend discount ``code`` is (case-insensitive); None if it is no referral code."""
+        wanted = code.strip().casefold()
+        for referral in self.referrals.values():
+            if referral.referred_discount_code and referral.referred_discount_code.casefold() == wanted:
+                return referral
         return None
 
     def list_referrals(self, customer_identifier: Any = None) -> list[Referral]:

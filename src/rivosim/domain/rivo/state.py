@@ -22,6 +22,7 @@ from .models import (
 
 
 class RivoState:
+    closed = False  # set when the shop is deleted: timers still in the clock's heap then do nothing
     def __init__(self, ctx: ShopContext) -> None:
         self.ctx = ctx
         # Referral codes are a reversible encoding of the customer id (no per-member storage or index):

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...clock import add_months
-from ...errors import ValidationFailed
+from ...errors import CustomerExcluded, ValidationFailed
 from ..events import TierChanged
 from .ledger import NON_EARNING_SOURCES, LedgerOps
 from .models import Member, VipTier
@@ -172,6 +172,9 @@ class TierOps(LedgerOps, ProgramOps):
         if isinstance(tier_id, bool) or not isinstance(tier_id, int):
             raise ValidationFailed("vip_tier_id is required and must be an integer", field="vip_tier_id")
         tier = self.get_tier(tier_id)
+        if self.is_excluded(member):
+            raise CustomerExcluded(f"customer {member.id} is tagged 'Rivo Excluded' and takes no part in the "
+                                   "VIP program")
         for name, value in (("internal_note", internal_note), ("external_note", external_note)):
             if value is not None and not isinstance(value, str):
                 raise ValidationFailed(f"{name} must be a string", field=name)
