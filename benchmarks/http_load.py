@@ -124,10 +124,12 @@ class Rivosim(Target):
 
 
 @contextmanager
-def start_rivosim(tmp: Path) -> Iterator[Rivosim]:
-    config = tmp / "shop.json"
-    config.write_text(json.dumps({"seed": 1, "shops": [SHOP_CONFIG]}), "utf-8")
-    log = tmp / "rivosim.log"
+def start_rivosim(tmp: Path, *, faults: list[dict[str, Any]] | None = None, label: str = "rivosim") -> Iterator[
+        Rivosim]:
+    """``rivosim serve`` with the benchmark shop (and ``faults``, the config file's top-level rules)."""
+    config = tmp / f"{label}.json"
+    config.write_text(json.dumps({"seed": 1, "shops": [SHOP_CONFIG], "faults": faults or []}), "utf-8")
+    log = tmp / f"{label}.log"
     argv = [*pinned(0), PYTHON, "-m", "rivosim", "serve", "--port", "0", "--no-demo", "--clock", "wall",
             "--config", str(config)]
     with running(argv, log=log) as proc:
@@ -140,7 +142,7 @@ def start_rivosim(tmp: Path) -> Iterator[Rivosim]:
             text = log.read_text("utf-8", "replace")
         port = int(re.search(r"server on http://[^:]+:(\d+)", text).group(1))  # type: ignore[union-attr]
         key = re.search(r'"rivo_api_key": "(\w+)"', text).group(1)  # type: ignore[union-attr]
-        target = Rivosim("rivosim", port, key=key)
+        target = Rivosim(label, port, key=key)
         wait_http(port, "/_rivosim/clock", proc=proc)
         # The newest seeded customer: no seeded order history, so its ledger starts empty.
         status, _, body = http_get(port, f"{CUSTOMERS}?pagination[per_page]=1&sort[order_type]=id"

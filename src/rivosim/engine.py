@@ -15,10 +15,11 @@ from .config import resolve_config
 from .domain.seeding import seed_customers
 from .domain.shop import Shop
 from .errors import AlreadyExists, InvalidConfig, NotFound
-from .faults import FaultSet
+from .faults import FaultSet, ReadLag
 from .ids import Randomness
 from .journal import Journal
 from .ratelimit import RateLimiter
+from .shopify_webhooks import install as install_shopify_webhooks
 from .triggers import Triggers
 from .webhooks.outbox import Outbox
 from .webhooks.senders import BlockingSender, Sender, ThreadedSender
@@ -44,6 +45,7 @@ class Simulator:
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
         self._init(seed)
+        install_shopify_webhooks(self)  # Shopify's outbound webhooks for every shop (issue 4)
 
     def _init(self, seed: int) -> None:
         self.seed = int(seed)
@@ -70,8 +72,10 @@ class Simulator:
         sender = ThreadedSender() if self.clock.kind == "wall" else BlockingSender()
         self.outbox = Outbox(self.clock, sender)
         self.triggers = Triggers(self.outbox)
-        self.faults = FaultSet(self.randomness)
+        self.faults = FaultSet(self.randomness, now=self.clock.now)
         self.limiter = RateLimiter()
+        # Read-after-write lag: what reads of a customer show while a lagged write is still "propagating".
+        self.lag = ReadLag()
 
     def use_sender(self, sender: Sender) -> None:
         """Carry webhook deliveries with ``sender`` until the next ``reset`` (which restores the default)."""
@@ -136,6 +140,7 @@ class Simulator:
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
             self._by_shopify_token[shop.credentials.shopify_access_token] = shop
             self.triggers.attach(shop)
+            self._install_shop_faults(shop)
             for hook in list(self.on_shop_created):
                 hook(shop)
             if seed_count:
@@ -160,15 +165,34 @@ class Simulator:
         with self.lock:
             shop = self.shop(domain)
             del self.shops[domain]
+            shop.close()
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
             self.triggers.detach(domain)
+            self.faults.clear(shop=domain)
+            self.lag.forget(domain)
+            self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
 
     def patch_shop(self, domain: str, patch: dict[str, Any]) -> Shop:
         with self.lock:
             shop = self.shop(domain)
+            if "faults" in patch and patch["faults"] is not None:
+                # Check the new rules before the patch changes anything (a refused patch changes nothing).
+                from .faults import validate_rules
+
+                validate_rules(patch["faults"])
             shop.patch(patch)
+            if "faults" in patch:
+                self._install_shop_faults(shop)
             return shop
+
+    def _install_shop_faults(self, shop: Shop) -> None:
+        """The shop document's ``faults``, scoped to that shop, replacing those it installed before."""
+        rules = shop.config.get("faults") or []
+        origin = f"shop:{shop.domain}"
+        if rules or any(r.origin == origin for r in self.faults.rules):
+            self.faults.replace_origin(origin, rules, where="faults", scope={"shop": shop.domain},
+                                       id_prefix=f"{shop.domain}:fault-")
 
     def regenerate_api_key(self, domain: str) -> str:
         with self.lock:

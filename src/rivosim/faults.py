@@ -4,15 +4,20 @@ limits (probability, times, after, window, ttl). The pipeline asks ``FaultSet.de
 
 Every draw comes from the rule's own stream of the simulator's seed, so the same seed and the same request
 sequence give the same faults, whatever other rules or shops do.
+
+Being ready must cost nothing: ``candidates(api, route, method, shop)`` answers from a cache keyed by those four
+(the rules whose static match could apply), so a request that no rule names costs one dict lookup however many
+rules are in force. Control API requests only meet rules that say ``api: control``; read-after-write lag rules only
+fire on writes (POST, PUT, PATCH, DELETE).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
@@ -20,12 +25,21 @@ from .clock import parse_duration, parse_instant
 from .errors import InvalidConfig
 from .ids import Randomness
 
-__all__ = ["ACTIONS", "Decision", "FaultRule", "FaultSet", "RequestFacts"]
+__all__ = ["ACTIONS", "Decision", "FaultRule", "FaultSet", "LagEntry", "ReadLag", "RequestFacts",
+           "distribution_percentile", "validate_rules"]
 
 ACTIONS = ("latency", "error", "timeout", "reset", "empty_reply", "malformed_body", "slow_body",
            "commit_then_fail", "read_after_write_lag")
 TERMINAL = frozenset(ACTIONS) - {"latency", "read_after_write_lag"}
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal", "percentiles", "empirical")
+MALFORMED_MODES = ("truncated", "invalid", "html", "cut")
+THEN = ("error", "timeout", "reset", "empty_reply")  # how a commit_then_fail rule fails after committing
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+APIS = ("rivo", "shopify", "control")
+# The way out: a broad control-API rule must not lock you out of removing it (or of resetting). These routes are
+# faulted only by a rule that names them exactly.
+ESCAPE_ROUTES = frozenset({"control.faults.list", "control.faults.create", "control.faults.clear",
+                           "control.faults.get", "control.faults.delete", "control.reset"})
 _Z95 = NormalDist().inv_cdf(0.95)
 _Z99 = NormalDist().inv_cdf(0.99)
 
@@ -70,6 +84,7 @@ class FaultRule:
     window_end: datetime | None = None
     expires_at: datetime | None = None
     created_at: datetime | None = None
+    origin: str = "api"  # api (control API / Python), config (--config file), shop:<domain> (a shop document)
     matched: int = 0
     fired: int = 0
     _stream: Any = field(default=None, repr=False)
@@ -86,11 +101,30 @@ class FaultRule:
                 "start": self.window_start.isoformat() if self.window_start else None,
                 "end": self.window_end.isoformat() if self.window_end else None},
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "matched": self.matched, "fired": self.fired,
+            "origin": self.origin, "matched": self.matched, "fired": self.fired,
             "exhausted": self.times is not None and self.fired >= self.times,
         }
 
     # -- matching ------------------------------------------------------------------------------------
+    def could_apply(self, api: str, route: str | None, method: str, shop: str | None) -> bool:
+        """The static part of the match (api, route glob, method, shop): what ``FaultSet.candidates`` caches."""
+        m = self.match
+        wanted = m.get("api")
+        if api == "control":
+            if wanted != "control":  # the control API is only faulted when a rule says so explicitly
+                return False
+            if route in ESCAPE_ROUTES and m.get("route") != route:
+                return False
+        elif api not in ("rivo", "shopify") or (wanted is not None and wanted != api):
+            return False
+        if "route" in m and not fnmatch.fnmatchcase(route or "", m["route"]):
+            return False
+        if "method" in m and m["method"] != method:
+            return False
+        if "shop" in m and m["shop"] != shop:
+            return False
+        return self.kind != "read_after_write_lag" or method in WRITE_METHODS
+
     def matches(self, facts: RequestFacts) -> bool:
         m = self.match
         if "api" in m and m["api"] != facts.api:
@@ -101,13 +135,20 @@ class FaultRule:
             return False
         if "shop" in m and m["shop"] != facts.shop:
             return False
-        lowered = {k.lower(): v for k, v in facts.headers.items()} if "header" in m else {}
-        for name, value in (m.get("header") or {}).items():
-            if lowered.get(name.lower()) != value:
-                return False
-        for name, value in (m.get("body") or {}).items():
-            if not isinstance(facts.body, dict) or facts.body.get(name) != value:
-                return False
+        return self.matches_request(facts)
+
+    def matches_request(self, facts: RequestFacts) -> bool:
+        """The dynamic part of the match: headers (names case-insensitive) and top-level body fields."""
+        m = self.match
+        if "header" in m:
+            lowered = {k.lower(): v for k, v in facts.headers.items()}
+            for name, value in m["header"].items():
+                if lowered.get(name.lower()) != value:
+                    return False
+        if "body" in m:
+            for name, value in m["body"].items():
+                if not isinstance(facts.body, dict) or facts.body.get(name) != value:
+                    return False
         return True
 
     def active(self, now: datetime) -> bool:
@@ -135,8 +176,7 @@ class FaultRule:
         elif dist == "lognormal":
             ms = a["median_ms"] * math.exp(a["sigma"] * rng.gauss(0.0, 1.0))
         elif dist == "percentiles":
-            median, sigma = _fit_percentiles(a)
-            ms = median * math.exp(sigma * rng.gauss(0.0, 1.0))
+            ms = _percentile_draw(a, rng.gauss(0.0, 1.0))
         else:  # empirical
             ms = a["samples_ms"][rng.randrange(len(a["samples_ms"]))]
         if cap is not None:
@@ -144,12 +184,32 @@ class FaultRule:
         return float(ms) / 1000.0
 
 
-def _fit_percentiles(a: Mapping[str, Any]) -> tuple[float, float]:
-    """A lognormal through the given percentiles: median = p50; sigma from p99 (else p95)."""
+def _percentile_draw(a: Mapping[str, Any], z: float) -> float:
+    """A piecewise lognormal through every given percentile: ``p50 * exp(s1 * z)`` up to the 95th percentile,
+    then on from p95 with the slope that lands on p99. With only p95 or only p99 it is one lognormal."""
     median = float(a["p50_ms"])
-    if "p99_ms" in a:
-        return median, math.log(a["p99_ms"] / median) / _Z99
-    return median, math.log(a["p95_ms"] / median) / _Z95
+    p95, p99 = a.get("p95_ms"), a.get("p99_ms")
+    if p95 is None:
+        return median * math.exp(math.log(p99 / median) / _Z99 * z)
+    low = math.log(p95 / median) / _Z95
+    if z <= _Z95 or p99 is None:
+        return median * math.exp(low * z)
+    high = math.log(p99 / p95) / (_Z99 - _Z95)
+    return float(p95) * math.exp(high * (z - _Z95))
+
+
+def distribution_percentile(action: Mapping[str, Any], q: float) -> float:
+    """The configured distribution's ``q`` quantile in ms (lognormal and percentile rules): what benchmarks and
+    tests compare measured latencies with."""
+    z = NormalDist().inv_cdf(q)
+    if action.get("distribution") == "lognormal":
+        ms = action["median_ms"] * math.exp(action["sigma"] * z)
+    elif action.get("distribution") == "percentiles":
+        ms = _percentile_draw(action, z)
+    else:
+        raise ValueError("only lognormal and percentile rules have closed-form percentiles")
+    cap = action.get("cap_ms")
+    return float(min(ms, cap) if cap is not None else ms)
 
 
 @dataclass(slots=True)
@@ -178,32 +238,85 @@ class Decision:
         return ", ".join(parts) + f" ({', '.join(self.fired)})"
 
 
-class FaultSet:
-    """The rules in force, in the order they were added (the first terminal rule that fires wins)."""
+_NO_RULES: tuple[FaultRule, ...] = ()
 
-    def __init__(self, randomness: Randomness) -> None:
+
+class FaultSet:
+    """The rules in force, in the order they were added (the first terminal rule that fires wins).
+
+    ``now`` (a callable) lets ``add``/``decide`` default to the simulator's clock; the pipeline passes the
+    request's arrival time explicitly.
+    """
+
+    def __init__(self, randomness: Randomness, now: Callable[[], datetime] | None = None) -> None:
         self._randomness = randomness
+        self._now = now
         self.rules: list[FaultRule] = []
         self._seq = 0
+        self._cache: dict[tuple[str, str | None, str, str | None], tuple[FaultRule, ...]] = {}
+        self._next_expiry: datetime | None = None
 
-    def add(self, raw: Mapping[str, Any], now: datetime, *, where: str = "fault") -> FaultRule:
-        rule = self.parse(raw, now, where=where)
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def _clock(self, now: datetime | None) -> datetime:
+        if now is not None:
+            return now
+        if self._now is None:
+            raise TypeError("this FaultSet has no clock: pass now=")
+        return self._now()
+
+    def _changed(self) -> None:
+        self._cache.clear()
+        expiries = [r.expires_at for r in self.rules if r.expires_at is not None]
+        self._next_expiry = min(expiries) if expiries else None
+
+    def add(self, raw: Mapping[str, Any] | None = None, now: datetime | None = None, *, where: str = "fault",
+            origin: str = "api", **fields: Any) -> FaultRule:
+        """Add one rule: ``add({"match": …, "action": …})`` or ``add(match=…, action=…, times=2)``."""
+        rule = self.parse({**(raw or {}), **fields}, self._clock(now), where=where, origin=origin)
         if any(r.id == rule.id for r in self.rules):
             raise _bad(f"{where}.id", f"a rule with id {rule.id!r} already exists")
         self.rules.append(rule)
+        self._changed()
         return rule
 
-    def parse(self, raw: Any, now: datetime, *, where: str = "fault") -> FaultRule:
+    def add_all(self, raws: Iterable[Any], now: datetime | None = None, *, where: str = "faults",
+                origin: str = "api", id_prefix: str = "") -> list[FaultRule]:
+        """Add a list of rules, all or nothing (the first bad one is refused naming ``where[i].field``)."""
+        now = self._clock(now)
+        seq = self._seq
+        parsed: list[FaultRule] = []
+        try:
+            for i, raw in enumerate(raws):
+                if id_prefix and isinstance(raw, Mapping) and "id" not in raw:
+                    raw = {**raw, "id": f"{id_prefix}{i + 1}"}
+                rule = self.parse(raw, now, where=f"{where}[{i}]", origin=origin)
+                if any(r.id == rule.id for r in self.rules) or any(r.id == rule.id for r in parsed):
+                    raise _bad(f"{where}[{i}].id", f"a rule with id {rule.id!r} already exists")
+                parsed.append(rule)
+        except InvalidConfig:
+            self._seq = seq
+            raise
+        self.rules.extend(parsed)
+        self._changed()
+        return parsed
+
+    def parse(self, raw: Any, now: datetime, *, where: str = "fault", origin: str = "api") -> FaultRule:
         if not isinstance(raw, Mapping):
             raise _bad(where, "a fault rule must be an object")
         unknown = set(raw) - {"id", "match", "action", "probability", "times", "after", "window", "ttl"}
         if unknown:
             raise _bad(f"{where}.{sorted(unknown)[0]}", "is not a fault rule field (id, match, action, "
                        "probability, times, after, window, ttl)")
-        self._seq += 1
-        rule_id = raw.get("id", f"fault-{self._seq}")
-        if not isinstance(rule_id, str) or not rule_id:
-            raise _bad(f"{where}.id", "must be a non-empty string")
+        rule_id = raw.get("id")
+        if rule_id is None:
+            self._seq += 1
+            rule_id = f"fault-{self._seq}"
+        if not isinstance(rule_id, str) or not rule_id or len(rule_id) > 200 or "/" in rule_id \
+                or rule_id != rule_id.strip():
+            # Ids appear in URLs (DELETE /_rivosim/faults/<id>): no slashes, no surrounding spaces.
+            raise _bad(f"{where}.id", "must be a non-empty string of at most 200 characters without '/'")
         match = self._parse_match(raw.get("match", {}), f"{where}.match")
         action = self._parse_action(raw.get("action"), f"{where}.action")
         probability = _number(raw, "probability", where, high=1.0, required=False, default=1.0)
@@ -226,10 +339,10 @@ class FaultSet:
         if raw.get("ttl") is not None:
             try:
                 expires = parse_duration(raw["ttl"]).after(now)
-            except ValueError as exc:
+            except (TypeError, ValueError) as exc:
                 raise _bad(f"{where}.ttl", str(exc)) from exc
         rule = FaultRule(id=rule_id, match=match, action=action, probability=probability, times=times, after=after,
-                         window_start=start, window_end=end, expires_at=expires, created_at=now)
+                         window_start=start, window_end=end, expires_at=expires, created_at=now, origin=origin)
         rule._stream = self._randomness.stream("fault", rule_id)
         return rule
 
@@ -242,7 +355,7 @@ class FaultSet:
             raise _bad(f"{where}.{sorted(unknown)[0]}", "is not a match field (api, route, method, shop, header, "
                        "body)")
         out = dict(raw)
-        if "api" in out and out["api"] not in ("rivo", "shopify", "control"):
+        if "api" in out and out["api"] not in APIS:
             raise _bad(f"{where}.api", "must be rivo, shopify or control")
         if "method" in out:
             if not isinstance(out["method"], str):
@@ -263,6 +376,8 @@ class FaultSet:
             raise _bad(f"{where}.type", f"must be one of {', '.join(ACTIONS)}")
         a = dict(raw)
         kind = a["type"]
+        if "message" in a and not isinstance(a["message"], str):
+            raise _bad(f"{where}.message", "must be a string (the error detail the client sees)")
         if kind == "latency":
             dist = a.setdefault("distribution", "fixed")
             if dist not in DISTRIBUTIONS:
@@ -286,6 +401,8 @@ class FaultSet:
                 for key in ("p95_ms", "p99_ms"):
                     if key in a and _number(a, key, where, high=hi) < p50:
                         raise _bad(f"{where}.{key}", "must be >= p50_ms")
+                if "p95_ms" in a and "p99_ms" in a and a["p99_ms"] < a["p95_ms"]:
+                    raise _bad(f"{where}.p99_ms", "must be >= p95_ms")
             else:
                 samples = a.get("samples_ms")
                 if not isinstance(samples, list) or not samples or not all(
@@ -299,12 +416,15 @@ class FaultSet:
                 raise _bad(f"{where}.status", "must be an HTTP status from 400 to 599")
             if "retry_after" in a:
                 _number(a, "retry_after", where, high=86400)
+            if kind == "commit_then_fail" and a.setdefault("then", "error") not in THEN:
+                raise _bad(f"{where}.then", f"must be one of {', '.join(THEN)} (what the client meets after the "
+                           "change is applied)")
         elif kind == "timeout":
             if "seconds" in a:
                 _number(a, "seconds", where, high=3600)
         elif kind == "malformed_body":
-            if a.setdefault("mode", "truncated") not in ("truncated", "invalid"):
-                raise _bad(f"{where}.mode", "must be truncated or invalid")
+            if a.setdefault("mode", "truncated") not in MALFORMED_MODES:
+                raise _bad(f"{where}.mode", f"must be one of {', '.join(MALFORMED_MODES)}")
         elif kind == "slow_body":
             a["chunk_size"] = int(_number(a, "chunk_size", where, low=1, high=1 << 20, required=False, default=16))
             _number(a, "interval_ms", where, high=60_000, required=False, default=100)
@@ -314,23 +434,83 @@ class FaultSet:
         return a
 
     # -- control -------------------------------------------------------------------------------------
+    def get(self, rule_id: str) -> FaultRule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
     def remove(self, rule_id: str) -> FaultRule:
         for i, rule in enumerate(self.rules):
             if rule.id == rule_id:
-                return self.rules.pop(i)
+                removed = self.rules.pop(i)
+                self._changed()
+                return removed
         raise KeyError(rule_id)
 
-    def clear(self, shop: str | None = None) -> None:
-        self.rules = [r for r in self.rules if shop is not None and r.match.get("shop") != shop]
+    def clear(self, shop: str | None = None, *, origin: str | None = None) -> int:
+        """Remove every rule (``shop``: only that shop's; ``origin``: only rules from there). Returns how many."""
+        before = len(self.rules)
+        self.rules = [r for r in self.rules
+                      if not ((shop is None or r.match.get("shop") == shop) and (origin is None or r.origin == origin))]
+        self._changed()
+        return before - len(self.rules)
+
+    def replace_origin(self, origin: str, raws: Iterable[Any], now: datetime | None = None, *, where: str = "faults",
+                       scope: Mapping[str, Any] | None = None, id_prefix: str = "") -> list[FaultRule]:
+        """Swap the rules that came from ``origin`` (a shop document, say) for ``raws``; all or nothing.
+        ``scope`` adds match fields to every rule (a shop's own rules match only that shop)."""
+        kept = [r for r in self.rules if r.origin != origin]
+        previous, self.rules = self.rules, kept
+        try:
+            scoped = [{**raw, "match": {**(raw.get("match") or {}), **scope}} if scope and isinstance(raw, Mapping)
+                      and isinstance(raw.get("match", {}), Mapping) else raw for raw in raws]
+            return self.add_all(scoped, now, where=where, origin=origin, id_prefix=id_prefix)
+        except InvalidConfig:
+            self.rules = previous
+            self._changed()
+            raise
+
+    def list(self, now: datetime | None = None) -> list[FaultRule]:
+        """The rules in force (rules whose ttl passed are dropped first)."""
+        if self._next_expiry is not None:
+            self._expire(self._clock(now))
+        return list(self.rules)
 
     # -- the per-request decision ----------------------------------------------------------------------
-    def decide(self, facts: RequestFacts, now: datetime) -> Decision:
-        decision = Decision()
+    def candidates(self, api: str, route: str | None, method: str, shop: str | None = None
+                   ) -> tuple[FaultRule, ...]:
+        """The rules whose api/route/method/shop could match: cached, so unnamed requests cost one lookup."""
         if not self.rules:
-            return decision
-        self._expire(now)
-        for rule in self.rules:
-            if not rule.active(now) or not rule.matches(facts):
+            return _NO_RULES
+        key = (api, route, method, shop)
+        found = self._cache.get(key)
+        if found is None:
+            found = tuple(r for r in self.rules if r.could_apply(api, route, method, shop))
+            if len(self._cache) >= 4096:  # many shops: start over rather than grow without bound
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    def decide(self, facts: RequestFacts, now: datetime | None = None) -> Decision:
+        now = self._clock(now)
+        if not self.rules:
+            return Decision()
+        if self._next_expiry is not None and now >= self._next_expiry:
+            self._expire(now)
+        return self.decide_among(self.candidates(facts.api, facts.route, facts.method, facts.shop), facts, now)
+
+    def decide_among(self, candidates: tuple[FaultRule, ...], facts: RequestFacts, now: datetime) -> Decision:
+        """Decide among ``candidates`` (from :meth:`candidates`) for one request."""
+        decision = Decision()
+        if self._next_expiry is not None and now >= self._next_expiry:
+            self._expire(now)
+        shop = facts.shop
+        for rule in candidates:
+            m = rule.match
+            if ("shop" in m and m["shop"] != shop) or not rule.active(now):
+                continue
+            if ("header" in m or "body" in m) and not rule.matches_request(facts):
                 continue
             rule.matched += 1
             if rule.matched <= rule.after:
@@ -352,7 +532,64 @@ class FaultSet:
     def _expire(self, now: datetime) -> None:
         if any(r.expires_at is not None and now >= r.expires_at for r in self.rules):
             self.rules = [r for r in self.rules if r.expires_at is None or now < r.expires_at]
+            self._changed()
+
+
+def validate_rules(raws: Any, where: str = "faults") -> None:
+    """Check a list of rules as the parser would (for configuration documents), naming ``where[i].field``."""
+    if not isinstance(raws, list):
+        raise _bad(where, "must be a list of fault rules")
+    probe = FaultSet(Randomness(0))
+    probe.add_all(raws, datetime(2026, 1, 1, tzinfo=UTC), where=where)
 
 
 def lag_until(rule: FaultRule, now: datetime) -> datetime:
     return now + timedelta(seconds=float(rule.action["seconds"]))
+
+
+# -- read-after-write lag ----------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class LagEntry:
+    """One lagged write: until ``until``, reads of the customer show ``member`` (a copy taken before the write)
+    and hide ledger records whose id is above the ``watermarks`` of that moment."""
+
+    until: datetime
+    member: Any
+    watermarks: dict[str, int | None]
+
+
+class ReadLag:
+    """Lagged writes by shop and customer id. Reads show the state before the oldest write still in its window
+    (its copy is the state after every earlier, already visible, write)."""
+
+    def __init__(self) -> None:
+        self._shops: dict[str, dict[int, list[LagEntry]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._shops)
+
+    def add(self, shop: str, customer_id: int, entry: LagEntry) -> None:
+        self._shops.setdefault(shop, {}).setdefault(customer_id, []).append(entry)
+
+    def view(self, shop: str, now: datetime) -> dict[int, LagEntry] | None:
+        """Customer id -> the entry reads must show now, or None when nothing of ``shop`` lags."""
+        by_customer = self._shops.get(shop)
+        if not by_customer:
+            return None
+        out: dict[int, LagEntry] = {}
+        for cid in list(by_customer):
+            live = [e for e in by_customer[cid] if e.until > now]
+            if live:
+                by_customer[cid] = live
+                out[cid] = live[0]
+            else:
+                del by_customer[cid]
+        if not by_customer:
+            del self._shops[shop]
+        return out or None
+
+    def forget(self, shop: str | None = None) -> None:
+        if shop is None:
+            self._shops.clear()
+        else:
+            self._shops.pop(shop, None)

@@ -6,10 +6,10 @@ lets a million customers seed in seconds. Small seeds also get an order history.
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 from functools import cache
-
-from faker.providers.person.en_US import Provider as PersonProvider
+from typing import Any
 
 from .rivo.models import Member
 from .shop import Shop
@@ -18,12 +18,16 @@ from .shopify.models import ShopifyCustomer
 __all__ = ["HISTORY_LIMIT", "name_pools", "seed_customers"]
 
 HISTORY_LIMIT = 200  # up to this many seeded customers also get orders
+FREEZE_FROM = 100_000  # seeds this big are frozen out of the cyclic collector's sight afterwards
 _EMAIL_DOMAINS = ("example.com", "example.net", "example.org", "mail.example.com")
 _PRODUCTS = (("Classic Tee", 25), ("Hoodie", 60), ("Cap", 20), ("Sneakers", 95), ("Socks", 8), ("Tote Bag", 30))
 
 
 @cache
 def name_pools() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # Imported on first use: faker costs 50-80 ms of start-up, and a server without seeded shops never needs it.
+    from faker.providers.person.en_US import Provider as PersonProvider
+
     firsts = tuple(sorted(set(PersonProvider.first_names_female) | set(PersonProvider.first_names_male)))
     lasts = tuple(sorted(PersonProvider.last_names))
     return firsts, lasts
@@ -52,6 +56,31 @@ def seed_customers(shop: Shop, count: int, *, with_history: bool | None = None) 
     base = rivo.tier_order[0] if rivo.vip_available() and rivo.tier_order and rivo.tier_order[0].threshold == 0 \
         else None
     base_id = base.id if base else None
+    # Millions of small objects that live as long as the shop: the cyclic collector would walk them again and
+    # again while they are made (and after), finding nothing to free. Off while seeding; a big seed is frozen
+    # afterwards (moved out of the collector's sight; a small one is not worth pinning: a test suite makes and
+    # drops many small shops, and frozen cycles are never collected).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _seed_members(count, shopify, rivo, ids, created, firsts, lasts, n_first, n_last, randrange, choice, by_email,
+                      now, base_id)
+    finally:
+        if collecting:
+            gc.enable()
+        if count >= FREEZE_FROM:
+            gc.freeze()
+    for cid in created[:HISTORY_LIMIT] if (with_history if with_history is not None else count <= HISTORY_LIMIT) \
+            else ():
+        _seed_orders(shop, cid)
+    for cid in created[:HISTORY_LIMIT]:
+        rivo.evaluate_tier(rivo.members[cid])
+    return created
+
+
+def _seed_members(count: int, shopify: Any, rivo: Any, ids: Any, created: list[int], firsts: tuple[str, ...],
+                  lasts: tuple[str, ...], n_first: int, n_last: int, randrange: Any, choice: Any,
+                  by_email: dict[str, int], now: Any, base_id: int | None) -> None:
     for _ in range(count):
         first = firsts[randrange(n_first)]
         last = lasts[randrange(n_last)]
@@ -72,12 +101,6 @@ def seed_customers(shop: Shop, count: int, *, with_history: bool | None = None) 
                                    remote_updated_at=joined, vip_tier_id=base_id, vip_tier_started_at=joined)
         rivo.members_by_email[email] = cid
         created.append(cid)
-    for cid in created[:HISTORY_LIMIT] if (with_history if with_history is not None else count <= HISTORY_LIMIT) \
-            else ():
-        _seed_orders(shop, cid)
-    for cid in created[:HISTORY_LIMIT]:
-        rivo.evaluate_tier(rivo.members[cid])
-    return created
 
 
 def _seed_orders(shop: Shop, customer_id: int) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 from werkzeug.wrappers import Response
 
-from ..clock import parse_duration
+from ..clock import parse_duration, parse_instant
 from ..domain.rivo.members import validate_dob
 from ..domain.shop import Shop
 from ..domain.shopify.models import Order, ShopifyCustomer
@@ -328,16 +328,39 @@ def state() -> Response:
 
 @route("/journal", "GET", "control.journal")
 def journal() -> Response:
+    """``?route=`` (a name or glob) ``&shop=&status=&method=&api=&faulted=true|false&since=`` (a sequence number
+    or an ISO-8601 instant, exclusive) ``&limit=`` (the newest N). Oldest first; the journal keeps ``cap``."""
     args = request.args
     numbers: dict[str, int | None] = {}
-    for name in ("status", "since"):
+    for name in ("status", "limit"):
         value = args.get(name)
         numbers[name] = None if value is None else whole_number(value)
-        if value is not None and numbers[name] is None:
-            raise ValidationFailed(f"{name} must be a whole number", field=name)
-    entries = _sim().journal.calls(args.get("route"), shop=args.get("shop"), status=numbers["status"],
-                                   since=numbers["since"])
-    return json_response({"entries": [e.to_dict() for e in entries]})
+        if value is not None and (numbers[name] is None or (name == "limit" and numbers[name] == 0)):
+            raise ValidationFailed(f"{name} must be a whole number" + (" >= 1" if name == "limit" else ""),
+                                   field=name)
+    since = args.get("since")
+    since_seq = since_at = None
+    if since is not None:
+        since_seq = whole_number(since)
+        if since_seq is None:
+            try:
+                since_at = parse_instant(since)
+            except (TypeError, ValueError) as exc:
+                raise ValidationFailed("since must be a sequence number or an ISO-8601 instant", field="since") \
+                    from exc
+    api = args.get("api")
+    if api is not None and api not in ("rivo", "shopify", "control", "unmatched"):
+        raise ValidationFailed("api must be rivo, shopify, control or unmatched", field="api")
+    faulted = args.get("faulted")
+    if faulted is not None and faulted not in ("true", "false"):
+        raise ValidationFailed("faulted must be true or false", field="faulted")
+    log = _sim().journal
+    entries = log.calls(args.get("route"), shop=args.get("shop"), status=numbers["status"], method=args.get("method"),
+                        since=since_seq, since_at=since_at, api=api,
+                        faulted=None if faulted is None else faulted == "true")
+    if numbers["limit"] is not None:
+        entries = entries[-numbers["limit"]:]
+    return json_response({"entries": [e.to_dict() for e in entries], "cap": log.cap, "dropped": log.dropped})
 
 
 @route("/bugs", "GET", "control.bugs")

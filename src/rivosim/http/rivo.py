@@ -4,18 +4,23 @@ endpoint of the catalogue except memberships. Views are thin: parse, call ``Rivo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, current_app, g, request
-from werkzeug.wrappers import Response
+from flask import Blueprint, current_app, request
+from flask.globals import _cv_request
+from werkzeug.wrappers import Request, Response
 
 from ..domain.shop import Shop
 from ..errors import ApiAccessDenied, NotFound, Unauthorized, ValidationFailed
+from ..faults import LagEntry
+from ..ratelimit import BucketSpec
 from ..wire import rivo as wire
-from .app import ROUTE_NAMES
+from .app import REQ_KEY, ROUTE_NAMES, RequestState, register_gate
 from .errors import error_response, json_response
+from .lag import hide_newer, stale_member, stale_members
 from .params import read_body, read_filters, read_page, read_sort, whole_number
 
 __all__ = ["PREFIX", "blueprint"]
@@ -36,12 +41,15 @@ def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Response
     return wrap
 
 
-@blueprint.before_request
-def _authenticate() -> Response | None:
-    """Raw key in ``Authorization`` (rivo-api.md §1.2, CONFIRMED); ``Bearer `` only when the shop allows it
-    (OBSERVED: the live API answers 401 to it)."""
-    sim = current_app.sim  # type: ignore[attr-defined]
-    header = request.headers.get("Authorization")
+if TYPE_CHECKING:
+    from ..engine import Simulator
+
+
+def _authenticate(sim: Simulator, state: RequestState, req: Request) -> Response | None:
+    """The pipeline's tenant + auth stage for this API. Raw key in ``Authorization`` (rivo-api.md §1.2,
+    CONFIRMED); ``Bearer `` only when the shop allows it (OBSERVED: the live API answers 401 to it)."""
+    environ = req.environ
+    header = environ.get("HTTP_AUTHORIZATION")
     if header is None or header == "":
         raise Unauthorized("missing API key: send it raw in the Authorization header (Authorization: <api key>)")
     presented = header
@@ -51,12 +59,12 @@ def _authenticate() -> Response | None:
     shop: Shop | None = sim.shop_for_rivo_key(presented)
     if shop is None or not shop.check_rivo_key(presented):
         if presented != presented.strip() and sim.shop_for_rivo_key(presented.strip()) is not None:
-            g.notes = ["the API key has leading or trailing whitespace (copied with extra spaces?)"]
+            state.note("the API key has leading or trailing whitespace (copied with extra spaces?)")
         raise Unauthorized("invalid API key")
     if bearer and not shop.config["api"]["accept_bearer"]:
-        g.notes = ["the key was sent as 'Bearer <key>'; this shop only accepts the raw key"]
+        state.note("the key was sent as 'Bearer <key>'; this shop only accepts the raw key")
         raise Unauthorized("invalid API key: send the raw key without the 'Bearer ' prefix")
-    g.shop = shop
+    state.shop = shop
     if not shop.has_api_access():
         status = shop.config["api"]["plan_refusal_status"]
         message = (f"API access requires the Plus plan or higher; {shop.domain} is on the {shop.plan} plan "
@@ -64,16 +72,51 @@ def _authenticate() -> Response | None:
         exc = ApiAccessDenied(message) if status == 403 else Unauthorized(message)
         exc.code = "plan_without_api_access"
         raise exc
-    limit = shop.config["api"]["max_body_bytes"]
-    length = request.content_length
-    if length is not None and length > limit:
-        # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
-        return error_response("rivo", 413, f"the request body is {length} bytes; the limit is {limit}")
+    raw_length = environ.get("CONTENT_LENGTH")
+    if raw_length:
+        limit = shop.config["api"]["max_body_bytes"]
+        length = req.content_length
+        if length is not None and length > limit:
+            # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
+            return error_response("rivo", 413, f"the request body is {length} bytes; the limit is {limit}")
     return None
 
 
+def _rate_limit(sim: Simulator, state: RequestState, req: Request) -> Response | None:
+    """15 requests/s per API key with a burst of 15 (rivo-api.md §1.7; ``rate_limits.rivo`` in the shop document),
+    refilled on the simulator clock. Over it: 429 in Rivo's error shape, ``Retry-After`` in whole seconds rounded
+    up, so a client that waits that long always gets through. A refused request changes nothing."""
+    shop = state.shop
+    assert shop is not None
+    raw = shop.config["rate_limits"]["rivo"]
+    if not raw.get("enabled", True):
+        return None
+    spec = BucketSpec(rate=float(raw.get("rate", 15)), burst=float(raw.get("burst", 15)))
+    decision = sim.limiter.check(f"rivo:{shop.credentials.rivo_api_key}", spec, state.at)
+    if decision is None or decision.allowed:
+        return None
+    wait = max(1, math.ceil(decision.retry_after))
+    state.limit = (f"rivo {spec.rate:g}/s burst {spec.burst:g} per API key: refused; tokens back in "
+                   f"{decision.retry_after:.3f} s")
+    return error_response("rivo", 429, f"Too many requests: at most {spec.rate:g} requests per second per API key; "
+                          f"retry after {wait} s", code="rate_limited", headers={"Retry-After": str(wait)})
+
+
+register_gate("rivo", _authenticate, _rate_limit)
+
+
+def _state() -> RequestState:
+    return _cv_request.get().request.environ[REQ_KEY]  # type: ignore[no-any-return]
+
+
 def _shop() -> Shop:
-    return g.shop  # type: ignore[no-any-return]
+    return _state().shop  # type: ignore[return-value]
+
+
+def _lag_view(shop: Shop) -> dict[int, LagEntry] | None:
+    """What lags for this shop now (read-after-write lag), or None: the usual case costs one truth test."""
+    lag = current_app.sim.lag  # type: ignore[attr-defined]
+    return lag.view(shop.domain, _state().at) if lag else None
 
 
 def _one(type_: str, id_: Any, attributes: dict[str, Any], status: int = 200) -> Response:
@@ -118,14 +161,15 @@ def _int_path(value: str, what: str) -> int:
 def customers_list() -> Response:
     read_filters(request, ())
     shop = _shop()
-    return _many("customer", shop.rivo.ordered_members(), lambda m: m.id, lambda m: wire.customer(m, shop),
+    members = stale_members(_lag_view(shop), shop.rivo.ordered_members())
+    return _many("customer", members, lambda m: m.id, lambda m: wire.customer(m, shop),
                  sort_fields=("id", "created_at", "points_tally", "email"))
 
 
 @route("/customers/<identifier>", "GET", "rivo.customers.get")
 def customers_get(identifier: str) -> Response:
     shop = _shop()
-    member = shop.rivo.find_member(identifier)
+    member = stale_member(_lag_view(shop), shop.rivo.find_member(identifier))
     return _one("customer", member.id, wire.customer(member, shop))
 
 
@@ -202,8 +246,9 @@ def rewards_delete(reward_id: str) -> Response:
 @route("/points_events", "GET", "rivo.points_events.list")
 def points_events_list() -> Response:
     filters = read_filters(request, ("customer_identifier", "source"))
-    rivo = _shop().rivo
-    events = rivo.list_points_events(filters.get("customer_identifier"))
+    shop = _shop()
+    rivo = shop.rivo
+    events = hide_newer(_lag_view(shop), rivo.list_points_events(filters.get("customer_identifier")), "points_event")
     if "source" in filters:
         events = [e for e in events if e.source == filters["source"]]
     return _many("points_event", events, lambda e: e.id, wire.points_event,
@@ -230,8 +275,10 @@ def points_events_batch() -> Response:
 @route("/points_redemptions", "GET", "rivo.points_redemptions.list")
 def points_redemptions_list() -> Response:
     filters = read_filters(request, ("customer_identifier", "used", "refunded_at", "revoked_at"))
-    rivo = _shop().rivo
-    items = rivo.list_redemptions(filters.get("customer_identifier"))
+    shop = _shop()
+    rivo = shop.rivo
+    items = hide_newer(_lag_view(shop), rivo.list_redemptions(filters.get("customer_identifier")),
+                       "points_redemption")
     if "used" in filters:
         if filters["used"] not in ("true", "false"):
             raise ValidationFailed("filters[used] must be true or false", field="filters[used]")
