@@ -1,4 +1,5 @@
-"""The ``rivosim`` command: ``serve`` (a real server for your client), ``demo`` (the main job end to end)."""
+"""The ``rivosim`` command: ``serve`` (a real server for your client), ``demo`` (the main job end to end),
+``run`` (replay scenarios in-process or against a server)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .config import validate_config
 from .engine import Simulator
@@ -21,8 +20,11 @@ DEMO_DOMAIN = "rivosim-demo.myshopify.com"
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML/JSON file: ``{"seed"?: int, "shops": [shop documents]}`` or a single shop document.
-    Each shop document is validated before any shop is made; errors name the file and the field."""
+    """A YAML/JSON file: ``{"seed"?: int, "shops": [shop documents], "faults"?: [rules], "journal_cap"?: int}``
+    or a single shop document. Each shop document and fault rule is validated before any shop is made; errors
+    name the file and the field. Top-level ``faults`` apply to every shop (a shop's own ``faults`` only to it)."""
+    import yaml  # imported here: the command's start-up should not pay for it when no file is given
+
     text = Path(path).read_text("utf-8")
     try:
         data = yaml.safe_load(text)
@@ -32,16 +34,28 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: the top level must be a mapping (a shop document, or one with 'shops:')")
-    if "shops" in data:
-        unknown = set(data) - {"shops", "seed"}
+    # {faults: [...]} alone is a file of global rules (a shop document needs more than its faults).
+    if "shops" in data or ("faults" in data and not set(data) - {"seed", "faults", "journal_cap"}):
+        unknown = set(data) - {"shops", "seed", "faults", "journal_cap"}
         if unknown:
-            raise SystemExit(f"{path}: unknown top-level key {sorted(unknown)[0]!r}; expected 'shops' and 'seed'")
-        shops = data["shops"]
+            raise SystemExit(f"{path}: unknown top-level key {sorted(unknown)[0]!r}; expected 'shops', 'seed', "
+                             "'faults' and 'journal_cap'")
+        shops = data.get("shops", [])
         if not isinstance(shops, list):
             raise SystemExit(f"{path}: 'shops' must be a list of shop documents")
-        out = {"seed": data.get("seed"), "shops": shops}
+        out = {"seed": data.get("seed"), "shops": shops, "faults": data.get("faults") or [],
+               "journal_cap": data.get("journal_cap")}
     else:
-        out = {"seed": None, "shops": [data]}
+        out = {"seed": None, "shops": [data], "faults": [], "journal_cap": None}
+    from .faults import validate_rules
+
+    try:
+        validate_rules(out["faults"], "faults")
+    except SimError as exc:
+        raise SystemExit(f"{path}: {exc.message}") from exc
+    cap = out["journal_cap"]
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise SystemExit(f"{path}: journal_cap must be a whole number >= 1")
     for i, doc in enumerate(out["shops"]):
         try:
             validate_config({k: v for k, v in doc.items() if k != "customers"} if isinstance(doc, dict) else doc)
@@ -51,8 +65,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config: str | None) -> Simulator:
-    loaded = load_config_file(config) if config else {"seed": None, "shops": []}
-    sim = Simulator(seed=loaded["seed"] if loaded["seed"] is not None else seed, clock=clock)
+    loaded = load_config_file(config) if config else {"seed": None, "shops": [], "faults": [], "journal_cap": None}
+    sim = Simulator(seed=loaded["seed"] if loaded["seed"] is not None else seed, clock=clock,
+                    journal_cap=loaded["journal_cap"] or 10_000)
     for doc in loaded["shops"]:
         try:
             sim.create_shop(doc)
@@ -60,6 +75,8 @@ def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config
             raise SystemExit(f"{config}: {exc.message}") from exc
     if demo and DEMO_DOMAIN not in sim.shops:
         sim.create_shop({"domain": DEMO_DOMAIN, "name": "rivosim demo shop"}, customers=customers)
+    if loaded["faults"]:
+        sim.faults.add_all(loaded["faults"], where="faults", origin="config")
     return sim
 
 
@@ -96,6 +113,44 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(seed=args.seed, customers=args.customers)
 
 
+def _run(args: argparse.Namespace) -> int:
+    import time
+
+    from .scenarios.loader import load_paths
+    from .scenarios.report import Progress, format_load_error, print_report, write_junit
+    from .scenarios.runner import run_scenarios, transcript_lines
+
+    scenarios, errors = load_paths(args.paths or ["scenarios"])
+    for error in errors:
+        print(format_load_error(error), file=sys.stderr)
+    if args.against and args.seed is not None:
+        import requests
+
+        # Against a server the seed is the server's: replaying under another one means resetting its world.
+        try:
+            reply = requests.post(args.against.rstrip("/") + "/_rivosim/reset", json={"seed": args.seed}, timeout=30)
+        except requests.RequestException as exc:
+            print(f"cannot reach {args.against}: {exc}", file=sys.stderr)
+            return 2
+        if reply.status_code != 200:
+            print(f"POST {args.against}/_rivosim/reset -> {reply.status_code}: {reply.text[:200]}", file=sys.stderr)
+            return 2
+        print(f"reset {args.against} to seed {args.seed}")
+    progress = Progress(len(scenarios))
+    started = time.perf_counter()
+    results = run_scenarios(scenarios, against=args.against, seed=args.seed, keep_going=args.keep_going,
+                            on_start=progress.start, on_result=progress.result)
+    mode = f"against {args.against}" if args.against else "in-process"
+    print_report(results, mode=mode, seconds=time.perf_counter() - started)
+    if args.junit:
+        write_junit(results, args.junit, load_errors=errors)
+    if args.transcript:
+        Path(args.transcript).write_text(
+            "".join(json.dumps(line, sort_keys=True, default=str) + "\n" for line in transcript_lines(results)),
+            "utf-8")
+    return 0 if scenarios and not errors and all(r.passed for r in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rivosim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,13 +163,23 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"create the demo shop {DEMO_DOMAIN} (default: yes)")
     serve.add_argument("--customers", type=int, default=25, help="customers seeded into the demo shop")
     serve.add_argument("--clock", choices=("wall", "virtual"), default="wall")
-    serve.add_argument("--config", help="YAML/JSON file with shop documents ({shops: [...], seed: N})")
+    serve.add_argument("--config", help="YAML/JSON file: {seed: N, shops: [shop documents], faults: [rules], "
+                                        "journal_cap: N}, or one shop document")
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="run a customer lifecycle against a real server and print what happened")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--customers", type=int, default=25)
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="replay scenarios (in-process, or against a running server) and report")
+    run.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or directories (default: scenarios)")
+    run.add_argument("--against", metavar="URL", help="a running rivosim server, e.g. http://127.0.0.1:8282")
+    run.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
+    run.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    run.add_argument("--keep-going", action="store_true", help="run every scenario even after a failure")
+    run.add_argument("--transcript", metavar="FILE", help="write every request and workflow event as JSON lines")
+    run.set_defaults(func=_run)
 
     args = parser.parse_args(argv)
     if getattr(args, "customers", 0) < 0:

@@ -1,11 +1,19 @@
-"""``rivosim demo``: start a real server, drive one customer's lifecycle through the public Rivo API and the
-control API over HTTP (sign-up, delayed visibility, paid order, points, tier change, redemption, refund),
-print what happened, stop the server. Exit code 0 only when every step behaved as expected.
+"""``rivosim demo``: start a real server, then
+
+1. drive one customer's lifecycle through the public Rivo API and the control API over HTTP (sign-up, delayed
+   visibility, paid order, points, tier change, redemption, refund) and print what happened;
+2. replay the scenario library (``scenarios/*.yaml``: every workflow use case and troubleshooting case of the
+   MESA guide) against the same server over HTTP, with the workflow client receiving real webhook deliveries,
+   and print the summary table.
+
+Exit code 0 only when every lifecycle step behaved as expected and every scenario passed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -13,28 +21,74 @@ import requests
 from .http.app import create_app
 from .server import Server
 
-__all__ = ["run_demo"]
+__all__ = ["find_library", "run_demo"]
 
 
 class DemoFailure(AssertionError):
     pass
 
 
-def run_demo(seed: int = 7, customers: int = 25, out: Callable[[str], None] = print) -> int:
+def find_library(explicit: str | Path | None = None) -> Path | None:
+    """The scenario library: ``explicit``, else ``./scenarios``, else the repository's ``scenarios/`` next to
+    ``src/`` (an editable install)."""
+    candidates = [Path(explicit)] if explicit else [Path.cwd() / "scenarios",
+                                                    Path(__file__).resolve().parents[2] / "scenarios"]
+    for path in candidates:
+        if path.is_dir() and any(path.glob("*.yaml")):
+            return path
+    return None
+
+
+def run_demo(seed: int = 7, customers: int = 25, out: Callable[[str], None] = print, *,
+             library: str | Path | None = None, lifecycle: bool = True) -> int:
     from .cli import DEMO_DOMAIN, build_simulator
 
     sim = build_simulator(seed=seed, clock="wall", demo=True, customers=customers, config=None)
+    failed = False
     with Server(create_app(sim), tick=sim.tick) as server:
-        try:
-            _lifecycle(server.url, DEMO_DOMAIN, out)
-        except DemoFailure as exc:
-            out(f"\nDEMO FAILED: {exc}")
-            return 1
+        if lifecycle:
+            out("== Part 1: one customer's lifecycle over HTTP ==\n")
+            try:
+                _lifecycle(server.url, DEMO_DOMAIN, out)
+                out("\nLifecycle: every step behaved as the Rivo docs describe.")
+            except DemoFailure as exc:
+                out(f"\nLIFECYCLE FAILED: {exc}")
+                failed = True
+        failed = not _library(server.url, library, out) or failed
     if sim.bugs:
         out(f"\nDEMO FAILED: simulator bugs: {sim.bugs}")
         return 1
-    out("\nDemo finished: every step behaved as the Rivo docs describe.")
+    if failed:
+        out("\nDEMO FAILED")
+        return 1
+    out("\nDemo finished: the lifecycle and every scenario of the library behaved as the Rivo docs describe.")
     return 0
+
+
+def _library(url: str, library: str | Path | None, out: Callable[[str], None]) -> bool:
+    """Part 2: the scenario library against the running server, over HTTP."""
+    from .scenarios.loader import load_paths
+    from .scenarios.report import Progress, format_load_error, print_report
+
+    path = find_library(library)
+    out(f"\n== Part 2: the scenario library against {url} ==\n")
+    if path is None:
+        out("no scenario library found (looked for ./scenarios and the repository's scenarios/): run the demo "
+            "from the repository root")
+        return False
+    scenarios, errors = load_paths([path])
+    for error in errors:
+        out(format_load_error(error))
+    from .scenarios.runner import run_scenarios
+
+    out(f"{len(scenarios)} scenarios from {path}; the workflow client receives webhooks on a local HTTP endpoint\n")
+    progress = Progress(len(scenarios))
+    started = time.perf_counter()
+    results = run_scenarios(scenarios, against=url, keep_going=True, on_start=progress.start,
+                            on_result=progress.result)
+    out("")
+    print_report(results, mode=f"against {url}", seconds=time.perf_counter() - started, out=out)
+    return not errors and bool(results) and all(r.passed for r in results)
 
 
 def _lifecycle(base: str, domain: str, out: Callable[[str], None]) -> None:

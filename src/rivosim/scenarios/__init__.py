@@ -1,0 +1,24 @@
+"""Scenarios: YAML files that replay customer lifecycles against rivosim and check what triggers fired, what
+was delivered and what a MESA-style workflow client did (``rivosim run``; format in scenarios/README.md).
+
+Modules: ``schema`` (the published JSON Schema), ``loader`` (YAML with file:line errors), ``expr`` (filters and
+templates), ``transport`` (in-process or HTTP), ``runner``, ``steps``, ``report`` (terminal and JUnit XML).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["LoadError", "Scenario", "ScenarioResult", "load_paths", "load_scenario", "run_scenario", "run_scenarios"]
+
+_LAZY = {"LoadError": "loader", "Scenario": "loader", "load_paths": "loader", "load_scenario": "loader",
+         "ScenarioResult": "runner", "run_scenario": "runner", "run_scenarios": "runner"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so ``rivosim.workflows`` can use ``scenarios.expr`` without importing the runner (which imports it).
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(name)

@@ -1,0 +1,394 @@
+"""``WorkflowClient``: subscribing through the Rivo webhooks API, receiving (verify, de-duplicate, queue),
+running workflows in rounds the runner drives, filters, delays, schedules, ``for_each``, the loop guard and
+honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from ..clock import parse_duration
+from ..scenarios.expr import ExprError, Scope, parse, render
+from ..scenarios.transport import Reply, Transport
+from ..webhooks import verify
+from .actions import ActionsMixin
+from .model import (
+    API,
+    CUSTOMER_ACTIONS,
+    WRITE_ACTIONS,
+    ActionFailed,
+    ActionRecord,
+    ClientError,
+    Inbound,
+    LoopReport,
+    Message,
+    Run,
+    Workflow,
+    _attributes,
+    _customer_of,
+    _retry_after,
+    _ts,
+)
+
+__all__ = ["WorkflowClient"]
+
+
+# -- the client -----------------------------------------------------------------------------------------------
+class WorkflowClient(ActionsMixin):
+    """Declared workflows, run against a shop through its API key. Thread-safe receipt, single-threaded runs."""
+
+    def __init__(self, http: Transport, receiver_url: str, workflows: Iterable[Workflow], *,
+                 shop: Mapping[str, Any] | None = None, dedupe: bool = True, verify_signatures: bool = True,
+                 loop_limit: int = 1, max_chain: int = 10, honour_retry_after: bool = True,
+                 max_retries: int = 5, sleep: Callable[[float], None] | None = None) -> None:
+        self.http = http
+        self.receiver_url = receiver_url.rstrip("/")
+        self.workflows: dict[str, Workflow] = {w.name: w for w in workflows}
+        self.shop = dict(shop or {})
+        self.dedupe = dedupe
+        self.verify_signatures = verify_signatures
+        self.loop_limit = loop_limit
+        self.max_chain = max_chain
+        # A 429 is waited out (Retry-After, in simulator time: ``sleep`` moves the clock) and retried.
+        self.honour_retry_after = honour_retry_after
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.throttled: list[dict[str, Any]] = []
+        self.api_key: str | None = None
+        self.connected = False
+        self.secret: str | None = None
+        self.subscriptions: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._seq = 0
+        self.inbound: list[Inbound] = []
+        self.seen: set[str] = set()
+        self.received: list[dict[str, Any]] = []
+        self.duplicates: list[str] = []
+        self.runs: list[Run] = []
+        self.actions: list[ActionRecord] = []
+        self.messages: list[Message] = []
+        self.errors: list[ClientError] = []
+        self.loops: list[LoopReport] = []
+        self._round = 0
+        self._cause: int | None = None
+        self._writers: dict[int, dict[int, list[tuple[str, ...]]]] = {}
+        self._anchor: datetime | None = None
+        self._next_fire: dict[str, datetime] = {}
+        self.on_event: Callable[[str, dict[str, Any]], None] | None = None  # transcript hook
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.http.now()
+
+    def _next_seq(self) -> int:
+        with self._lock:  # the receiver thread records errors too
+            self._seq += 1
+            return self._seq
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+    def _error(self, where: str, message: str, *, run: Run | None = None, status: int | None = None,
+               method: str | None = None, path: str | None = None, at: datetime | None = None) -> None:
+        err = ClientError(self._next_seq(), at or self.now(), where, run.workflow if run else None,
+                          run.id if run else None, status, message, method, path)
+        self.errors.append(err)
+        self._emit("client_error", err.to_dict())
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None) -> Reply:
+        headers = {"Authorization": self.api_key} if self.api_key is not None else {}
+        for attempt in range(self.max_retries + 1):
+            reply = self.http.request(method, API + path, json=json, params=params, headers=headers)
+            if reply.status != 429 or not self.honour_retry_after or self.sleep is None or attempt == self.max_retries:
+                return reply
+            wait = _retry_after(reply)
+            record = {"at": _ts(self.now()), "method": method, "path": API + path, "retry_after": wait}
+            self.throttled.append(record)
+            self._emit("throttled", record)
+            self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- connection --------------------------------------------------------------------------------------
+    def topics(self) -> list[str]:
+        return sorted({t for w in self.workflows.values() if w.enabled for t in w.topics})
+
+    def connect(self, api_key: str) -> bool:
+        """Enter the credential (MESA's "Rivo password") and subscribe every topic the workflows need.
+        Returns whether every subscription is in place; failures are recorded as client errors."""
+        with self._lock:
+            self.api_key = api_key
+            if self._anchor is None:
+                self._anchor = self.now()
+            ok = True
+            for topic in self.topics():
+                ok = self._subscribe(topic) and ok
+            self.connected = ok
+            self._emit("connect", {"ok": ok, "topics": self.topics(), "subscriptions": dict(self.subscriptions)})
+            return ok
+
+    def _subscribe(self, topic: str) -> bool:
+        url = f"{self.receiver_url}/{topic}"
+        reply = self._call("POST", "/webhooks", json={"event_type": topic, "url": url})
+        if reply.status == 422 and "already exists" in reply.error_detail():
+            # One webhook per event type (rivo-api.md §4.1): take over the existing one.
+            existing = self._find_subscription(topic)
+            if existing is not None:
+                reply = self._call("PUT", f"/webhooks/{existing}", json={"url": url, "status": "enabled"})
+        if not reply.ok:
+            self._error("subscribe", f"subscribing to {topic} failed: {reply.status} {reply.error_detail()}",
+                        status=reply.status, method="POST", path=API + "/webhooks")
+            return False
+        attrs = _attributes(reply.json)
+        self.subscriptions[topic] = int(attrs["id"])
+        self.secret = attrs.get("secret") or self.secret
+        return True
+
+    def disconnect(self) -> None:
+        """Remove the client's webhook subscriptions (an integration being uninstalled), so the shop stops
+        delivering to an endpoint that is going away."""
+        with self._lock:
+            for _topic, sub_id in sorted(self.subscriptions.items()):
+                self._call("DELETE", f"/webhooks/{sub_id}")
+            self.subscriptions.clear()
+            self.connected = False
+
+    def _find_subscription(self, topic: str) -> int | None:
+        reply = self._call("GET", "/webhooks", params={"pagination[per_page]": 250})
+        if not reply.ok:
+            return None
+        for item in _attributes(reply.json):
+            if item.get("event_type") == topic:
+                return int(item["id"])
+        return None
+
+    def update_workflow(self, name: str, changes: Mapping[str, Any]) -> None:
+        """Edit a workflow the way a merchant does in the builder (filters, actions, trigger, enabled)."""
+        with self._lock:
+            current = self.workflows[name]
+            spec: dict[str, Any] = {"name": name, "trigger": list(current.topics), "actions": current.actions,
+                                    "enabled": current.enabled, "filters": [f.source for f in current.filters]}
+            spec.update(changes)
+            updated = Workflow.from_spec(spec, current.line)
+            if "schedule" not in changes:
+                updated.schedule = current.schedule
+            self.workflows[name] = updated
+            missing = [t for t in updated.topics if t not in self.subscriptions]
+            if self.api_key is not None and missing:
+                for topic in missing:
+                    self._subscribe(topic)
+            self._emit("workflow_updated", {"workflow": name, "changes": sorted(changes)})
+
+    # -- receiving ---------------------------------------------------------------------------------------
+    def receive(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """One webhook request: verify, de-duplicate, queue. Returns the HTTP status to answer with."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        # Never ask the server for the time here: it may be waiting for this very response.
+        now, exact = self.http.now_estimate()
+        with self._lock:
+            delivery_id = lowered.get("rivo-webhook-id", "")
+            topic = lowered.get("rivo-webhook-topic", "")
+            if self.verify_signatures:
+                ok = self.secret is not None and verify(body, lowered, self.secret, now=now.timestamp(),
+                                                        tolerance_seconds=300 if exact else None)
+                if not ok:
+                    self._error("receive", f"invalid signature on delivery {delivery_id} ({topic}): refused",
+                                status=401, at=now)
+                    return 401
+            if self.dedupe and delivery_id in self.seen:
+                self.duplicates.append(delivery_id)
+                self._emit("duplicate", {"delivery_id": delivery_id, "topic": topic})
+                return 200
+            self.seen.add(delivery_id)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                self._error("receive", f"delivery {delivery_id} is not JSON", status=400, at=now)
+                return 400
+            topic = topic or str(payload.get("event_type", ""))
+            self.inbound.append(Inbound(delivery_id, topic, payload, now, self._cause))
+            self.received.append({"delivery_id": delivery_id, "topic": topic})
+            return 200
+
+    # -- running -----------------------------------------------------------------------------------------
+    def begin_step(self) -> None:
+        """The outside world acts next: what arrives from now on was not caused by a workflow."""
+        self._cause = None
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest instant at which a waiting run resumes or a schedule fires."""
+        with self._lock:
+            times = [r.resume_at for r in self.runs if r.status == "waiting" and r.resume_at is not None]
+            times += list(self._schedule_times().values())
+            return min(times) if times else None
+
+    def _schedule_times(self) -> dict[str, datetime]:
+        if self._anchor is None or not self.connected:
+            return {}
+        out = {}
+        for wf in self.workflows.values():
+            if wf.enabled and wf.schedule is not None:
+                if wf.name not in self._next_fire:
+                    self._next_fire[wf.name] = wf.schedule.next_after(self._anchor, self._anchor)
+                out[wf.name] = self._next_fire[wf.name]
+        return out
+
+    def listening(self) -> bool:
+        """Whether anything can make a workflow run: a subscription, a schedule or a waiting run."""
+        return bool(self.subscriptions) or bool(self._schedule_times()) or any(
+            r.status == "waiting" for r in self.runs)
+
+    def has_work(self, now: datetime) -> bool:
+        with self._lock:
+            if self.inbound:
+                return True
+            wake = self.next_wakeup()
+            return wake is not None and wake <= now + timedelta(milliseconds=1)
+
+    def process_round(self) -> None:
+        """Run every workflow the queued deliveries trigger, every delayed run now due and every schedule now
+        due. What these runs write is attributed to this round (the loop guard)."""
+        with self._lock:
+            now = self.now()
+            self._round += 1
+            rnd = self._round
+            self._writers[rnd] = {}
+            queued, self.inbound = self.inbound, []
+            due = [r for r in self.runs if r.status == "waiting" and r.resume_at is not None
+                   and r.resume_at <= now + timedelta(milliseconds=1)]
+            fires = [name for name, at in self._schedule_times().items() if at <= now + timedelta(milliseconds=1)]
+            self._cause = rnd
+        for item in queued:
+            self._dispatch(item, rnd)
+        for run in due:
+            run.status, run.resume_at = "running", None
+            self._emit("resume", {"run": run.id, "workflow": run.workflow})
+            self._execute(run, rnd)
+        for name in fires:
+            wf = self.workflows[name]
+            assert wf.schedule is not None and self._anchor is not None
+            self._next_fire[name] = wf.schedule.next_after(self._anchor, now)
+            run = self._new_run(wf, "schedule", None, None, (), now)
+            run.values = {"schedule": {"at": _ts(now)}}
+            self._execute(run, rnd)
+        self._writers.pop(rnd - 2, None)
+
+    def _new_run(self, wf: Workflow, trigger: str, delivery_id: str | None, customer_id: int | None,
+                 chain: tuple[str, ...], now: datetime) -> Run:
+        run = Run(id=len(self.runs) + 1, workflow=wf.name, trigger=trigger, delivery_id=delivery_id,
+                  customer_id=customer_id, chain=(*chain, wf.name), started_at=now)
+        self.runs.append(run)
+        return run
+
+    def _scope(self, run: Run) -> Scope:
+        values = {**run.values, "workflow": {"name": run.workflow}, "run": {"id": run.id}, "shop": self.shop}
+        return Scope(values, self.now)
+
+    def _dispatch(self, item: Inbound, rnd: int) -> None:
+        customer_id = _customer_of(item.payload)
+        parents: list[tuple[str, ...]] = []
+        if item.cause is not None and customer_id is not None:
+            parents = self._writers.get(item.cause, {}).get(customer_id, [])
+        for wf in list(self.workflows.values()):
+            if not wf.enabled or item.topic not in wf.topics:
+                continue
+            scope_values = {**item.payload, "payload": item.payload, "topic": item.topic,
+                            "webhook": {"id": item.delivery_id, "topic": item.topic}}
+            parent = next((c for c in parents if c.count(wf.name) >= self.loop_limit),
+                          max(parents, key=len) if parents else ())
+            run = self._new_run(wf, item.topic, item.delivery_id, customer_id, parent, self.now())
+            run.values = scope_values
+            scope = self._scope(run)
+            try:
+                failed = next((f for f in wf.filters if not f.test(scope)), None)
+            except ExprError as exc:
+                run.status, run.error = "failed", str(exc)
+                self._error("filter", str(exc), run=run)
+                continue
+            if failed is not None:
+                run.status, run.detail = "filtered", f"filter {failed.source!r} did not hold"
+                self._emit("run", run.to_dict())
+                continue
+            if parent.count(wf.name) >= self.loop_limit or len(parent) >= self.max_chain:
+                report = LoopReport(wf.name, parent, item.topic, item.delivery_id, customer_id,
+                                    self._causes(item.cause, customer_id))
+                run.status, run.detail = "stopped_loop", report.message
+                self.loops.append(report)
+                self._emit("loop", report.to_dict())
+                continue
+            self._execute(run, rnd)
+
+    def _causes(self, rnd: int | None, customer_id: int | None) -> list[str]:
+        out = [f"{rec.action} by {rec.workflow}#{rec.run}" for rec in self.actions
+               if rec.round == rnd and rec.action in WRITE_ACTIONS and rec.ok and rec.customer_id == customer_id]
+        return out[-3:] or ["a write by an earlier run"]
+
+    def _execute(self, run: Run, rnd: int) -> None:
+        scope = self._scope(run)
+        actions = self.workflows[run.workflow].actions
+        kind = "action"
+        try:
+            while run.position < len(actions):
+                kind, params = next(iter(actions[run.position].items()))
+                run.position += 1
+                if kind == "delay":
+                    run.status = "waiting"
+                    run.resume_at = parse_duration(render(params, scope)).after(self.now())
+                    self._emit("run", run.to_dict() | {"resume_at": _ts(run.resume_at)})
+                    return
+                if kind == "filter":
+                    if not self._holds(params, scope):
+                        run.status, run.detail = "filtered", f"filter {params!r} did not hold"
+                        self._emit("run", run.to_dict())
+                        return
+                    continue
+                scope = self._perform(run, kind, params, scope, rnd)
+        except (ActionFailed, ExprError, ValueError) as exc:
+            run.status, run.error = "failed", str(exc)
+            self._error(kind, str(exc), run=run, status=getattr(exc, "status", None),
+                        method=getattr(exc, "method", None), path=getattr(exc, "path", None))
+            self._emit("run", run.to_dict())
+            return
+        run.status = "completed"
+        self._emit("run", run.to_dict())
+
+    @staticmethod
+    def _holds(condition: Any, scope: Scope) -> bool:
+        conditions = condition if isinstance(condition, list) else [condition]
+        return all(parse(str(c)).test(scope) for c in conditions)
+
+    def _perform(self, run: Run, kind: str, params: Any, scope: Scope, rnd: int) -> Scope:
+        """One action; returns the scope with its result bound (``as:`` or the action's own name)."""
+        if kind == "for_each":
+            items = render(params["items"], scope)
+            name = params.get("as", "item")
+            # ``pace``: wait this long (simulator time) between items — spacing out a bulk operation.
+            pace = parse_duration(render(params["pace"], scope)).seconds if params.get("pace") else 0.0
+            for index, item in enumerate(items or ()):
+                if index and pace and self.sleep is not None:
+                    self.sleep(pace)
+                inner = scope.child(**{name: item})
+                for sub in params["actions"]:
+                    sub_kind, sub_params = next(iter(sub.items()))
+                    if sub_kind == "filter":
+                        if not self._holds(sub_params, inner):
+                            break
+                        continue
+                    inner = self._perform(run, sub_kind, sub_params, inner, rnd)
+            return scope
+        raw = dict(params) if isinstance(params, Mapping) else {}
+        bind = raw.pop("as", kind)
+        fields = render(raw, scope)
+        trigger_customer = scope.values.get("customer")
+        if "customer" not in fields and kind in CUSTOMER_ACTIONS and isinstance(trigger_customer, Mapping):
+            # MESA maps the trigger's customer into each action by default; ``customer:`` overrides it.
+            fields["customer"] = trigger_customer.get("id")
+        result = getattr(self, f"_do_{kind}")(run, fields)
+        run.values[bind] = result
+        return scope.child(**{bind: result})
+
