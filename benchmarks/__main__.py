@@ -1,5 +1,6 @@
-"""``python -m benchmarks [http] [seeding] [startup] [--quick]``: run the benchmarks and print one table of
-figures, each next to a baseline measured in the same run. Exit status 0 even when a target is missed.
+"""``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [--quick]``: run the
+benchmarks and print one table of figures, each next to a baseline measured in the same run. Exit status 0 even
+when a target is missed.
 """
 
 from __future__ import annotations
@@ -40,11 +41,32 @@ def _lifecycle(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return lifecycle.run(quick, say)
 
 
+def _faults(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import faults_load
+
+    return faults_load.run(quick, say)
+
+
+def _inprocess(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import inprocess_load
+
+    return inprocess_load.run(quick, say)
+
+
+def _plugin(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import plugin
+
+    return plugin.run(quick, say)
+
+
 SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "lifecycle": _lifecycle,
     "startup": _startup,
     "seeding": _seeding,
     "http": _http,
+    "faults": _faults,
+    "inprocess": _inprocess,
+    "plugin": _plugin,
 }
 
 
