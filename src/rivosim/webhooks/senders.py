@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["AttemptResult", "BlockingSender", "OutgoingRequest", "Sender", "ThreadedSender"]
 
@@ -50,7 +51,16 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
+def _new_session() -> requests.Session:
+    # requests is imported on the first delivery, not at start-up (~65 ms a server start need not pay).
+    import requests
+
+    return requests.Session()
+
+
 def _post(session: requests.Session, request: OutgoingRequest) -> AttemptResult:
+    import requests
+
     started = time.perf_counter()
     try:
         response = session.post(request.url, data=request.body, headers=request.headers,
@@ -63,13 +73,16 @@ def _post(session: requests.Session, request: OutgoingRequest) -> AttemptResult:
 
 class BlockingSender:
     def __init__(self) -> None:
-        self._session = requests.Session()
+        self._session: requests.Session | None = None
 
     def send(self, request: OutgoingRequest, done: Done) -> None:
+        if self._session is None:
+            self._session = _new_session()
         done(_post(self._session, request))
 
     def close(self) -> None:
-        self._session.close()
+        if self._session is not None:
+            self._session.close()
 
 
 class ThreadedSender:
@@ -83,7 +96,7 @@ class ThreadedSender:
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = _new_session()
         return session
 
     def send(self, request: OutgoingRequest, done: Done) -> None:
