@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python -m rivosim demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 serve: $(STAMP)
@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

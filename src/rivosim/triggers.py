@@ -7,7 +7,7 @@ topics exactly once, in a fixed order, because the domain publishes its events i
 
 from __future__ import annotations
 
-import copy
+import operator
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from .domain.events import (
     ReferralCompleted,
     TierChanged,
 )
+from .domain.rivo.models import Member
 from .webhooks.outbox import Delivery, Outbox
 from .webhooks.signing import sign_rivo, sign_standard
 from .wire import rivo as wire
@@ -58,6 +59,9 @@ ACTION_TOPICS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 Build = Callable[[], dict[str, Any]]
+# A member snapshot is its fields, in declaration order, passed back to the constructor (~1 µs; copy.copy
+# takes ~5 µs through __reduce_ex__): taken for every trigger a busy simulation fires.
+_MEMBER_FIELDS = operator.attrgetter(*Member.__slots__)
 
 
 class FiredTrigger:
@@ -215,7 +219,7 @@ class Triggers:
         member = shop.rivo.members.get(customer_id) if customer_id is not None else None
         if member is None:
             return lambda: None
-        snapshot = copy.copy(member)
+        snapshot = Member(*_MEMBER_FIELDS(member))
         if snapshot.completed_rule_ids is not None:
             snapshot.completed_rule_ids = set(snapshot.completed_rule_ids)
         expires = shop.rivo.points_expire_at(member)

@@ -273,3 +273,12 @@ def test_payloads_read_later_show_the_customer_as_they_were_when_the_topic_fired
     upgrade = next(t for t in sim.triggers.log(shop.domain).items if t.topic == "customer_vip_tier/upgraded")
     assert upgrade.payload["customer"]["vip_tier"]["name"] == "Silver"
     assert {e.payload["customer"]["first_name"] for e in events} == {"Ann"}
+
+
+def test_member_snapshots_copy_every_field() -> None:
+    # Trigger snapshots rebuild a Member from its slots in order: that must stay the constructor's order.
+    import dataclasses
+
+    from rivosim.domain.rivo.models import Member
+
+    assert tuple(f.name for f in dataclasses.fields(Member)) == Member.__slots__
