@@ -57,7 +57,9 @@ USE_CASES = ("Welcome Series", "First Purchase Incentive", "Social Media Engagem
              "Win-back Offers")
 TROUBLESHOOTING = ("not on the Plus plan", "without extra spaces", "freshly generated key", "program is active",
                    "recent activity", "earning rule for the trigger is disabled", "few minutes to appear",
-                   "opted into your loyalty program", "overlapping trigger conditions", "correct customer ID format")
+                   "opted into your loyalty program", "overlapping trigger conditions", "correct customer ID format",
+                   "few minutes to reflect", "Rate Limiting", "domain must match exactly",
+                   "widgets not displaying after a theme change", "VIP tier tags missing", "integration data missing")
 
 
 @pytest.mark.parametrize("case", USE_CASES + TROUBLESHOOTING)

@@ -256,6 +256,8 @@ def build_schema() -> dict[str, Any]:
                 "connect": {"type": "boolean", "description": "Subscribe at the start (default true)."},
                 "dedupe": {"type": "boolean", "description": "Ignore a repeated rivo-webhook-id (default true)."},
                 "verify_signatures": _BOOL,
+                "honour_retry_after": {"type": "boolean", "description": "Wait out a 429's Retry-After (simulator "
+                                                                         "time) and retry (default true)."},
                 "loop_limit": {"type": "integer", "minimum": 1,
                                "description": "Times a workflow may appear in its own causal chain (default 1)."},
             }),
