@@ -5,49 +5,35 @@ and the journal. Errors look like ``{"error": {"code", "message", "field"}}``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 from werkzeug.wrappers import Response
 
 from ..clock import parse_duration, parse_instant
 from ..domain.rivo.members import validate_dob
 from ..domain.shop import Shop
 from ..domain.shopify.models import Order, ShopifyCustomer
-from ..engine import Simulator
 from ..errors import ValidationFailed
 from ..snapshot import snapshot
 from ..wire import rivo as wire
-from .app import ROUTE_NAMES
 from .errors import json_response
 from .params import read_body, whole_number
+from .routing import current_shop, current_sim, route_declarer
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("control", __name__, url_prefix="/_rivosim")
 
 
-def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    endpoint = name.split(".", 1)[1].replace(".", "__")
-    ROUTE_NAMES[f"control.{endpoint}"] = name
-
-    def wrap(view: Callable[..., Response]) -> Callable[..., Response]:
-        blueprint.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])
-        return view
-
-    return wrap
+route = route_declarer(blueprint)
 
 
-def _sim() -> Simulator:
-    return current_app.sim  # type: ignore[attr-defined, no-any-return]
+_sim = current_sim
 
 
-def _shop(domain: str) -> Shop:
-    shop = _sim().shop(domain)
-    g.shop = shop
-    return shop
+_shop = current_shop
 
 
 def _body(required: bool = True) -> dict[str, Any]:

@@ -4,36 +4,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
-from ..engine import Simulator
 from ..errors import NotFound, ValidationFailed
-from .app import ROUTE_NAMES
 from .errors import json_response
 from .params import read_body
+from .routing import current_sim, route_declarer
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("control_faults", __name__, url_prefix="/_rivosim")
 
 
-def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    endpoint = name.split(".", 1)[1].replace(".", "__")
-    ROUTE_NAMES[f"control_faults.{endpoint}"] = name
-
-    def wrap(view: Callable[..., Response]) -> Callable[..., Response]:
-        blueprint.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])
-        return view
-
-    return wrap
+route = route_declarer(blueprint)
 
 
-def _sim() -> Simulator:
-    return current_app.sim  # type: ignore[attr-defined, no-any-return]
+_sim = current_sim
 
 
 @route("/faults", "GET", "control.faults.list")

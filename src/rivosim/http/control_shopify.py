@@ -6,47 +6,33 @@ Errors are the control API's ``{"error": {"code", "message", "field"}}``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
 from ..domain.integrations import INTEGRATIONS
 from ..domain.shop import Shop
 from ..domain.shopify.themes import app_embed_state
 from ..domain.syncs import FAMILIES
-from ..engine import Simulator
 from ..errors import NotFound, ValidationFailed
 from ..wire import shopify as wire
-from .app import ROUTE_NAMES
 from .errors import json_response
 from .params import read_body, whole_number
+from .routing import current_shop, current_sim, route_declarer
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("control_shopify", __name__, url_prefix="/_rivosim/shops/<domain>")
 
 
-def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    endpoint = name.split(".", 1)[1].replace(".", "__")
-    ROUTE_NAMES[f"control_shopify.{endpoint}"] = name
-
-    def wrap(view: Callable[..., Response]) -> Callable[..., Response]:
-        blueprint.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])
-        return view
-
-    return wrap
+route = route_declarer(blueprint)
 
 
-def _sim() -> Simulator:
-    return current_app.sim  # type: ignore[attr-defined, no-any-return]
+_sim = current_sim
 
 
-def _shop(domain: str) -> Shop:
-    shop = _sim().shop(domain)
-    g.shop = shop
-    return shop
+_shop = current_shop
 
 
 def _id(value: str, what: str) -> int:

@@ -4,15 +4,12 @@ log (every topic fired, subscribed or not — what property tests compare agains
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 from werkzeug.wrappers import Response
 
-from ..engine import Simulator
 from ..errors import Conflict, NotFound, ValidationFailed
-from .app import ROUTE_NAMES
 from .errors import json_response
+from .routing import current_sim, route_declarer
 
 __all__ = ["blueprint"]
 
@@ -20,19 +17,10 @@ blueprint = Blueprint("control_webhooks", __name__, url_prefix="/_rivosim")
 _STATUSES = ("pending", "in_flight", "delivered", "failed")
 
 
-def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    endpoint = name.split(".", 1)[1].replace(".", "__")
-    ROUTE_NAMES[f"control_webhooks.{endpoint}"] = name
-
-    def wrap(view: Callable[..., Response]) -> Callable[..., Response]:
-        blueprint.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])
-        return view
-
-    return wrap
+route = route_declarer(blueprint)
 
 
-def _sim() -> Simulator:
-    return current_app.sim  # type: ignore[attr-defined, no-any-return]
+_sim = current_sim
 
 
 @route("/webhooks/deliveries", "GET", "control.webhooks.deliveries.list")
