@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -88,6 +89,10 @@ def _serve(args: argparse.Namespace) -> int:
                           config=args.config)
     server = Server(create_app(sim), host=args.host, port=args.port, tick=sim.tick,
                     on_app_error=lambda exc, _env: sim.record_bug(exc, "server"))
+    # A long-running server's heap is mostly the seeded world: freeze it so collections stop re-scanning it,
+    # and collect the young generation less often (fewer pauses under write load; measured with wrk).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     server.start()
     url = server.url
     print(f"rivosim {sim.clock.kind}-clock server on {url} (seed {sim.seed})")
