@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -272,13 +273,22 @@ class PointsSync:
         self.now = now
         self.handled = 0
         self.duplicates = 0
+        self._lock = threading.Lock()
 
     def subscribe(self, url: str) -> None:
         for topic in self.TOPICS:
             self.client.subscribe(topic, url)
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> int:
-        """One delivery → the HTTP status to answer (2xx: done; anything else: Rivo will retry)."""
+        """One delivery → the HTTP status to answer (2xx: done; anything else: Rivo will retry).
+
+        Deliveries arrive concurrently (a webhook sender works from a pool), so they are handled one at a time:
+        the store's connection is shared, and "seen?" then "mark seen" must not interleave, or two copies of
+        one delivery would both be applied."""
+        with self._lock:
+            return self._handle(body, headers)
+
+    def _handle(self, body: bytes, headers: Mapping[str, str]) -> int:
         if not signature_ok(body, headers, self.secret, now=self.now()):
             return 401
         webhook_id = _header(headers, "rivo-webhook-id") or ""
