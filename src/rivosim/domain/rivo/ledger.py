@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ...clock import parse_instant
@@ -20,9 +20,9 @@ from ...errors import (
     ValidationFailed,
 )
 from ..events import ActionCompleted, PointsEventCreated
+from ..numbers import parse_bool, parse_decimal, parse_int
 from .members import MemberOps
 from .models import EarningRule, Member, PointsEvent
-from .state import int_text
 
 __all__ = ["API_SOURCES", "LedgerOps", "PointsEventPlan"]
 
@@ -64,34 +64,9 @@ class PointsEventPlan:
     points_purchase_id: int | None = None
 
 
-def _parse_int(value: Any, field: str) -> int:
-    if isinstance(value, str):
-        value = int_text(value)  # None (refused below) unless it spells an integer
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{field} must be an integer", field=field)
-    if abs(value) > 100_000_000:
-        raise ValidationFailed(f"{field} is out of range", field=field)
-    return value
-
-
-def _parse_credits(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be a number", field=field)
-    try:
-        out = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValidationFailed(f"{field} must be a number", field=field) from exc
-    if not out.is_finite() or abs(out) > Decimal(100_000_000):
-        raise ValidationFailed(f"{field} must be a finite number", field=field)
-    return cents(out)
-
-
-def _parse_bool(value: Any, field: str) -> bool:
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    if not isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be true or false", field=field)
-    return value
+def credits_amount(value: Any, field: str) -> Decimal:
+    """A store-credit amount, either sign, to the cent."""
+    return cents(parse_decimal(value, field, low=None, high=Decimal(100_000_000)))
 
 
 def _note(value: Any, field: str) -> str | None:
@@ -147,7 +122,7 @@ class LedgerOps(MemberOps):
                 applied_at = parse_instant(raw) if isinstance(raw, str) else _bad_instant()
             except ValueError as exc:
                 raise ValidationFailed("applied_at must be an ISO-8601 date-time", field="applied_at") from exc
-        skip_email = _parse_bool(fields.get("skip_email", False), "skip_email")
+        skip_email = parse_bool(fields.get("skip_email", False), "skip_email", numeric_text=True)
         internal_note = _note(fields.get("internal_note"), "internal_note")
         external_note = _note(fields.get("external_note"), "external_note")
         if not self._program_active():
@@ -161,8 +136,8 @@ class LedgerOps(MemberOps):
                     raise ValidationFailed(f"{name} is required when source is manual (send 0 to leave "
                                            f"{'points' if name == 'points_amount' else 'credits'} unchanged)",
                                            field=name)
-            points = _parse_int(fields["points_amount"], "points_amount")
-            credits = _parse_credits(fields["credits_amount"], "credits_amount")
+            points = parse_int(fields["points_amount"], "points_amount")
+            credits = credits_amount(fields["credits_amount"], "credits_amount")
             if points == 0 and credits == 0:
                 raise ValidationFailed("points_amount and credits_amount cannot both be 0", field="points_amount")
             plan = PointsEventPlan(member=member, source=source, points_diff=points, credits_diff=credits,

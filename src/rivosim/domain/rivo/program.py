@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ...errors import InvalidConfig, NotFound, ValidationFailed
+from ..numbers import parse_bool, parse_decimal, parse_int, parse_optional_int
 from .models import EarningRule, Reward, VipTier
-from .state import RivoState, int_text
+from .state import RivoState
 
 __all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "ProgramOps"]
 
@@ -24,40 +25,6 @@ REWARD_WRITABLE = (
 )
 MAX_VALUE = Decimal(1_000_000_000)  # keeps money arithmetic inside Decimal's precision
 PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
-
-
-def _int(value: Any, field: str, *, low: int = 0, high: int = 10_000_000, nullable: bool = False) -> int | None:
-    if value is None and nullable:
-        return None
-    if isinstance(value, str):
-        value = int_text(value)  # form-encoded bodies carry numbers as text; None is refused below
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{field} must be an integer", field=field)
-    if not low <= value <= high:
-        raise ValidationFailed(f"{field} must be between {low} and {high}", field=field)
-    return value
-
-
-def _decimal(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be a number", field=field)
-    try:
-        out = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise ValidationFailed(f"{field} must be a number", field=field) from exc
-    if not out.is_finite() or out < 0:
-        raise ValidationFailed(f"{field} must be a non-negative number", field=field)
-    if out > MAX_VALUE:
-        raise ValidationFailed(f"{field} must be at most {MAX_VALUE}", field=field)
-    return out
-
-
-def _bool(value: Any, field: str) -> bool:
-    if isinstance(value, str) and value in ("true", "false"):
-        return value == "true"
-    if not isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be true or false", field=field)
-    return value
 
 
 class ProgramOps(RivoState):
@@ -177,15 +144,15 @@ class ProgramOps(RivoState):
                                            field="name")
                 staged[name] = value.strip()
             elif name == "enabled":
-                staged[name] = _bool(value, name)
+                staged[name] = parse_bool(value, name)
             elif name == "points_amount":
-                staged[name] = _int(value, name)
+                staged[name] = parse_int(value, name, low=0, high=10_000_000)
             elif name in ("expiry_months",):
-                staged[name] = _int(value, name, low=1, high=24, nullable=True)
+                staged[name] = parse_optional_int(value, name, low=1, high=24)
             elif name in ("min_order_value_in_cents",):
-                staged[name] = _int(value, name, nullable=True)
+                staged[name] = parse_optional_int(value, name, low=0, high=10_000_000)
             elif name in ("min_points_to_redeem_value", "max_points_to_spend_value", "increment_points_value"):
-                staged[name] = _int(value, name, low=1, nullable=True)
+                staged[name] = parse_optional_int(value, name, low=1, high=10_000_000)
             elif name == "points_type":
                 if value not in ("fixed", "incremental"):
                     raise ValidationFailed("points_type must be fixed or incremental", field=name)
@@ -199,7 +166,7 @@ class ProgramOps(RivoState):
                     raise ValidationFailed(f"source must be one of {', '.join(REWARD_SOURCES)}", field=name)
                 staged[name] = value
             elif name == "reward_value":
-                staged[name] = _decimal(value, name)
+                staged[name] = parse_decimal(value, name, low=Decimal(0), high=MAX_VALUE)
         if staged.get("reward_type") == "percentage" and staged.get("reward_value", Decimal(0)) > 100:
             raise ValidationFailed("a percentage reward_value cannot exceed 100", field="reward_value")
         if not partial and "name" not in staged:

@@ -16,7 +16,8 @@ from ...errors import (
     ValidationFailed,
 )
 from ..events import RedemptionCreated
-from .ledger import PointsEventPlan, _parse_credits, _parse_int, cents
+from ..numbers import parse_int
+from .ledger import PointsEventPlan, cents, credits_amount
 from .models import Redemption
 from .tiers import TierOps
 
@@ -33,7 +34,7 @@ class RedemptionOps(TierOps):
             raise ValidationFailed("customer_identifier is required", field="customer_identifier")
         if fields.get("reward_id") in (None, ""):
             raise ValidationFailed("reward_id is required", field="reward_id")
-        reward_id = _parse_int(fields["reward_id"], "reward_id")
+        reward_id = parse_int(fields["reward_id"], "reward_id")
         member = self.find_member(fields["customer_identifier"])
         reward = self.get_reward(reward_id)
         if not reward.enabled:
@@ -47,14 +48,14 @@ class RedemptionOps(TierOps):
         value = reward.reward_value
         if reward.source == "credits":
             raw = fields.get("credits_amount")
-            credits = _parse_credits(raw, "credits_amount") if raw not in (None, "") else reward.reward_value
+            credits = credits_amount(raw, "credits_amount") if raw not in (None, "") else reward.reward_value
             if credits <= 0:
                 raise ValidationFailed("credits_amount must be greater than 0", field="credits_amount")
             value = credits
         elif reward.points_type == "incremental":
             if fields.get("points_amount") in (None, ""):
                 raise ValidationFailed("points_amount is required for an incremental reward", field="points_amount")
-            points = _parse_int(fields["points_amount"], "points_amount")
+            points = parse_int(fields["points_amount"], "points_amount")
             step = reward.increment_points_value or 1
             low = reward.min_points_to_redeem_value or step
             high = reward.max_points_to_spend_value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -81,14 +80,6 @@ class RivoState:
 
 
 _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_INT_TEXT = re.compile(r"-?[0-9]{1,30}")
-
-
-def int_text(text: str) -> int | None:
-    """The integer a form-encoded field spells (``"42"``, ``" -5 "``), else None. ASCII digits only:
-    ``"²".isdigit()`` is true but ``int()`` refuses it, and a 5000-digit string would exceed int()'s limit."""
-    stripped = text.strip()
-    return int(stripped) if _INT_TEXT.fullmatch(stripped) else None
 
 
 def _base36(value: int) -> str:

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from ...clock import add_months
 from ...errors import CustomerExcluded, ValidationFailed
 from ..events import TierChanged
+from ..numbers import int_text
 from .ledger import NON_EARNING_SOURCES, LedgerOps
 from .models import Member, VipTier
 from .program import ProgramOps
-from .state import int_text
 
 __all__ = ["TierOps"]
 

@@ -191,12 +191,7 @@ class OrderOps(ShopifyState):
         if authorization is None:
             raise Conflict(f"order {order.name} has no authorization to capture; use a sale transaction",
                            field="kind")
-        remaining = order.authorized_amount - order.captured_amount
-        value = remaining if amount is None else money(amount)
-        if value <= 0:
-            raise ValidationFailed("amount must be greater than 0", field="amount")
-        if value > remaining:
-            raise ValidationFailed(f"amount {value} exceeds the uncaptured {remaining}", field="amount")
+        value = _part_of(amount, order.authorized_amount - order.captured_amount, "amount", "the uncaptured")
         order.transactions.append(self._transaction("capture", value, authorization.id))
         if order.captured_amount < order.total_price:
             order.financial_status = "partially_paid"
@@ -247,12 +242,7 @@ class OrderOps(ShopifyState):
         if order.financial_status not in ("paid", "partially_refunded"):
             raise Conflict(f"order {order.name} has nothing to refund (it is {order.financial_status})",
                            field="order")
-        remaining = order.total_price - order.refunded_amount
-        value = remaining if amount is None else money(amount)
-        if value <= 0:
-            raise ValidationFailed("a refund amount must be greater than 0", field="amount")
-        if value > remaining:
-            raise ValidationFailed(f"the refund amount {value} exceeds the refundable {remaining}", field="amount")
+        value = _part_of(amount, order.total_price - order.refunded_amount, "the refund amount", "the refundable")
         if note is not None and not isinstance(note, str):
             raise ValidationFailed("note must be a string", field="note")
         now = self.ctx.now()
@@ -357,3 +347,13 @@ class OrderOps(ShopifyState):
     def _updated(self, order: Order, changes: dict[str, Any]) -> None:
         self.ctx.bus.publish(OrderUpdated(shop=self.ctx.domain, at=self.ctx.now(), order_id=order.id,
                                           customer_id=order.customer_id, changes=dict(changes)))
+
+
+def _part_of(amount: Any, remaining: Decimal, what: str, of: str) -> Decimal:
+    """``amount`` (all of ``remaining`` when None), which must be positive and no more than ``remaining``."""
+    value = remaining if amount is None else money(amount)
+    if value <= 0:
+        raise ValidationFailed(f"{what} must be greater than 0", field="amount")
+    if value > remaining:
+        raise ValidationFailed(f"{what} {value} exceeds {of} {remaining}", field="amount")
+    return value

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ...errors import ValidationFailed
+from ..numbers import parse_decimal
 
 __all__ = [
     "CENT",
@@ -27,18 +28,7 @@ MAX_MONEY = Decimal("1000000000")  # per amount; 250 lines x 10,000 units of thi
 
 def money(value: Any, field: str = "amount") -> Decimal:
     """A non-negative money amount rounded to cents; refuses anything that is not a number."""
-    if isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be a number", field=field)
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValidationFailed(f"{field} must be a number, got {value!r}", field=field) from exc
-    if not amount.is_finite() or amount < 0:
-        raise ValidationFailed(f"{field} must be a non-negative number", field=field)
-    if amount > MAX_MONEY:
-        # Also keeps quantize() inside Decimal's precision (``1e999`` would raise InvalidOperation there).
-        raise ValidationFailed(f"{field} must be at most {MAX_MONEY}", field=field)
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return parse_decimal(value, field, low=Decimal(0), high=MAX_MONEY).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def normalize_tags(raw: str | Iterable[str] | None, *, case_sensitive: bool = False, sort: bool = True,
