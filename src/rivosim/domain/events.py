@@ -241,7 +241,7 @@ class EventBus:
     ``subscribe_all`` handlers. Delivery is depth-first: an event a handler publishes reaches every handler
     before the event that caused it reaches the ``subscribe_all`` ones."""
 
-    def __init__(self, history_limit: int = 10_000) -> None:
+    def __init__(self) -> None:
         self._handlers: dict[type[DomainEvent], list[Callable[[Any], None]]] = defaultdict(list)
         self._any: list[Callable[[DomainEvent], None]] = []
 
