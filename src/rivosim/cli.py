@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                                         "journal_cap: N}, or one shop document")
     serve.set_defaults(func=_serve)
 
-    demo = sub.add_parser("demo", help="start a real server, walk one customer through the API, then replay the scenario library over HTTP")
+    demo = sub.add_parser("demo", help="start a real server, walk one customer through the API, "
+                                       "then replay the scenario library over HTTP")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--customers", type=int, default=25)
     demo.set_defaults(func=_demo)
