@@ -387,7 +387,16 @@ def _mangle(response: Response, mode: str) -> None:
 # -- the app ----------------------------------------------------------------------------------------------
 def create_app(sim: Simulator) -> Flask:
     # Blueprints register their route names on import; the Shopify Admin API comes with its control routes.
-    from . import control, control_faults, control_shopify, control_webhooks, rivo, shopify, shopify_graphql
+    from . import (
+        control,
+        control_admin,
+        control_faults,
+        control_shopify,
+        control_webhooks,
+        rivo,
+        shopify,
+        shopify_graphql,
+    )
 
     app = RivosimFlask("rivosim")
     app.sim = sim
@@ -403,6 +412,7 @@ def create_app(sim: Simulator) -> Flask:
     app.register_blueprint(shopify.blueprint)
     app.register_blueprint(shopify_graphql.blueprint)
     app.register_blueprint(control_shopify.blueprint)
+    app.register_blueprint(control_admin.blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
     # nothing is recorded), so the handlers that build bodies from request data fall back to ``_bug``.
