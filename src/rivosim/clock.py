@@ -154,6 +154,16 @@ class Clock:
     def now(self) -> datetime:
         raise NotImplementedError
 
+    def hold(self) -> datetime:
+        """Read the time once for a unit of work (one request) and return it; until the matching
+        :meth:`release`, ``now()`` keeps answering that instant unless the clock is moved. A virtual clock
+        stands still anyway; a wall clock then gives one request one timestamp, as a database transaction
+        would, and skips reading the system clock a dozen times per request."""
+        return self.now()
+
+    def release(self) -> None:
+        """End a :meth:`hold`."""
+
     def _set_at_least(self, instant: datetime) -> None:
         """Make ``now()`` at least ``instant`` (the wall clock moves its offset, the virtual clock jumps)."""
         raise NotImplementedError
@@ -276,11 +286,32 @@ class WallClock(Clock):
         super().__init__()
         self._source = source
         self._offset = 0.0
+        self._held = 0  # nested holds (a request made while serving a request, in-process)
+        self._frozen: datetime | None = None
 
     def now(self) -> datetime:
+        frozen = self._frozen
+        if frozen is not None:
+            return frozen
         return datetime.fromtimestamp(self._source() + self._offset, tz=UTC)
+
+    def hold(self) -> datetime:
+        if not self._held:
+            self._frozen = datetime.fromtimestamp(self._source() + self._offset, tz=UTC)
+        self._held += 1
+        return self._frozen  # type: ignore[return-value]
+
+    def release(self) -> None:
+        if self._held:
+            self._held -= 1
+            if not self._held:
+                self._frozen = None
 
     def _set_at_least(self, instant: datetime) -> None:
         gap = instant.timestamp() - (self._source() + self._offset)
         if gap > 0:
             self._offset += gap
+        if self._held:  # moved while held (time travel, a timer's due time): re-read, never backwards
+            current = datetime.fromtimestamp(self._source() + self._offset, tz=UTC)
+            if self._frozen is None or current > self._frozen:
+                self._frozen = current

@@ -330,3 +330,53 @@ def test_wall_clock_run_until_idle_jumps_to_each_timer() -> None:
     assert seen and seen[0] >= due
     assert abs((seen[0] - due).total_seconds()) < 0.001
     assert clock.pending() == []
+
+
+class _FakeTime:
+    def __init__(self) -> None:
+        self.value = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+def test_a_held_wall_clock_gives_one_request_one_instant_then_reads_live_again() -> None:
+    fake = _FakeTime()
+    clock = WallClock(source=fake)
+    at = clock.hold()
+    fake.value += 0.25  # real time passes while the request runs
+    assert clock.now() == at
+    clock.release()
+    assert clock.now() == at + timedelta(seconds=0.25)
+
+
+def test_nested_holds_keep_the_outer_instant_until_the_last_release() -> None:
+    fake = _FakeTime()
+    clock = WallClock(source=fake)
+    outer = clock.hold()
+    fake.value += 1
+    assert clock.hold() == outer  # a request made while serving one (in-process) shares its instant
+    clock.release()
+    assert clock.now() == outer
+    clock.release()
+    assert clock.now() == outer + timedelta(seconds=1)
+
+
+def test_moving_a_held_wall_clock_moves_what_it_answers_and_never_backwards() -> None:
+    fake = _FakeTime()
+    clock = WallClock(source=fake)
+    at = clock.hold()
+    clock.advance(3600)  # POST /_rivosim/clock/advance inside a request
+    assert clock.now() == at + timedelta(hours=1)
+    fake.value -= 5  # the system clock steps back: the held instant does not
+    clock.advance_to(at)
+    assert clock.now() == at + timedelta(hours=1)
+    clock.release()
+
+
+def test_a_virtual_clock_hold_is_just_its_time() -> None:
+    clock = VirtualClock()
+    assert clock.hold() == clock.now()
+    clock.advance(10)
+    clock.release()
+    assert clock.now() == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)

@@ -10,11 +10,12 @@ operation that caused it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from ..errors import SimError
 from .context import ShopContext
@@ -46,7 +47,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    # Compact, keys sorted, UTF-8 as is (orjson): this runs on every points change.
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class Writeback:

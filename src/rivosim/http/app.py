@@ -39,10 +39,11 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request, request_started
-from flask.globals import _cv_request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Rule
+from flask.globals import _cv_app, _cv_request
+from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_host
 
 from ..errors import SimError
 from ..faults import WRITE_METHODS, Decision, FaultRule, RequestFacts
@@ -51,6 +52,7 @@ from ..transport import ENVIRON_KEY as TRANSPORT_KEY
 from ..transport import TransportAction
 from . import lag as lagging
 from .errors import api_of_path, error_response, sim_error_response
+from .params import raw_body
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -139,17 +141,51 @@ class LazyBuilderRule(Rule):
         return build
 
 
+def _wsgi_text(value: str) -> str:
+    # PEP 3333 strings are latin-1 decoded bytes; werkzeug re-decodes them as UTF-8 (its "decoding dance").
+    return value if value.isascii() else value.encode("latin1").decode("utf-8", "replace")
+
+
 class RivosimFlask(Flask):
     url_rule_class = LazyBuilderRule
     sim: Simulator
+    _server_names: dict[str, str]
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:  # type: ignore[override]
+        """What Flask's ``create_url_adapter`` builds (no SERVER_NAME, no subdomain or host matching, no
+        trusted hosts), without ``bind_to_environ`` parsing the Host header a second time and IDNA-encoding it
+        on every request: the server name is cached per Host value."""
+        if request is None or self.config["TRUSTED_HOSTS"] is not None or self.config["SERVER_NAME"] is not None:
+            return super().create_url_adapter(request)
+        env = request.environ
+        host = request.host = get_host(env)  # type: ignore[misc]
+        names = self._server_names
+        server_name = names.get(host)
+        if server_name is None:
+            name, sep, port = host.lower().partition(":")
+            try:
+                server_name = name.encode("idna").decode("ascii") + sep + port
+            except UnicodeError as exc:
+                raise BadHost() from exc
+            if len(names) >= 256:  # any Host header can reach us: keep the cache bounded
+                names.clear()
+            names[host] = server_name
+        return MapAdapter(self.url_map, server_name, _wsgi_text(env.get("SCRIPT_NAME") or "") or "/",
+                          self.url_map.default_subdomain or "", env["wsgi.url_scheme"],
+                          _wsgi_text(env.get("PATH_INFO") or "") or "/", env["REQUEST_METHOD"],
+                          _wsgi_text(env.get("QUERY_STRING", "")))
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:  # type: ignore[override]
         sim = self.sim
         # The domain is single-threaded: one request at a time touches it (cheap when uncontended).
         with sim.lock:
-            environ[REQ_KEY] = RequestState(time.perf_counter(), sim.clock.now(),
-                                            api_of_path(environ.get("PATH_INFO", "")))
-            return super().wsgi_app(environ, start_response)
+            clock = sim.clock
+            at = clock.hold()  # one request, one instant (see Clock.hold)
+            try:
+                environ[REQ_KEY] = RequestState(time.perf_counter(), at, api_of_path(environ.get("PATH_INFO", "")))
+                return super().wsgi_app(environ, start_response)
+            finally:
+                clock.release()
 
     # -- before the view -------------------------------------------------------------------------------------
     def full_dispatch_request(self) -> Response:
@@ -262,11 +298,12 @@ class RivosimFlask(Flask):
             view_status = state.view_status if state.view_status is not None else response.status_code
             lagging.after_write(sim, state.lag, state.at, applied=200 <= view_status < 300)
             state.lag = None
+        app_g = _cv_app.get().g  # ``g`` without its proxy: the journal runs on every request
         shop = state.shop
         if shop is None:
-            shop = state.shop = g.get("shop")
+            shop = state.shop = app_g.get("shop")
         notes = state.notes
-        more = g.get("notes")  # blueprints that keep notes on g (the Shopify API)
+        more = app_g.get("notes")  # blueprints that keep notes on g (the Shopify API)
         if more:
             notes = [*(notes or ()), *(n for n in more if n not in (notes or ()))]
         if status == 429 and state.limit is None and (decision is None or decision.terminal is None):
@@ -276,7 +313,9 @@ class RivosimFlask(Flask):
         if method in WRITE_METHODS:
             ctype = environ.get("CONTENT_TYPE")
             try:
-                body = req.get_data(cache=True) if (req.content_length or 0) <= JOURNAL_BODY_BYTES else None
+                length = environ.get("CONTENT_LENGTH")
+                small = not length or not length.isdigit() or int(length) <= JOURNAL_BODY_BYTES
+                body = raw_body(req) if small else None
             except Exception:  # an unreadable body (too large, cut short) is not the journal's problem
                 body = None
         journal = sim.journal
@@ -400,6 +439,7 @@ def create_app(sim: Simulator) -> Flask:
 
     app = RivosimFlask("rivosim")
     app.sim = sim
+    app._server_names = {}
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.strict_slashes = False
     # Werkzeug would answer "//" in a path (e.g. an identifier that was an encoded "/") with an HTML 308

@@ -75,7 +75,7 @@ def _authenticate(sim: Simulator, state: RequestState, req: Request) -> Response
     raw_length = environ.get("CONTENT_LENGTH")
     if raw_length:
         limit = shop.config["api"]["max_body_bytes"]
-        length = req.content_length
+        length = int(raw_length) if raw_length.isdigit() else req.content_length
         if length is not None and length > limit:
             # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
             return error_response("rivo", 413, f"the request body is {length} bytes; the limit is {limit}")

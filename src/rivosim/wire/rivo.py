@@ -186,15 +186,16 @@ def _money_text(amount: Decimal, currency: str) -> str:
 
 # -- ledger ---------------------------------------------------------------------------------------------
 def points_event(e: PointsEvent, member: Member | None = None) -> dict[str, Any]:
+    applied, created = timestamp(e.applied_at), timestamp(e.created_at)  # each appears twice
+    expires = timestamp(e.expires_at)
     return {
         "id": e.id, "customer_id": e.customer_id, "customer_identifier": str(e.customer_id),
         "points_amount": e.points_amount, "points_diff": e.points_diff,
         "credits_amount": credits(e.credits_amount), "credits_diff": float(e.credits_diff),
         "source": e.source, "title": e.title, "internal_note": e.internal_note, "external_note": e.external_note,
-        "applied_at": timestamp(e.applied_at), "approved_at": timestamp(e.created_at),
-        "occurred_at": timestamp(e.applied_at), "created_at": timestamp(e.created_at),
-        "revoked_at": timestamp(e.revoked_at), "expires_at": timestamp(e.expires_at),
-        "per_event_expiration_at": timestamp(e.expires_at), "hidden": e.hidden, "order_id": e.order_id,
+        "applied_at": applied, "approved_at": created, "occurred_at": applied, "created_at": created,
+        "revoked_at": timestamp(e.revoked_at), "expires_at": expires,
+        "per_event_expiration_at": expires, "hidden": e.hidden, "order_id": e.order_id,
         "earning_rule_id": e.earning_rule_id, "points_purchases_id": e.points_purchase_id,
         "sourceable_id": e.order_id or e.points_purchase_id, "custom_action_name": e.custom_action_name,
     }

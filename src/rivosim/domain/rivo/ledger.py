@@ -42,7 +42,12 @@ def cents(value: Decimal) -> Decimal:
     """Money to the cent, half up (as Shopify rounds; Decimal's default would be banker's rounding)."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
+
 _NOTE_MAX = 1000
+
+
+_POINTS_EVENT_FIELDS = frozenset({"customer_identifier", "source", "points_amount", "credits_amount", "skip_email",
+                                  "internal_note", "external_note", "applied_at", "custom_action_name"})
 
 
 @dataclass(slots=True)
@@ -102,8 +107,7 @@ class LedgerOps(MemberOps):
     def plan_points_event(self, fields: dict[str, Any], *, overlay: dict[int, tuple[int, Decimal]] | None = None
                           ) -> PointsEventPlan:
         """Validate a ``POST /points_events`` body into a plan; raises before anything changes."""
-        allowed = {"customer_identifier", "source", "points_amount", "credits_amount", "skip_email",
-                   "internal_note", "external_note", "applied_at", "custom_action_name"}
+        allowed = _POINTS_EVENT_FIELDS
         for key in fields:
             if key not in allowed:
                 raise ValidationFailed(f"unknown parameter {key}; accepted: {', '.join(sorted(allowed))}", field=key)
