@@ -65,6 +65,27 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def tune_gc_for_serving() -> None:
+    """Garbage collection for a long-running server whose heap only grows (ledger, journal, trigger log):
+    almost every object a request makes survives, so generational collection is pure cost, and its pauses grew
+    with the heap (a gen-1 pass over 300k young objects took 90 ms; a full pass over a million, 270 ms).
+
+    - The seeded world is frozen at start, and everything that survives a full collection is frozen after it,
+      so no pass re-scans old state. Frozen objects are still freed by reference counting; only reference
+      cycles among them would stay (rivosim's state has none it drops).
+    - Young generations are collected in small steps (10,000 allocations; gen 1 every 2 passes).
+    Measured in-process over 60,000 POSTs: the worst pause 91 ms -> 9 ms, p99.9 3.3 ms -> 2.2 ms, same median.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 2, 50)
+
+    def refreeze(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(refreeze)
+
+
 def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config: str | None) -> Simulator:
     loaded = load_config_file(config) if config else {"seed": None, "shops": [], "faults": [], "journal_cap": None}
     sim = Simulator(seed=loaded["seed"] if loaded["seed"] is not None else seed, clock=clock,
@@ -89,10 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
                           config=args.config)
     server = Server(create_app(sim), host=args.host, port=args.port, tick=sim.tick,
                     on_app_error=lambda exc, _env: sim.record_bug(exc, "server"))
-    # A long-running server's heap is mostly the seeded world: freeze it so collections stop re-scanning it,
-    # and collect the young generation less often (fewer pauses under write load; measured with wrk).
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    tune_gc_for_serving()
     server.start()
     url = server.url
     print(f"rivosim {sim.clock.kind}-clock server on {url} (seed {sim.seed})")

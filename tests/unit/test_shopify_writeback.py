@@ -160,3 +160,41 @@ def test_seeded_customers_get_metafields_only_from_a_backfill() -> None:
                              for i in untouched)
     shop.writeback.backfill_customers(ids)
     assert all(rivo_metafield(shop, i)["status"] == "member" for i in ids)
+
+
+# -- deferred writes: written when someone looks, exactly as writing at once would have left them ----------------
+def test_a_burst_of_changes_is_written_once_with_the_time_of_the_first_and_last_change() -> None:
+    shop = make()
+    cid = join(shop)
+    joined = shop.clock.now()
+    shop.clock.advance(60)
+    for _ in range(5):
+        give(shop, cid, 10)
+        shop.clock.advance(60)
+    last_change = shop.clock.now() - timedelta(seconds=60)
+    mf = shop.shopify.find_metafield("customer", cid, *CUSTOMER_METAFIELD)
+    assert mf is not None
+    assert json.loads(mf.value)["points_balance"] == 150  # 100 sign-up + 5 x 10
+    assert mf.created_at == joined  # created by the sign-up, not by the read
+    assert mf.updated_at == last_change  # the last change, not the read
+
+
+def test_turning_the_metafield_off_does_not_lose_a_change_made_while_it_was_on() -> None:
+    shop = make()
+    cid = join(shop)
+    give(shop, cid, 40)
+    shop.patch({"shopify": {"customer_metafield": False}})
+    give(shop, cid, 5)  # made while off: not written
+    assert rivo_metafield(shop, cid)["points_balance"] == 140
+
+
+def test_a_merchant_write_after_a_change_is_not_overwritten_by_the_deferred_write() -> None:
+    shop = make()
+    cid = join(shop)
+    give(shop, cid, 40)
+    mf = shop.shopify.find_metafield("customer", cid, *CUSTOMER_METAFIELD)
+    assert mf is not None
+    shop.shopify.update_metafield(mf.id, {"value": '{"points_balance": 0}'})
+    assert rivo_metafield(shop, cid) == {"points_balance": 0}  # stands until Rivo's next change
+    give(shop, cid, 1)
+    assert rivo_metafield(shop, cid)["points_balance"] == 141

@@ -60,6 +60,10 @@ class Writeback:
         # The tier tag Rivo last wrote per customer, so a format change still finds the old tag to remove.
         self.tier_tags: dict[int, str] = {}
         self.first_redeemed: dict[int, datetime] = {}
+        # Customers whose metafields are due a rewrite: id -> (first, last) change time. Written when anyone
+        # next touches Shopify's metafields (see ShopifyState.settle_metafields), not on every points change.
+        self._stale: dict[int, tuple[datetime, datetime]] = {}
+        shopify.add_deferred_metafield_writer(self._write_stale)
         bus = ctx.bus
         bus.subscribe(CustomerJoinedProgram, self._on_joined)
         bus.subscribe(PointsEventCreated, lambda e: self.refresh_customer(e.customer_id))
@@ -101,18 +105,33 @@ class Writeback:
         return out
 
     def refresh_customer(self, customer_id: int) -> None:
-        """Write the customer's metafields as the options say (no-op for a customer Shopify does not have)."""
+        """The customer's loyalty data changed: their metafields are rewritten (as the options say) before
+        anyone next reads or writes Shopify metafields. What a reader sees is exactly what writing at once
+        would have left, with ``updated_at`` the time of the last change; a burst of changes costs one write."""
+        now = self.ctx.now()
+        stale = self._stale
+        seen = stale.get(customer_id)
+        stale[customer_id] = (seen[0] if seen is not None else now, now)
+        if seen is None:
+            self.shopify.metafield_writes_deferred()
+
+    def _write_stale(self) -> None:
+        stale, self._stale = self._stale, {}
+        for customer_id, (first, last) in stale.items():
+            self._write_customer(customer_id, first, last)
+
+    def _write_customer(self, customer_id: int, first: datetime, last: datetime) -> None:
         member = self.rivo.members.get(customer_id)
         if member is None or customer_id not in self.shopify.customers:
-            return
+            return  # no-op for a customer Shopify does not have (or no longer has)
         opts = self.options()
         sf = self.shopify
         if opts["customer_metafield"]:
             sf.set_metafield("customer", customer_id, *CUSTOMER_METAFIELD, "json",
-                             _dumps(self.customer_metafield_value(member)))
+                             _dumps(self.customer_metafield_value(member)), at=last, first_at=first)
         if opts["customer_metafields_v2"]:
             for key, type_, value in self.v2_metafields(member):
-                sf.set_metafield("customer", customer_id, V2_NAMESPACE, key, type_, value)
+                sf.set_metafield("customer", customer_id, V2_NAMESPACE, key, type_, value, at=last, first_at=first)
 
     def _on_joined(self, event: CustomerJoinedProgram) -> None:
         # Joining places the member in the entry tier without a TierChanged (no upgrade fires): a member who

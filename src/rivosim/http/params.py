@@ -50,6 +50,9 @@ def _mimetype(request: Request) -> str:
 
 def read_body(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The body as a dict: JSON (any ``+json`` type, or no type with a JSON-looking body) or form fields."""
+    unwrap = getattr(request, "_get_current_object", None)  # Flask's ``request`` proxy: resolve it once
+    if unwrap is not None:
+        request = unwrap()
     ctype = _mimetype(request)
     if ctype == "application/x-www-form-urlencoded" or ctype == "multipart/form-data":
         raw = request.get_data(cache=True)

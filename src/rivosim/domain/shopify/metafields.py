@@ -220,10 +220,12 @@ class MetafieldOps(ShopifyState):
 
     # -- writing -------------------------------------------------------------------------------------------
     def set_metafield(self, owner_resource: str, owner_id: int, namespace: str, key: str, type_: str,
-                      value: str, description: str | None = None) -> Metafield:
+                      value: str, description: str | None = None, *, at: datetime | None = None,
+                      first_at: datetime | None = None) -> Metafield:
         """Create or update the metafield (owner, namespace, key) — an upsert, like ``metafieldsSet``. No
-        validation: callers pass checked input (``check_metafield``) or write their own (Rivo's writeback)."""
-        now = self.ctx.now()
+        validation: callers pass checked input (``check_metafield``) or write their own (Rivo's writeback).
+        A deferred writer passes when its change happened (``at``; ``first_at`` for a metafield it creates)."""
+        now = at or self.ctx.now()
         index_key = (owner_resource, owner_id, namespace, key)
         mid = self._metafield_index.get(index_key)
         if mid is not None:
@@ -235,7 +237,7 @@ class MetafieldOps(ShopifyState):
             return mf
         mf = Metafield(id=self.ctx.ids.next("shopify_metafield"), owner_resource=owner_resource,
                        owner_id=owner_id, namespace=namespace, key=key, type=type_, value=value,
-                       created_at=now, updated_at=now, description=description)
+                       created_at=first_at or now, updated_at=now, description=description)
         self.metafields[mf.id] = mf
         self._metafield_index[index_key] = mf.id
         return mf
