@@ -104,6 +104,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
     "integrations": [],
     "faults": [],
+    # The embedded admin: Rivo opened inside Shopify admin (domain/admin.py).
+    "admin": {
+        # INFERRED: the seed's "direct login link" (outside the embedded admin) carries the full myshopify
+        # domain, but its URL was stripped from the seed; {shop} is replaced with the shop's domain.
+        "login_url": "https://app.rivo.io/login?shop={shop}",
+        # false: the app's authorisation was revoked or its OAuth never finished; Rivo's back end answers with
+        # X-Shopify-API-Request-Failure-Reauthorize-Url until the app is re-authenticated.
+        "app_authorised": True,
+        # The Admin API scopes the Rivo app asks for; one missing from shopify.access_scopes (the app was
+        # updated to ask for more) also needs a re-authentication.
+        "app_scopes": ["read_customers", "write_customers", "read_orders", "write_orders", "read_themes",
+                       "write_themes"],
+        # Staff accounts besides the account owner (who always exists), read when the shop is created; later
+        # changes go through the control API (/_rivosim/shops/<domain>/admin/staff).
+        "staff": [],
+    },
 }
 
 
@@ -197,6 +213,23 @@ def validate_config(doc: Any) -> None:
     integrations = [i["name"] for i in doc.get("integrations") or []]
     if len(set(integrations)) != len(integrations):
         raise InvalidConfig("integrations: each integration may be connected once", field="integrations")
+    _validate_admin(doc.get("admin") or {})
+
+
+def _validate_admin(admin: dict[str, Any]) -> None:
+    """The embedded admin's cross-field rules: one account owner at most, who keeps every permission, and one
+    staff account per email."""
+    staff = admin.get("staff") or []
+    owners = [i for i, s in enumerate(staff) if s.get("account_owner")]
+    if len(owners) > 1:
+        raise InvalidConfig("admin.staff: a store has one account owner", field="admin.staff")
+    for i in owners:
+        if staff[i].get("app_permission") is False:
+            where = f"admin.staff[{i}].app_permission"
+            raise InvalidConfig(f"{where}: the account owner always has every permission", field=where)
+    emails = [s["email"].casefold() for s in staff]
+    if len(set(emails)) != len(emails):
+        raise InvalidConfig("admin.staff: each staff account needs its own email", field="admin.staff")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -11,6 +11,7 @@ from ..clock import Clock
 from ..config import resolve_config
 from ..errors import InvalidConfig
 from ..ids import IdSource, Randomness
+from .admin import EmbeddedAdmin
 from .context import ShopContext
 from .events import EventBus
 from .integrations import Integrations
@@ -61,6 +62,8 @@ class Shop:
         self.writeback = Writeback(self.ctx, self.shopify, self.rivo)
         self.syncs = StoreSyncs(self.ctx, self.shopify, self.rivo, self.writeback)
         self.integrations = Integrations(self.ctx, self.rivo)
+        # Staff and Rivo opened inside Shopify admin, drawing from a stream of its own (domain/admin.py).
+        self.admin = EmbeddedAdmin(self, randomness.stream(domain, "admin"))
 
     def _schedule(self, due: datetime, callback: Any, label: str) -> object:
         return self.clock.call_at(due, callback, f"{self.domain}:{label}")
@@ -82,8 +85,11 @@ class Shop:
             raise InvalidConfig("domain: a shop's myshopify domain cannot change", field="domain")
         if "customers" in patch:
             raise InvalidConfig("customers: seeding is only possible when the shop is created", field="customers")
+        self.admin.check_patch(patch)
         merged = resolve_config(patch, base=self.config)
         merged.pop("domain", None)  # the domain lives on the shop, never in its document
+        # Deferred metafield writes are made under the options (and tier names) of when they were due.
+        self.shopify.settle_metafields()
         previous = self.config
         self.config = merged
         try:
