@@ -9,8 +9,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import jwt
-
 from ..errors import Unauthorized
 
 __all__ = ["CLOCK_TOLERANCE", "REAUTHORIZE_HEADER", "RETRY_HEADER", "TOKEN_LIFETIME", "InvalidSessionToken",
@@ -35,7 +33,7 @@ def encode_session_token(shop_domain: str, *, api_key: str, secret: str, user_id
     claims = {"iss": f"https://{shop_domain}/admin", "dest": f"https://{shop_domain}", "aud": api_key,
               "sub": str(user_id), "exp": at + TOKEN_LIFETIME, "nbf": at, "iat": at,
               "jti": str(uuid.UUID(int=jti, version=4)), "sid": sid}
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return _jwt().encode(claims, secret, algorithm="HS256")
 
 
 class _BadToken(Exception):
@@ -50,7 +48,15 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _jwt() -> Any:
+    # PyJWT (and the crypto modules it pulls in) costs ~20 ms to import: only a session token needs it.
+    import jwt
+
+    return jwt
+
+
 def _claims(token: str, secret: str, now: int) -> dict[str, Any]:
+    jwt = _jwt()
     if token.count(".") != 2:
         raise _BadToken("Invalid Compact JWS")
     try:
