@@ -9,12 +9,17 @@ Being ready must cost nothing: ``candidates(api, route, method, shop)`` answers 
 (the rules whose static match could apply), so a request that no rule names costs one dict lookup however many
 rules are in force. Control API requests only meet rules that say ``api: control``; read-after-write lag rules only
 fire on writes (POST, PUT, PATCH, DELETE).
+
+A latency action may grow with load: ``"load": {"window": "PT1S", "per_request_ms": 150, "max_ms": 5000}`` adds
+``per_request_ms`` for every earlier request the rule matched whose arrival lies in the trailing ``window`` of
+simulator time (per rule), at most ``max_ms`` — a platform that slows down while a burst of calls is in flight.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,6 +93,10 @@ class FaultRule:
     matched: int = 0
     fired: int = 0
     _stream: Any = field(default=None, repr=False)
+    # Load-dependent latency: the window in seconds (None: the rule ignores load) and the arrival times of the
+    # requests it matched that may still lie inside it.
+    _load_window: float | None = field(default=None, repr=False)
+    _recent: deque[datetime] = field(default_factory=deque, repr=False)
 
     @property
     def kind(self) -> str:
@@ -161,8 +170,23 @@ class FaultRule:
         return self.times is None or self.fired < self.times
 
     # -- drawing -------------------------------------------------------------------------------------
-    def sample_latency(self) -> float:
-        """Seconds of latency from this rule's distribution (its own seeded stream)."""
+    def note_load(self, now: datetime) -> int:
+        """Count the requests this rule matched in the trailing load window before ``now``, then note this one
+        (arriving at ``now``). 0 for a rule without ``load``."""
+        window = self._load_window
+        if window is None:
+            return 0
+        recent = self._recent
+        start = now - timedelta(seconds=window)
+        while recent and recent[0] <= start:
+            recent.popleft()
+        count = len(recent)
+        recent.append(now)
+        return count
+
+    def sample_latency(self, load: int = 0) -> float:
+        """Seconds of latency from this rule's distribution (its own seeded stream), plus what ``load`` earlier
+        requests in the rule's load window add."""
         a = self.action
         rng = self._stream
         dist = a.get("distribution", "fixed")
@@ -181,6 +205,10 @@ class FaultRule:
             ms = a["samples_ms"][rng.randrange(len(a["samples_ms"]))]
         if cap is not None:
             ms = min(ms, cap)
+        grow = a.get("load")
+        if load and grow is not None:
+            extra = grow["per_request_ms"] * load
+            ms += min(extra, grow["max_ms"]) if "max_ms" in grow else extra
         return float(ms) / 1000.0
 
 
@@ -344,6 +372,8 @@ class FaultSet:
         rule = FaultRule(id=rule_id, match=match, action=action, probability=probability, times=times, after=after,
                          window_start=start, window_end=end, expires_at=expires, created_at=now, origin=origin)
         rule._stream = self._randomness.stream("fault", rule_id)
+        if "load" in action:
+            rule._load_window = parse_duration(action["load"]["window"]).seconds
         return rule
 
     @staticmethod
@@ -410,7 +440,11 @@ class FaultSet:
                     raise _bad(f"{where}.samples_ms", "must be a non-empty list of millisecond values")
             if "cap_ms" in a:
                 _number(a, "cap_ms", where, high=hi)
-        elif kind in ("error", "commit_then_fail"):
+            if "load" in a:
+                a["load"] = _parse_load(a["load"], f"{where}.load")
+        elif "load" in a:
+            raise _bad(f"{where}.load", "only a latency action grows with load")
+        if kind in ("error", "commit_then_fail"):
             status = a.setdefault("status", 500 if kind == "commit_then_fail" else 503)
             if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
                 raise _bad(f"{where}.status", "must be an HTTP status from 400 to 599")
@@ -513,6 +547,8 @@ class FaultSet:
             if ("header" in m or "body" in m) and not rule.matches_request(facts):
                 continue
             rule.matched += 1
+            # Every request the rule matches is traffic, whether or not the rule fires for it.
+            load = rule.note_load(now) if rule._load_window is not None else 0
             if rule.matched <= rule.after:
                 continue
             if rule.kind in TERMINAL and decision.terminal is not None:
@@ -522,7 +558,7 @@ class FaultSet:
             rule.fired += 1
             decision.fired.append(rule.id)
             if rule.kind == "latency":
-                decision.latency += rule.sample_latency()
+                decision.latency += rule.sample_latency(load)
             elif rule.kind == "read_after_write_lag":
                 decision.lag = decision.lag or rule
             else:
@@ -533,6 +569,30 @@ class FaultSet:
         if any(r.expires_at is not None and now >= r.expires_at for r in self.rules):
             self.rules = [r for r in self.rules if r.expires_at is None or now < r.expires_at]
             self._changed()
+
+
+def _parse_load(raw: Any, where: str) -> dict[str, Any]:
+    """``{window, per_request_ms, max_ms?}``: the window a fixed duration of simulator time (PT1S, PT1M)."""
+    if not isinstance(raw, Mapping):
+        raise _bad(where, "must be an object {window, per_request_ms, max_ms?}")
+    unknown = set(raw) - {"window", "per_request_ms", "max_ms"}
+    if unknown:
+        raise _bad(f"{where}.{sorted(unknown)[0]}", "is not a load field (window, per_request_ms, max_ms)")
+    if "window" not in raw:
+        raise _bad(f"{where}.window", "is required: the trailing span of simulator time whose requests count "
+                   "(PT1S, PT1M)")
+    try:
+        window = parse_duration(raw["window"])
+    except (TypeError, ValueError) as exc:
+        raise _bad(f"{where}.window", str(exc)) from exc
+    if window.months or not 0 < window.seconds <= 86400:
+        raise _bad(f"{where}.window", "must be longer than 0 and at most a day, without months or years (PT1S, "
+                   "PT1M)")
+    out = dict(raw)
+    _number(out, "per_request_ms", where, high=600_000.0)
+    if "max_ms" in out:
+        _number(out, "max_ms", where, high=600_000.0)
+    return out
 
 
 def validate_rules(raws: Any, where: str = "faults") -> None:

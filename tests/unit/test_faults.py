@@ -148,3 +148,71 @@ def test_remove_and_clear() -> None:
     assert fs.remove("b").id == "b"
     with pytest.raises(KeyError):
         fs.remove("b")
+
+
+# -- load-dependent latency --------------------------------------------------------------------------------------
+LOADED = {"type": "latency", "ms": 100, "load": {"window": "PT1S", "per_request_ms": 150, "max_ms": 400}}
+
+
+def test_load_latency_grows_with_the_requests_of_the_trailing_window_and_is_capped() -> None:
+    fs = faults()
+    fs.add({"id": "busy", "action": LOADED}, NOW)
+    at = [NOW + timedelta(milliseconds=ms) for ms in (0, 100, 200, 300, 400)]
+    # Each request adds 150 ms for every earlier one in the last second; the load adds at most 400 ms.
+    assert [round(fs.decide(GET_CUSTOMER, t).latency * 1000) for t in at] == [100, 250, 400, 500, 500]
+    # A second later only the requests of the last second count (simulator time, not call order).
+    assert round(fs.decide(GET_CUSTOMER, NOW + timedelta(milliseconds=1350)).latency * 1000) == 100 + 150
+    assert round(fs.decide(GET_CUSTOMER, NOW + timedelta(seconds=5)).latency * 1000) == 100
+
+
+def test_load_is_counted_per_rule_and_only_from_requests_it_matches() -> None:
+    fs = faults()
+    fs.add({"id": "points", "match": {"route": "rivo.points_events.*"}, "action": LOADED}, NOW)
+    fs.add({"id": "plain", "action": {"type": "latency", "ms": 10}}, NOW)
+    for _ in range(5):
+        assert round(fs.decide(GET_CUSTOMER, NOW).latency * 1000) == 10   # not the loaded rule's traffic
+    assert round(fs.decide(POST_POINTS, NOW).latency * 1000) == 10 + 100
+    assert round(fs.decide(POST_POINTS, NOW).latency * 1000) == 10 + 250
+
+
+def test_load_counts_matched_requests_the_rule_did_not_fire_for() -> None:
+    fs = faults()
+    fs.add({"id": "busy", "action": LOADED, "after": 2}, NOW)
+    assert fs.decide(GET_CUSTOMER, NOW).empty and fs.decide(GET_CUSTOMER, NOW).empty
+    assert round(fs.decide(GET_CUSTOMER, NOW).latency * 1000) == 100 + 300   # two earlier requests in the window
+
+
+def test_a_rule_without_load_ignores_traffic_and_to_dict_shows_the_load() -> None:
+    fs = faults()
+    plain = fs.add({"id": "plain", "action": {"type": "latency", "ms": 30}}, NOW)
+    busy = fs.add({"id": "busy", "match": {"route": "none"}, "action": LOADED}, NOW)
+    assert {round(fs.decide(GET_CUSTOMER, NOW).latency * 1000) for _ in range(5)} == {30}
+    assert "load" not in plain.to_dict()["action"]
+    assert busy.to_dict()["action"]["load"] == {"window": "PT1S", "per_request_ms": 150, "max_ms": 400}
+
+
+@pytest.mark.parametrize(("load", "field", "needle"), [
+    ("fast", "fault.action.load", "must be an object"),
+    ({"per_request_ms": 10}, "fault.action.load.window", "is required"),
+    ({"window": "soon", "per_request_ms": 10}, "fault.action.load.window", "ISO-8601"),
+    ({"window": "P1M", "per_request_ms": 10}, "fault.action.load.window", "without months"),
+    ({"window": "PT0S", "per_request_ms": 10}, "fault.action.load.window", "longer than 0"),
+    ({"window": "PT1S"}, "fault.action.load.per_request_ms", "is required"),
+    ({"window": "PT1S", "per_request_ms": -5}, "fault.action.load.per_request_ms", "must be a number"),
+    ({"window": "PT1S", "per_request_ms": 5, "max_ms": "lots"}, "fault.action.load.max_ms", "must be a number"),
+    ({"window": "PT1S", "per_request_ms": 5, "burst": 3}, "fault.action.load.burst", "is not a load field"),
+])
+def test_invalid_load_options_are_refused_naming_the_field(load: object, field: str, needle: str) -> None:
+    fs = faults()
+    with pytest.raises(InvalidConfig) as info:
+        fs.add({"action": {"type": "latency", "ms": 10, "load": load}}, NOW)
+    assert info.value.field == field
+    assert needle in str(info.value)
+    assert fs.rules == []
+
+
+def test_only_latency_grows_with_load() -> None:
+    with pytest.raises(InvalidConfig) as info:
+        faults().add({"action": {"type": "error", "status": 503, "load": {"window": "PT1S", "per_request_ms": 5}}},
+                     NOW)
+    assert info.value.field == "fault.action.load"

@@ -2,7 +2,8 @@
 was delivered and what a MESA-style workflow client did (``rivosim run``; format in scenarios/README.md).
 
 Modules: ``schema`` (the published JSON Schema), ``loader`` (YAML with file:line errors), ``expr`` (filters and
-templates), ``transport`` (in-process or HTTP), ``runner``, ``steps``, ``report`` (terminal and JUnit XML).
+templates), ``transport`` (in-process or HTTP), ``runner``, ``steps``, ``expectations``, ``report`` (terminal and
+JUnit XML).
 """
 
 from __future__ import annotations

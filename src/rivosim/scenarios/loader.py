@@ -210,6 +210,15 @@ class _Checker:
         except ValueError as exc:
             raise self.fail(path, str(exc)) from exc
 
+    def timeout(self, value: Any, path: Path_) -> None:
+        """A per-call timeout: a duration of more than 0 s without months or years (PT2S, 1.5)."""
+        self.duration(value, path)
+        if isinstance(value, str) and ("{{" in value or "$" in value):
+            return
+        parsed = parse_duration(value)
+        if parsed.months or parsed.seconds <= 0:
+            raise self.fail(path, f"a timeout is a duration of more than 0 seconds (PT2S, 1.5), got {value!r}")
+
     def expression(self, source: Any, path: Path_) -> None:
         for item in source if isinstance(source, list) else [source]:
             try:
@@ -268,6 +277,9 @@ def load_text(text: str, file: str = "<scenario>") -> Scenario:
         if "visibility_delay" in body:
             check.duration(body["visibility_delay"], ("customers", name, "visibility_delay"))
 
+    client_options = data.get("workflow_client") or {}
+    if "timeout" in client_options:
+        check.timeout(client_options["timeout"], ("workflow_client", "timeout"))
     workflows = list(data.get("workflows") or [])
     names: set[str] = set()
     for i, wf in enumerate(workflows):
@@ -331,6 +343,8 @@ def _check_actions(check: _Checker, actions: list[Any], path: Path_, *, nested: 
         kind, body = check.one_key(raw, (*path, i), ACTION_KINDS, "workflow action")
         where = (*path, i, kind)
         check.schema(body, where, f"action_{kind}")
+        if isinstance(body, dict) and "timeout" in body:
+            check.timeout(body["timeout"], (*where, "timeout"))
         if kind == "delay":
             if nested:
                 raise check.fail(where, "a delay cannot sit inside for_each; give the loop `pace:` to space its "
@@ -372,6 +386,10 @@ def _check_step(check: _Checker, kind: str, body: Any, path: Path_, customers: s
             orders.add(body["as"])
     elif kind == "advance":
         check.duration(body, path)
+    elif kind == "http" and "timeout" in body:
+        check.timeout(body["timeout"], (*path, "timeout"))
+    elif kind == "fault" and not body.get("clear"):
+        _check_fault(check, body, path)
     elif kind in ("enable_rule", "disable_rule"):
         triggers = _rule_triggers()
         if body["trigger"] not in triggers:
@@ -390,8 +408,43 @@ def _check_step(check: _Checker, kind: str, body: Any, path: Path_, customers: s
     elif kind == "expect":
         for name in (body.get("customers") or {}):
             _check_name(check, name, customers, (*path, "customers", name))
+        for i, want in enumerate(body.get("workflow_latency") or []):
+            where = (*path, "workflow_latency", i)
+            if want["workflow"] not in workflows:
+                raise check.fail((*where, "workflow"), f"no workflow named {want['workflow']!r}; workflows: "
+                                                       f"{', '.join(sorted(workflows)) or 'none'}")
+            for key in ("min", "max"):
+                if key in want:
+                    check.duration(want[key], (*where, key))
         for name in (body.get("ledger") or {}):
             _check_name(check, name, customers, (*path, "ledger", name))
+
+
+def _check_fault(check: _Checker, body: dict[str, Any], path: Path_) -> None:
+    """A fault rule written out in full is checked now, as the server will check it (templated rules are
+    checked when the step runs)."""
+    if _templated(body):
+        return
+    from ..faults import validate_rules
+
+    rule = {**body, "match": {"shop": "scenario.myshopify.com", **(body.get("match") or {})}} \
+        if isinstance(body.get("match", {}), dict) else body
+    try:
+        validate_rules([rule], where="fault")
+    except InvalidConfig as exc:
+        field = _parse_field(exc.field or "fault")[2:]  # fault[0].action.ms -> ("action", "ms")
+        message = exc.message.split(": ", 1)[1] if ": " in exc.message else exc.message
+        raise check.fail((*path, *field), message) from exc
+
+
+def _templated(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or value.startswith("$")
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_templated(v) for v in value)
+    return False
 
 
 def _check_name(check: _Checker, name: str, customers: set[str], path: Path_) -> None:

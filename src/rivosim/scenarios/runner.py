@@ -136,10 +136,12 @@ class RunContext:
 
     # -- requests ------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None, expect: Any = None, what: str | None = None) -> Reply:
-        reply = self.transport.request(method, path, json=json, params=params, headers=headers)
+                headers: dict[str, str] | None = None, expect: Any = None, what: str | None = None,
+                timeout: float | None = None) -> Reply:
+        reply = self.transport.request(method, path, json=json, params=params, headers=headers, timeout=timeout)
         self.record("request", {"method": method, "path": path, "params": params, "body": json,
-                                "status": reply.status, "response": reply.json})
+                                "status": reply.status, "response": reply.json}
+                    | ({"error": reply.error} if reply.error is not None else {}))
         check_response(reply, expect, what or f"{method} {path}")
         return reply
 
@@ -159,7 +161,8 @@ class RunContext:
                 break
             self.sleep(float(reply.headers.get("Retry-After", "1")))
         self.record("request", {"method": method, "path": "/merchant_api/v1" + path, "params": params, "body": json,
-                                "status": reply.status, "response": reply.json})
+                                "status": reply.status, "response": reply.json}
+                    | ({"error": reply.error} if reply.error is not None else {}))
         check_response(reply, expect, what or f"{method} /merchant_api/v1{path}")
         return reply
 
@@ -216,8 +219,21 @@ class RunContext:
 
 
 def check_response(reply: Reply, expect: Any, what: str) -> None:
-    """The step's own expectation on its response (default: a 2xx)."""
+    """The step's own expectation on its response (default: a 2xx; ``timed_out: true``: no response in time)."""
     expect = expect or {}
+    if "timed_out" in expect:
+        if reply.timed_out is not bool(expect["timed_out"]):
+            raise StepFailure(f"{what} {reply.outcome()}" if reply.error else
+                              f"{what} answered {reply.status} within its timeout",
+                              expected="a timeout" if expect["timed_out"] else "a response in time",
+                              actual=reply.error or f"{reply.status} {reply.error_detail() if not reply.ok else ''}"
+                              .strip())
+        if reply.timed_out:
+            return
+    if reply.error is not None:
+        # No response at all: say so plainly rather than "answered 0".
+        raise StepFailure(f"{what} {reply.error}: no response", expected=f"status {expect['status']}"
+                          if "status" in expect else "a 2xx status", actual=reply.error)
     wanted = expect.get("status")
     if wanted is None:
         if not reply.ok:
@@ -232,7 +248,7 @@ def check_response(reply: Reply, expect: Any, what: str) -> None:
         raise StepFailure(f"{what}: the error does not mention {expect['error_contains']!r}",
                           expected=expect["error_contains"], actual=reply.error_detail())
     if "json" in expect:
-        from .steps import subset_mismatch
+        from .expectations import subset_mismatch
 
         problem = subset_mismatch(reply.json, expect["json"])
         if problem:
@@ -259,11 +275,13 @@ def _setup(ctx: RunContext) -> None:
         options = scenario.workflow_client
         workflows = [Workflow.from_spec(spec, line) for spec, line in
                      zip(scenario.workflows, scenario.workflow_lines, strict=True)]
+        timeout = options.get("timeout")
         client = WorkflowClient(ctx.transport, ctx.hooks_url, workflows, shop={"domain": ctx.domain},
                                 dedupe=options.get("dedupe", True),
                                 verify_signatures=options.get("verify_signatures", True),
                                 loop_limit=options.get("loop_limit", 1),
-                                honour_retry_after=options.get("honour_retry_after", True), sleep=ctx.sleep)
+                                honour_retry_after=options.get("honour_retry_after", True), sleep=ctx.sleep,
+                                timeout=None if timeout is None else parse_duration(ctx.render(timeout)).seconds)
         client.on_event = ctx.record
         ctx.client = client
         # The workflow tool's webhook endpoint: handed deliveries directly in-process, or a real HTTP server.
@@ -298,13 +316,17 @@ def _journal_excerpt(ctx: RunContext, n: int = 12) -> list[str]:
     for e in entries:
         notes = f"  [{'; '.join(e['notes'])}]" if e.get("notes") else ""
         query = f"?{e['query']}" if e.get("query") else ""
+        # Injected latency and transport actions: what a timeout in the report is about.
+        fault = f"  (fault: {e['fault']})" if e.get("fault") else ""
         out.append(f"#{e['seq']} {e['at'][:19]} {e['method']} {e['path']}{query} -> {e['status']} "
-                   f"{e.get('route') or ''}{notes}")
+                   f"{e.get('route') or ''}{fault}{notes}")
     return out
 
 
 def _bug_count(transport: Transport) -> int:
     reply = transport.request("GET", "/_rivosim/bugs")
+    if reply.error is not None:  # no server to talk to: nothing else will work either
+        raise ConnectionError(f"GET /_rivosim/bugs {reply.error}")
     return len((reply.json or {}).get("bugs", []))
 
 
@@ -327,7 +349,10 @@ def _free_domain(transport: Transport, domain: str) -> str:
     name, _, rest = domain.partition(".")
     candidate = domain
     for n in range(2, 10_000):
-        if transport.request("GET", f"/_rivosim/shops/{candidate}").status == 404:
+        reply = transport.request("GET", f"/_rivosim/shops/{candidate}")
+        if reply.error is not None:
+            raise StepFailure(f"GET /_rivosim/shops/{candidate} {reply.error}")
+        if reply.status == 404:
             return candidate
         candidate = f"{name}-{n}.{rest}"
     raise StepFailure(f"no free shop domain near {domain}")

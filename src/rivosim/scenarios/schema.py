@@ -28,6 +28,9 @@ _EXPECT = {"$ref": "#/$defs/expect_response"}
 _NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
          "description": "A name later steps refer to (letters, digits, _)."}
 _COUNT = {"type": "integer", "minimum": 0, "description": "Exactly this many (omit: at least one)."}
+_TIMEOUT = {"$ref": "#/$defs/duration",
+            "description": "How long to wait for the response (PT2S or seconds); beyond it the call fails as "
+                           "'timed out after 2 s (read timeout)' with no status."}
 
 
 def _obj(props: dict[str, Any], required: tuple[str, ...] = (), *, extra: bool = False,
@@ -101,8 +104,8 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
                   "headers": {"type": "object", "additionalProperties": _STR},
                   "auth": {"type": "string", "description": "shop (default for Rivo paths), none, or a key "
                                                             "(templates allowed)"},
-                  "as": _NAME, "expect": _EXPECT}, ("method", "path"),
-                 description="A direct API call with its expected status."),
+                  "timeout": _TIMEOUT, "as": _NAME, "expect": _EXPECT}, ("method", "path"),
+                 description="A direct API call with its expected status (or `expect: {timed_out: true}`)."),
     "advance": {**_DURATION, "description": "Let simulated time pass (ISO-8601: P30D, PT30S, P1Y)."},
     "advance_to": {"type": "string", "description": "Let time pass until an instant (templates: "
                                                     "'{{ next_date(\"12-01\") }}')."},
@@ -133,6 +136,12 @@ ACTION_DEFS: dict[str, dict[str, Any]] = {
     "get_referrals": _null_or(_obj({"customer": _REF, **_AS})),
     "grant_points": _obj({"customer": _REF, "points": _TEMPLATED_INT, "note": _STR, "external_note": _STR, **_AS},
                          ("points",)),
+    "grant_points_batch": _obj({"customers": {"oneOf": [{"type": "array", "items": _REF, "minItems": 1}, _STR],
+                                              "description": "Ids or emails (a template: '{{ pluck(everyone, "
+                                                             "\"id\") }}'); Rivo takes at most 10."},
+                                "points": _TEMPLATED_INT, "note": _STR, **_AS}, ("customers", "points"),
+                               description="Grant Points to many customers in one call (POST /points_events/batch, "
+                                           "all or nothing)."),
     "deduct_points": _obj({"customer": _REF, "points": _TEMPLATED_INT, "note": _STR, "external_note": _STR, **_AS},
                           ("points",)),
     "create_reward": _obj({"customer": _REF, "reward": _STR, "name": _STR,
@@ -155,6 +164,21 @@ ACTION_DEFS: dict[str, dict[str, Any]] = {
                       "actions": {"type": "array", "items": {"$ref": "#/$defs/action"}, "minItems": 1}},
                      ("items", "actions")),
 }
+# Every action that calls the Rivo API takes its own `timeout:` (overriding workflow_client.timeout).
+API_ACTIONS = ("get_customer", "update_vip_tier", "get_points_history", "get_referrals", "grant_points",
+               "grant_points_batch", "deduct_points", "create_reward", "get_available_rewards", "get_vip_tiers",
+               "get_earning_rules", "get_program_settings", "list_customers")
+
+
+def _add_timeouts() -> None:
+    for kind in API_ACTIONS:
+        definition = ACTION_DEFS[kind]
+        body = definition["oneOf"][1] if "oneOf" in definition else definition
+        body["properties"]["timeout"] = {**_TIMEOUT, "description": "This action's own timeout per call "
+                                                                    "(overrides workflow_client.timeout)."}
+
+
+_add_timeouts()
 ACTION_KINDS = tuple(ACTION_DEFS)
 
 # -- expectations -----------------------------------------------------------------------------------------------
@@ -189,9 +213,29 @@ EXPECT_DEFS: dict[str, dict[str, Any]] = {
     "journal": {"type": "array", "items": _obj({"route": _STR, "status": _INT, "method": {"enum": _HTTP_METHODS},
                                                  "contains": {"type": "string", "description": "text in the "
                                                               "entry's notes (the simulator's diagnosis)"},
+                                                 "min_latency_ms": {"type": "number", "minimum": 0,
+                                                                    "description": "only calls with at least this "
+                                                                                   "much injected latency"},
+                                                 "max_latency_ms": {"type": "number", "minimum": 0,
+                                                                    "description": "only calls with at most this "
+                                                                                   "much injected latency"},
                                                  "count": _COUNT}, ("route",))},
     "client_errors": {"type": "array", "items": _obj({"where": _STR, "status": _INT, "workflow": _STR,
-                                                       "contains": _STR, "count": _COUNT})},
+                                                       "contains": _STR, "count": _COUNT,
+                                                       "timed_out": {"type": "boolean",
+                                                                     "description": "true: calls that got no "
+                                                                                    "response in time (no status)"}
+                                                       })},
+    "workflow_latency": {"type": "array", "items": _obj({
+        "workflow": _STR, "customer": _REF, "count": _COUNT,
+        "status": {"enum": ["completed", "filtered", "failed", "stopped_loop"]},
+        "min": {**_DURATION, "description": "runs that took at least this long"},
+        "max": {**_DURATION, "description": "runs that took at most this long"}}, ("workflow",)),
+        "description": "Runs by how long they took as the merchant sees it: from the moment the workflow tool "
+                       "received the triggering delivery (a schedule: its fire time) to the end of the run "
+                       "(its last action, a filter that stopped it, or its failure), in simulator time — waiting "
+                       "behind other runs and slow API calls included, as are the workflow's own delays. Runs "
+                       "still waiting have no latency yet."},
     "loops": {"type": "array", "items": _obj({"workflow": _STR, "count": _COUNT}, ("workflow",))},
     "duplicates": {"type": "integer", "minimum": 0,
                    "description": "Deliveries the workflow client ignored as already seen."},
@@ -207,7 +251,9 @@ def build_schema() -> dict[str, Any]:
                          "description": "A named customer (alice), a reference ($customers.alice.id), a template "
                                         "({{ customer.id }}), an email or a Shopify id."},
         "expect_response": _obj({"status": {"oneOf": [_INT, {"type": "array", "items": _INT}]}, "json": _SUBSET,
-                                 "error_contains": _STR},
+                                 "error_contains": _STR,
+                                 "timed_out": {"type": "boolean",
+                                               "description": "true: no response within the step's timeout"}},
                                 description="What the step's response must be (default: any 2xx)."),
         "filters": {"oneOf": [_STR, {"type": "array", "items": _STR}],
                     "description": "Conditions on the payload, all of which must hold: points_diff > 0, "
@@ -260,6 +306,10 @@ def build_schema() -> dict[str, Any]:
                                                                          "time) and retry (default true)."},
                 "loop_limit": {"type": "integer", "minimum": 1,
                                "description": "Times a workflow may appear in its own causal chain (default 1)."},
+                "timeout": {**_DURATION, "description": "How long each API call of a workflow waits for its "
+                                                        "response (PT2S or seconds; default: none, i.e. 30 s). "
+                                                        "Beyond it the action fails: 'timed out after 2 s (read "
+                                                        "timeout)', and the run fails."},
             }),
             "workflows": {"type": "array", "items": {"$ref": "#/$defs/workflow"}},
             "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}, "minItems": 1},

@@ -1,25 +1,38 @@
-"""How the runner and the workflow client reach a simulator: in-process through ``create_app(sim)``'s test
-client, or over real HTTP against a running ``rivosim serve``. Both speak the same paths (the Rivo API and the
+"""How the runner and the workflow client reach a simulator: in-process through ``create_app(sim)`` called as a
+WSGI app, or over real HTTP against a running ``rivosim serve``. Both speak the same paths (the Rivo API and the
 control API), so a scenario's steps are identical in either mode; only this adapter differs.
+
+A call that gets no HTTP response (a read timeout, a reset, an empty reply) comes back as a :class:`Reply` with
+``status`` 0 and ``error`` saying what happened, in the same words in both modes: over HTTP from the exception
+``requests`` raises, in-process from the :class:`~rivosim.transport.TransportAction` the app left in the environ,
+mapped the way ``rivosim.inprocess`` maps it for ``requests`` (its table; a unit test holds the two together).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import orjson
 import requests
+from werkzeug.test import EnvironBuilder
 
 from ..clock import parse_instant
 from ..engine import Simulator
 from ..http.app import create_app
+from ..transport import TransportAction, action_from_environ
 
-__all__ = ["DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport"]
+__all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
+           "no_response", "reply_for_exception"]
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a call waits for its response when the caller sets no timeout (both modes)."""
 
 
 class DeliveryArrived(Exception):
@@ -28,13 +41,24 @@ class DeliveryArrived(Exception):
 
 @dataclass(slots=True)
 class Reply:
+    """One call's outcome. ``error`` is set (and ``status`` is 0) when no HTTP response arrived: it reads like
+    "timed out after 2 s (read timeout)", and ``timed_out`` says whether the client gave up waiting."""
+
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return self.error is None and 200 <= self.status < 300
+
+    def outcome(self) -> str:
+        """``-> 201``/``-> 429: Too many requests`` for a response; ``timed out after 1 s (…)`` without one."""
+        if self.error is not None:
+            return self.error
+        return f"-> {self.status}" + ("" if self.ok else f": {self.error_detail()}")
 
     @property
     def json(self) -> Any:
@@ -48,7 +72,10 @@ class Reply:
         return self.body.decode("utf-8", "replace")
 
     def error_detail(self) -> str:
-        """The error's human text in whichever API's shape it came (Rivo, control), else the raw body."""
+        """The error's human text in whichever API's shape it came (Rivo, control), else the raw body (or the
+        transport error when there was no response)."""
+        if self.error is not None:
+            return self.error
         body = self.json
         if isinstance(body, dict):
             err = body.get("error")
@@ -59,11 +86,78 @@ class Reply:
         return self.text[:300]
 
 
+# -- calls that get no response ------------------------------------------------------------------------------
+# The same words in both modes (the failure report and ``client_errors: {contains: …}`` quote them).
+RESET = "failed: the connection was reset by the server (no response)"
+CLOSED = "failed: the server closed the connection without a response"
+CUT = "failed: the connection closed part-way through the response body"
+
+
+def timed_out(timeout: float, what: str = "read timeout") -> str:
+    return f"timed out after {timeout:g} s ({what})"
+
+
+def _failed(text: str, *, timeout: bool = False) -> Reply:
+    return Reply(0, b"", {}, text, timeout)
+
+
+def no_response(action: TransportAction, timeout: float, body_size: int) -> tuple[Reply | None, float]:
+    """What a client that waits ``timeout`` seconds meets when the server carries out ``action`` on a response of
+    ``body_size`` bytes: ``(None, waited)`` when the response arrives, else a failed :class:`Reply`; ``waited`` is
+    how long the client waited. The same table as ``rivosim.inprocess`` (``MockApis._carry_out``): latency beyond
+    the timeout and a hang time out, a hang the server ends first, a reset and an empty reply lose the
+    connection, a body dribbled slower than the timeout times out while it is read."""
+    waited = 0.0
+    if action.delay:
+        if action.delay > timeout:
+            return _failed(timed_out(timeout), timeout=True), timeout
+        waited = action.delay
+    kind = action.kind
+    if kind == "hang":
+        hang = action.hang_seconds
+        if hang is None or timeout <= hang:
+            return _failed(timed_out(timeout), timeout=True), waited + timeout
+        return _failed(CLOSED), waited + hang
+    if kind == "reset":
+        return _failed(RESET), waited
+    if kind == "empty_reply":
+        return _failed(CLOSED), waited
+    if kind == "dribble" and body_size:
+        if action.chunk_interval > timeout:
+            return _failed(timed_out(timeout, "read timeout while receiving the body"), timeout=True), \
+                waited + timeout
+        waited += math.ceil(body_size / action.chunk_size) * action.chunk_interval
+    return None, waited
+
+
+def reply_for_exception(exc: requests.RequestException, timeout: float) -> Reply:
+    """The failed :class:`Reply` for what ``requests`` raised over a socket (the words :func:`no_response` uses)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _failed(timed_out(timeout, "connect timeout"), timeout=True)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return _failed(timed_out(timeout), timeout=True)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return _failed(CUT)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "Read timed out" in text:  # urllib3 reading a dribbled body: raised as a ConnectionError
+            return _failed(timed_out(timeout, "read timeout while receiving the body"), timeout=True)
+        if "Connection reset" in text or "ConnectionResetError" in text:
+            return _failed(RESET)
+        if "RemoteDisconnected" in text or "without response" in text:
+            return _failed(CLOSED)
+        return _failed(f"failed: cannot connect ({text[:200]})")
+    return _failed(f"failed: {type(exc).__name__}: {text[:200]}")
+
+
 class Transport(Protocol):
     mode: str
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None) -> Reply: ...
+                headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
+        """One call; ``timeout`` (seconds, default :data:`DEFAULT_TIMEOUT`) is how long to wait for the
+        response. A call without a response comes back failed (status 0, ``error``), never raises."""
+        ...
 
     def now(self) -> datetime: ...
 
@@ -93,26 +187,59 @@ class Transport(Protocol):
 
 
 class InProcessTransport:
-    """The simulator's own WSGI app, called in this thread: no sockets, no sleeping, the virtual clock."""
+    """The simulator's own WSGI app, called in this thread: no sockets, no sleeping, the virtual clock.
+
+    The app is called directly rather than through Flask's test client: the test client hands the app a copy of
+    the environ, and the app's transport decision (a hang, a reset, latency) is left in that copy."""
 
     mode = "in-process"
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.client = create_app(sim).test_client()
+        self.app = create_app(sim)
         # While stepping, a delivery to the in-process receiver interrupts the clock (``DeliveryArrived``).
         self.stepping = False
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None) -> Reply:
+                headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
         kwargs: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
         if params:
-            kwargs["query_string"] = {k: str(v) for k, v in params.items()}
+            kwargs["query_string"] = urlencode({k: str(v) for k, v in params.items()})
         if json is not None:
             kwargs["data"] = orjson.dumps(json)
             kwargs["content_type"] = "application/json"
-        response = self.client.open(path, **kwargs)
-        return Reply(response.status_code, response.get_data(), dict(response.headers))
+        builder = EnvironBuilder(path, **kwargs)
+        try:
+            environ = builder.get_environ()
+        finally:
+            builder.close()
+        head: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            head[:] = [status, response_headers]
+            return written.append
+
+        result = self.app(environ, start_response)
+        try:
+            body = b"".join(written) + b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        response_headers = dict(head[1])
+        action = action_from_environ(environ)
+        if action.kind != "respond" or action.delay:
+            failed, waited = no_response(action, DEFAULT_TIMEOUT if timeout is None else timeout, len(body))
+            if self.sim.clock.kind == "wall" and waited:
+                # The client waited: a virtual clock already moved in the app; a wall clock's offset moves here.
+                self.sim.advance(waited)
+            if failed is not None:
+                return failed
+        declared = response_headers.get("Content-Length", "")
+        if method != "HEAD" and declared.isdigit() and int(declared) > len(body):
+            return _failed(CUT)  # malformed_body: cut (Content-Length promises more than arrives)
+        return Reply(int(head[0][:3]), body, response_headers)
 
     def now(self) -> datetime:
         return self.sim.now()
@@ -156,7 +283,7 @@ class HttpTransport:
 
     mode = "http"
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._local = threading.local()
@@ -175,15 +302,20 @@ class HttpTransport:
         return session
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None) -> Reply:
+                headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
         hdrs = dict(headers or {})
         data = None
         if json is not None:
             data = orjson.dumps(json)
             hdrs["Content-Type"] = "application/json"
-        # Paths are sent as given (already percent-encoded where needed), like the test client does.
-        response = self._session().request(method, self.base_url + path, params=params, data=data, headers=hdrs,
-                                           timeout=self.timeout, allow_redirects=False)
+        wait = self.timeout if timeout is None else timeout
+        # Paths are sent as given (already percent-encoded where needed), like the in-process environ has them.
+        try:
+            response = self._session().request(method, self.base_url + path, params=params, data=data,
+                                               headers=hdrs, timeout=wait, allow_redirects=False)
+        except requests.RequestException as exc:
+            self._next_due = None  # the server may have acted on it
+            return reply_for_exception(exc, wait)
         reply = Reply(response.status_code, response.content, dict(response.headers))
         if reply.status == 200 and path.startswith(("/_rivosim/clock", "/_rivosim/run_until_idle")):
             body = reply.json
@@ -198,7 +330,7 @@ class HttpTransport:
     def now(self) -> datetime:
         reply = self.request("GET", "/_rivosim/clock")
         if reply.status != 200:
-            raise ConnectionError(f"GET /_rivosim/clock -> {reply.status}: is {self.base_url} a rivosim server?")
+            raise ConnectionError(f"GET /_rivosim/clock {reply.outcome()}: is {self.base_url} a rivosim server?")
         return parse_instant(reply.json["now"])
 
     def next_due(self) -> datetime | None:
@@ -216,12 +348,12 @@ class HttpTransport:
         seconds = max(0.0, round((instant - now).total_seconds(), 6))
         reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds})
         if reply.status != 200:
-            raise ConnectionError(f"POST /_rivosim/clock/advance -> {reply.status}: {reply.text[:200]}")
+            raise ConnectionError(f"POST /_rivosim/clock/advance {reply.outcome()}")
 
     def run_until_idle(self) -> None:
         reply = self.request("POST", "/_rivosim/run_until_idle")
         if reply.status != 200:
-            raise ConnectionError(f"POST /_rivosim/run_until_idle -> {reply.status}: {reply.text[:200]}")
+            raise ConnectionError(f"POST /_rivosim/run_until_idle {reply.outcome()}")
 
     def step_toward(self, instant: datetime) -> bool:
         # Over HTTP the clock cannot be interrupted: step from one due timer to the next (each answer carries

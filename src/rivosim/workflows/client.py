@@ -1,6 +1,11 @@
 """``WorkflowClient``: subscribing through the Rivo webhooks API, receiving (verify, de-duplicate, queue),
-running workflows in rounds the runner drives, filters, delays, schedules, ``for_each``, the loop guard and
-honouring ``Retry-After``.
+running workflows in rounds the runner drives, filters, delays, schedules, ``for_each``, the loop guard,
+honouring ``Retry-After`` and per-call timeouts.
+
+Runs are executed one at a time, like one worker of a workflow tool: a delivery that arrives while a run is busy
+waits for it. A run that *waits* frees the worker — a ``delay`` ends its turn, and while a paced ``for_each``
+waits between items the deliveries that arrived meanwhile run — so spacing out a bulk loop lets other workflows
+through instead of queueing them behind the whole loop.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ class WorkflowClient(ActionsMixin):
     def __init__(self, http: Transport, receiver_url: str, workflows: Iterable[Workflow], *,
                  shop: Mapping[str, Any] | None = None, dedupe: bool = True, verify_signatures: bool = True,
                  loop_limit: int = 1, max_chain: int = 10, honour_retry_after: bool = True,
-                 max_retries: int = 5, sleep: Callable[[float], None] | None = None) -> None:
+                 max_retries: int = 5, sleep: Callable[[float], None] | None = None,
+                 timeout: float | None = None) -> None:
         self.http = http
         self.receiver_url = receiver_url.rstrip("/")
         self.workflows: dict[str, Workflow] = {w.name: w for w in workflows}
@@ -58,6 +64,10 @@ class WorkflowClient(ActionsMixin):
         self.honour_retry_after = honour_retry_after
         self.max_retries = max_retries
         self.sleep = sleep
+        # Seconds each API call waits for its response (None: the transport's default); an action's own
+        # ``timeout:`` overrides it while that action runs.
+        self.timeout = timeout
+        self._action_timeout: float | None = None
         self.throttled: list[dict[str, Any]] = []
         self.api_key: str | None = None
         self.connected = False
@@ -94,17 +104,25 @@ class WorkflowClient(ActionsMixin):
         if self.on_event is not None:
             self.on_event(kind, data)
 
+    def _instant(self) -> datetime:
+        """The simulator's time, without a request when the transport knows it exactly."""
+        now, exact = self.http.now_estimate()
+        return now if exact else self.now()
+
     def _error(self, where: str, message: str, *, run: Run | None = None, status: int | None = None,
-               method: str | None = None, path: str | None = None, at: datetime | None = None) -> None:
+               method: str | None = None, path: str | None = None, at: datetime | None = None,
+               timed_out: bool = False) -> None:
         err = ClientError(self._next_seq(), at or self.now(), where, run.workflow if run else None,
-                          run.id if run else None, status, message, method, path)
+                          run.id if run else None, status, message, method, path, timed_out)
         self.errors.append(err)
         self._emit("client_error", err.to_dict())
 
     def _call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None) -> Reply:
         headers = {"Authorization": self.api_key} if self.api_key is not None else {}
+        timeout = self._action_timeout if self._action_timeout is not None else self.timeout
         for attempt in range(self.max_retries + 1):
-            reply = self.http.request(method, API + path, json=json, params=params, headers=headers)
+            reply = self.http.request(method, API + path, json=json, params=params, headers=headers,
+                                      timeout=timeout)
             if reply.status != 429 or not self.honour_retry_after or self.sleep is None or attempt == self.max_retries:
                 return reply
             wait = _retry_after(reply)
@@ -141,8 +159,10 @@ class WorkflowClient(ActionsMixin):
             if existing is not None:
                 reply = self._call("PUT", f"/webhooks/{existing}", json={"url": url, "status": "enabled"})
         if not reply.ok:
-            self._error("subscribe", f"subscribing to {topic} failed: {reply.status} {reply.error_detail()}",
-                        status=reply.status, method="POST", path=API + "/webhooks")
+            self._error("subscribe", f"subscribing to {topic} failed: "
+                        + (reply.error if reply.error is not None else f"{reply.status} {reply.error_detail()}"),
+                        status=reply.status if reply.error is None else None, method="POST", path=API + "/webhooks",
+                        timed_out=reply.timed_out)
             return False
         attrs = _attributes(reply.json)
         self.subscriptions[topic] = int(attrs["id"])
@@ -261,7 +281,8 @@ class WorkflowClient(ActionsMixin):
             queued, self.inbound = self.inbound, []
             due = [r for r in self.runs if r.status == "waiting" and r.resume_at is not None
                    and r.resume_at <= now + timedelta(milliseconds=1)]
-            fires = [name for name, at in self._schedule_times().items() if at <= now + timedelta(milliseconds=1)]
+            fires = [(name, at) for name, at in self._schedule_times().items()
+                     if at <= now + timedelta(milliseconds=1)]
             self._cause = rnd
         for item in queued:
             self._dispatch(item, rnd)
@@ -269,19 +290,20 @@ class WorkflowClient(ActionsMixin):
             run.status, run.resume_at = "running", None
             self._emit("resume", {"run": run.id, "workflow": run.workflow})
             self._execute(run, rnd)
-        for name in fires:
+        for name, at in fires:
             wf = self.workflows[name]
             assert wf.schedule is not None and self._anchor is not None
             self._next_fire[name] = wf.schedule.next_after(self._anchor, now)
-            run = self._new_run(wf, "schedule", None, None, (), now)
+            run = self._new_run(wf, "schedule", None, None, (), now, received_at=min(at, now))
             run.values = {"schedule": {"at": _ts(now)}}
             self._execute(run, rnd)
         self._writers.pop(rnd - 2, None)
 
     def _new_run(self, wf: Workflow, trigger: str, delivery_id: str | None, customer_id: int | None,
-                 chain: tuple[str, ...], now: datetime) -> Run:
+                 chain: tuple[str, ...], now: datetime, *, received_at: datetime | None = None) -> Run:
         run = Run(id=len(self.runs) + 1, workflow=wf.name, trigger=trigger, delivery_id=delivery_id,
-                  customer_id=customer_id, chain=(*chain, wf.name), started_at=now)
+                  customer_id=customer_id, chain=(*chain, wf.name), started_at=now,
+                  received_at=received_at if received_at is not None else now)
         self.runs.append(run)
         return run
 
@@ -301,23 +323,24 @@ class WorkflowClient(ActionsMixin):
                             "webhook": {"id": item.delivery_id, "topic": item.topic}}
             parent = next((c for c in parents if c.count(wf.name) >= self.loop_limit),
                           max(parents, key=len) if parents else ())
-            run = self._new_run(wf, item.topic, item.delivery_id, customer_id, parent, self.now())
+            run = self._new_run(wf, item.topic, item.delivery_id, customer_id, parent, self._instant(),
+                                received_at=item.received_at)
             run.values = scope_values
             scope = self._scope(run)
             try:
                 failed = next((f for f in wf.filters if not f.test(scope)), None)
             except ExprError as exc:
-                run.status, run.error = "failed", str(exc)
+                self._finish(run, "failed", error=str(exc))
                 self._error("filter", str(exc), run=run)
                 continue
             if failed is not None:
-                run.status, run.detail = "filtered", f"filter {failed.source!r} did not hold"
+                self._finish(run, "filtered", detail=f"filter {failed.source!r} did not hold")
                 self._emit("run", run.to_dict())
                 continue
             if parent.count(wf.name) >= self.loop_limit or len(parent) >= self.max_chain:
                 report = LoopReport(wf.name, parent, item.topic, item.delivery_id, customer_id,
                                     self._causes(item.cause, customer_id))
-                run.status, run.detail = "stopped_loop", report.message
+                self._finish(run, "stopped_loop", detail=report.message)
                 self.loops.append(report)
                 self._emit("loop", report.to_dict())
                 continue
@@ -343,19 +366,28 @@ class WorkflowClient(ActionsMixin):
                     return
                 if kind == "filter":
                     if not self._holds(params, scope):
-                        run.status, run.detail = "filtered", f"filter {params!r} did not hold"
+                        self._finish(run, "filtered", detail=f"filter {params!r} did not hold")
                         self._emit("run", run.to_dict())
                         return
                     continue
                 scope = self._perform(run, kind, params, scope, rnd)
         except (ActionFailed, ExprError, ValueError) as exc:
-            run.status, run.error = "failed", str(exc)
+            self._finish(run, "failed", error=str(exc))
             self._error(kind, str(exc), run=run, status=getattr(exc, "status", None),
-                        method=getattr(exc, "method", None), path=getattr(exc, "path", None))
+                        method=getattr(exc, "method", None), path=getattr(exc, "path", None),
+                        timed_out=getattr(exc, "timed_out", False))
             self._emit("run", run.to_dict())
             return
-        run.status = "completed"
+        self._finish(run, "completed")
         self._emit("run", run.to_dict())
+
+    def _finish(self, run: Run, status: str, *, error: str | None = None, detail: str | None = None) -> None:
+        """A run ends: its status, and when (what ``workflow_latency`` measures against its receipt)."""
+        run.status, run.finished_at = status, self._instant()
+        if error is not None:
+            run.error = error
+        if detail is not None:
+            run.detail = detail
 
     @staticmethod
     def _holds(condition: Any, scope: Scope) -> bool:
@@ -371,7 +403,7 @@ class WorkflowClient(ActionsMixin):
             pace = parse_duration(render(params["pace"], scope)).seconds if params.get("pace") else 0.0
             for index, item in enumerate(items or ()):
                 if index and pace and self.sleep is not None:
-                    self.sleep(pace)
+                    self._pause(pace, rnd)
                 inner = scope.child(**{name: item})
                 for sub in params["actions"]:
                     sub_kind, sub_params = next(iter(sub.items()))
@@ -383,12 +415,40 @@ class WorkflowClient(ActionsMixin):
             return scope
         raw = dict(params) if isinstance(params, Mapping) else {}
         bind = raw.pop("as", kind)
+        timeout = raw.pop("timeout", None)
         fields = render(raw, scope)
         trigger_customer = scope.values.get("customer")
         if "customer" not in fields and kind in CUSTOMER_ACTIONS and isinstance(trigger_customer, Mapping):
             # MESA maps the trigger's customer into each action by default; ``customer:`` overrides it.
             fields["customer"] = trigger_customer.get("id")
-        result = getattr(self, f"_do_{kind}")(run, fields)
+        outer = self._action_timeout
+        if timeout is not None:
+            seconds = parse_duration(render(timeout, scope)).seconds
+            if seconds <= 0:
+                raise ValueError(f"{kind}: timeout must be more than 0 seconds, got {timeout!r}")
+            self._action_timeout = seconds
+        try:
+            result = getattr(self, f"_do_{kind}")(run, fields)
+        finally:
+            self._action_timeout = outer
         run.values[bind] = result
         return scope.child(**{bind: result})
+
+    def _pause(self, seconds: float, rnd: int) -> None:
+        """A paced loop waits ``seconds`` between items, and a waiting run does not hold the worker: the
+        deliveries that arrived meanwhile run first, then the loop waits out what is left of the pause.
+
+        The simulator's queued work runs before looking (as the runner's settling does between rounds), so
+        every delivery due has landed in both modes: in-process the clock delivers it, over HTTP the
+        server's sender may still be on its way."""
+        assert self.sleep is not None
+        until = self._instant() + timedelta(seconds=seconds)
+        self.http.run_until_idle()
+        with self._lock:
+            queued, self.inbound = self.inbound, []
+        for item in queued:
+            self._dispatch(item, rnd)
+        left = (until - self._instant()).total_seconds()
+        if left > 0:
+            self.sleep(left)
 

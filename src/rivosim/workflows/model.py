@@ -54,6 +54,8 @@ ACTIONS: dict[str, str] = {
     "get_points_history": "Get Customer Points History: GET /points_events?filters[customer_identifier]=…",
     "get_referrals": "Get Customer Referrals: GET /referrals?filters[customer_identifier]=…",
     "grant_points": "Grant Points: POST /points_events (source manual)",
+    "grant_points_batch": "(extra) Grant Points to many customers in one call: POST /points_events/batch (at most "
+                          "10, all or nothing)",
     "deduct_points": "Deduct Points: POST /points_events (source manual, negative)",
     "create_reward": "Create Reward: POST /rewards if new, then POST /points_redemptions for the customer (a code)",
     "get_available_rewards": "Get Available Rewards: GET /rewards (enabled; affordable for a customer if given)",
@@ -67,17 +69,20 @@ ACTIONS: dict[str, str] = {
     "filter": "stop here unless the condition holds (inside for_each: skip this item)",
     "for_each": "run nested actions once per item of a list",
 }
-WRITE_ACTIONS = frozenset({"grant_points", "deduct_points", "update_vip_tier", "create_reward"})
+WRITE_ACTIONS = frozenset({"grant_points", "grant_points_batch", "deduct_points", "update_vip_tier", "create_reward"})
 MESSAGE_ACTIONS = ("send_email", "send_sms")
 CUSTOMER_ACTIONS = frozenset({"get_customer", "update_vip_tier", "get_points_history", "get_referrals", "grant_points",
                               "deduct_points", "create_reward", "get_available_rewards"})
 
 
 class ActionFailed(Exception):
+    """An action that did not succeed: an HTTP error (``status``), or no response at all (``status`` None;
+    ``timed_out`` when the client gave up waiting)."""
+
     def __init__(self, message: str, *, status: int | None = None, method: str | None = None,
-                 path: str | None = None) -> None:
+                 path: str | None = None, timed_out: bool = False) -> None:
         super().__init__(message)
-        self.status, self.method, self.path = status, method, path
+        self.status, self.method, self.path, self.timed_out = status, method, path, timed_out
 
 
 # -- definitions ----------------------------------------------------------------------------------------------
@@ -161,6 +166,10 @@ class Run:
     chain: tuple[str, ...]
     started_at: datetime
     status: str = "running"  # running | waiting | completed | filtered | failed | stopped_loop
+    # When the workflow tool got the triggering delivery (a schedule: its fire time), and when the run ended:
+    # the run's latency as a merchant sees it ("the email went out 4 s after the points were earned").
+    received_at: datetime | None = None
+    finished_at: datetime | None = None
     position: int = 0
     resume_at: datetime | None = None
     values: dict[str, Any] = field(default_factory=dict)
@@ -168,10 +177,21 @@ class Run:
     detail: str | None = None
     wrote: set[int] = field(default_factory=set)
 
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the triggering delivery's receipt to the run's end (None while it has not ended)."""
+        if self.finished_at is None or self.received_at is None:
+            return None
+        return (self.finished_at - self.received_at).total_seconds()
+
     def to_dict(self) -> dict[str, Any]:
+        latency = self.latency
         return {"id": self.id, "workflow": self.workflow, "trigger": self.trigger, "delivery_id": self.delivery_id,
                 "customer_id": self.customer_id, "chain": list(self.chain), "status": self.status,
-                "started_at": _ts(self.started_at), "error": self.error, "detail": self.detail}
+                "started_at": _ts(self.started_at), "received_at": _ts(self.received_at),
+                "finished_at": _ts(self.finished_at),
+                "latency_ms": None if latency is None else round(latency * 1000, 3),
+                "error": self.error, "detail": self.detail}
 
 
 @dataclass(slots=True)
@@ -223,11 +243,12 @@ class ClientError:
     message: str
     method: str | None = None
     path: str | None = None
+    timed_out: bool = False  # no response: the client gave up waiting (status None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "at": _ts(self.at), "where": self.where, "workflow": self.workflow,
                 "run": self.run, "status": self.status, "message": self.message, "method": self.method,
-                "path": self.path}
+                "path": self.path, "timed_out": self.timed_out}
 
 
 @dataclass(slots=True)
