@@ -36,7 +36,6 @@ server-mode side). The journal, the clock and the fault counters are the same in
 from __future__ import annotations
 
 import fnmatch
-import math
 import re
 import sys
 import time
@@ -55,7 +54,7 @@ from responses.registries import FirstMatchRegistry
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from .transport import ENVIRON_KEY
+from .transport import ENVIRON_KEY, client_meets
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -322,44 +321,33 @@ class MockApis(ContextDecorator):
         return responses._form_response(BytesIO(body), headers, status, request.method)
 
     def _carry_out(self, action: TransportAction, request: PreparedRequest, body: bytes) -> None:
+        """Raise what ``requests`` raises for what the client meets (``rivosim.transport.client_meets``)."""
         timeout = _read_timeout(getattr(request, "req_kwargs", {}).get("timeout"))
-        if action.delay:
-            if timeout is not None and action.delay > timeout:
-                self._wait(timeout, counted=False)
-                raise requests.exceptions.ReadTimeout(
-                    _timed_out(request, f"Read timed out. (read timeout={timeout:g})"), request=request)
-            self._wait(action.delay, counted=True)
-        kind = action.kind
-        if kind == "hang":
-            hang = action.hang_seconds
-            if timeout is not None and (hang is None or timeout <= hang):
-                self._wait(timeout, counted=False)
-                raise requests.exceptions.ReadTimeout(
-                    _timed_out(request, f"Read timed out. (read timeout={timeout:g})"), request=request)
-            if hang is None:
-                raise requests.exceptions.ReadTimeout(_timed_out(
-                    request, "Read timed out. (rivosim: the server hangs and the client set no timeout; a real "
-                    "client would wait forever, in-process mode raises at once)"), request=request)
-            self._wait(hang, counted=False)
-            raise requests.exceptions.ConnectionError(ProtocolError(
-                "Connection aborted.", RemoteDisconnected("Remote end closed connection without response")),
-                request=request)
+        meets = client_meets(action, timeout, len(body))
+        self._wait(meets.waited)
+        kind = meets.kind
+        if kind == "response":
+            return
+        if kind == "timed_out":
+            raise requests.exceptions.ReadTimeout(
+                _timed_out(request, f"Read timed out. (read timeout={timeout:g})"), request=request)
+        if kind == "timed_out_in_body":
+            raise requests.exceptions.ConnectionError(_timed_out(request, "Read timed out."), request=request)
+        if kind == "hangs_forever":
+            raise requests.exceptions.ReadTimeout(_timed_out(
+                request, "Read timed out. (rivosim: the server hangs and the client set no timeout; a real "
+                "client would wait forever, in-process mode raises at once)"), request=request)
         if kind == "reset":
             raise requests.exceptions.ConnectionError(ProtocolError(
                 "Connection aborted.", ConnectionResetError(104, "Connection reset by peer")), request=request)
-        if kind == "empty_reply":
-            raise requests.exceptions.ConnectionError(ProtocolError(
-                "Connection aborted.", RemoteDisconnected("Remote end closed connection without response")),
-                request=request)
-        if kind == "dribble" and body:
-            if timeout is not None and action.chunk_interval > timeout:
-                self._wait(timeout, counted=False)
-                raise requests.exceptions.ConnectionError(_timed_out(request, "Read timed out."), request=request)
-            self._wait(math.ceil(len(body) / action.chunk_size) * action.chunk_interval, counted=True)
+        raise requests.exceptions.ConnectionError(ProtocolError(  # closed: an empty reply, or a hang that ended
+            "Connection aborted.", RemoteDisconnected("Remote end closed connection without response")),
+            request=request)
 
-    def _wait(self, seconds: float, *, counted: bool) -> None:
+    def _wait(self, seconds: float) -> None:
         """The client waits ``seconds``: really when asked to; otherwise a wall clock's offset moves (a virtual
-        clock already moved in the app when ``counted``; a hang's wait is the client's, not simulator time)."""
+        clock already moved in the app for the server's latency; a hang's wait is the client's, not simulator
+        time)."""
         if seconds <= 0:
             return
         if self.real_sleep:

@@ -11,6 +11,7 @@ decision in ``environ[ENVIRON_KEY]`` before returning. A transport that finds no
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,3 +61,52 @@ def action_from_environ(environ: dict[str, object]) -> TransportAction:
     """The action the app left in ``environ``, or :data:`RESPOND` when it left none."""
     action = environ.get(ENVIRON_KEY)
     return action if isinstance(action, TransportAction) else RESPOND
+
+
+# -- what a client meets -------------------------------------------------------------------------------------------
+MeetKind = Literal["response", "timed_out", "timed_out_in_body", "closed", "reset", "hangs_forever"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMeets:
+    """What a client that waits at most ``timeout`` seconds for a response meets when a server carries out an
+    action: ``kind``, and ``waited``, how long the client waited in all (latency, the hang it gave up on, the
+    dribble). The one table both in-process transports apply (``rivosim.inprocess`` raising what ``requests``
+    raises, the scenario runner's transport returning a failed reply), so they cannot drift apart.
+
+    - ``response``: the response arrives (after ``waited``).
+    - ``timed_out``: latency beyond the timeout, or a hang the client gives up on first.
+    - ``timed_out_in_body``: a body dribbled with pauses longer than the timeout.
+    - ``closed``: an empty reply, or a hang the server ends (``hang_seconds``) before the client gives up.
+    - ``reset``: the connection is reset.
+    - ``hangs_forever``: a hang the server never ends, and a client with no timeout.
+    """
+
+    kind: MeetKind
+    waited: float = 0.0
+
+
+def client_meets(action: TransportAction, timeout: float | None, body_size: int) -> ClientMeets:
+    """Apply the table above to ``action`` on a response of ``body_size`` bytes."""
+    waited = 0.0
+    if action.delay:
+        if timeout is not None and action.delay > timeout:
+            return ClientMeets("timed_out", timeout)
+        waited = action.delay
+    kind = action.kind
+    if kind == "hang":
+        hang = action.hang_seconds
+        if timeout is not None and (hang is None or timeout <= hang):
+            return ClientMeets("timed_out", waited + timeout)
+        if hang is None:
+            return ClientMeets("hangs_forever", waited)
+        return ClientMeets("closed", waited + hang)
+    if kind == "reset":
+        return ClientMeets("reset", waited)
+    if kind == "empty_reply":
+        return ClientMeets("closed", waited)
+    if kind == "dribble" and body_size:
+        if timeout is not None and action.chunk_interval > timeout:
+            return ClientMeets("timed_out_in_body", waited + timeout)
+        waited += math.ceil(body_size / action.chunk_size) * action.chunk_interval
+    return ClientMeets("response", waited)

@@ -252,3 +252,21 @@ def test_nested_use_and_attributes_outside(sim: Simulator, key: str) -> None:
     assert HTTPAdapter.send is original  # requests is itself again
     with pytest.raises(AttributeError, match="outside its with-block"):
         mocked.add  # noqa: B018
+
+
+# -- the one table both in-process transports apply ---------------------------------------------------------------
+def test_client_meets_is_the_table_in_the_transport_contract() -> None:
+    from rivosim.transport import ClientMeets, TransportAction, client_meets
+
+    late = TransportAction("respond", delay=2.0)
+    assert client_meets(late, 1.0, 10) == ClientMeets("timed_out", 1.0)
+    assert client_meets(late, 3.0, 10) == ClientMeets("response", 2.0)
+    hang_then_close = TransportAction("hang", delay=0.5, hang_seconds=2.0)
+    assert (client_meets(hang_then_close, 5.0, 0).kind, client_meets(hang_then_close, 5.0, 0).waited) == ("closed", 2.5)
+    assert (client_meets(hang_then_close, 1.0, 0).kind, client_meets(hang_then_close, 1.0, 0).waited) == (
+        "timed_out", 1.5)
+    assert client_meets(TransportAction("hang"), None, 0).kind == "hangs_forever"
+    dribble = TransportAction("dribble", chunk_size=10, chunk_interval=0.5)
+    assert client_meets(dribble, 1.0, 25).waited == 1.5  # three chunks
+    assert client_meets(dribble, 0.25, 25).kind == "timed_out_in_body"
+    assert client_meets(TransportAction("reset"), 1.0, 0).kind == "reset"

@@ -10,7 +10,6 @@ mapped the way ``rivosim.inprocess`` maps it for ``requests`` (its table; a unit
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from werkzeug.test import EnvironBuilder
 from ..clock import parse_instant
 from ..engine import Simulator
 from ..http.app import create_app
-from ..transport import TransportAction, action_from_environ
+from ..transport import TransportAction, action_from_environ, client_meets
 
 __all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
            "no_response", "reply_for_exception"]
@@ -103,31 +102,19 @@ def _failed(text: str, *, timeout: bool = False) -> Reply:
 
 def no_response(action: TransportAction, timeout: float, body_size: int) -> tuple[Reply | None, float]:
     """What a client that waits ``timeout`` seconds meets when the server carries out ``action`` on a response of
-    ``body_size`` bytes: ``(None, waited)`` when the response arrives, else a failed :class:`Reply`; ``waited`` is
-    how long the client waited. The same table as ``rivosim.inprocess`` (``MockApis._carry_out``): latency beyond
-    the timeout and a hang time out, a hang the server ends first, a reset and an empty reply lose the
-    connection, a body dribbled slower than the timeout times out while it is read."""
-    waited = 0.0
-    if action.delay:
-        if action.delay > timeout:
-            return _failed(timed_out(timeout), timeout=True), timeout
-        waited = action.delay
-    kind = action.kind
-    if kind == "hang":
-        hang = action.hang_seconds
-        if hang is None or timeout <= hang:
-            return _failed(timed_out(timeout), timeout=True), waited + timeout
-        return _failed(CLOSED), waited + hang
+    ``body_size`` bytes (``rivosim.transport.client_meets``, the table ``mock_apis`` applies too): ``(None,
+    waited)`` when the response arrives, else a failed :class:`Reply`; ``waited`` is how long the client waited."""
+    meets = client_meets(action, timeout, body_size)
+    kind = meets.kind
+    if kind == "response":
+        return None, meets.waited
+    if kind == "timed_out":
+        return _failed(timed_out(timeout), timeout=True), meets.waited
+    if kind == "timed_out_in_body":
+        return _failed(timed_out(timeout, "read timeout while receiving the body"), timeout=True), meets.waited
     if kind == "reset":
-        return _failed(RESET), waited
-    if kind == "empty_reply":
-        return _failed(CLOSED), waited
-    if kind == "dribble" and body_size:
-        if action.chunk_interval > timeout:
-            return _failed(timed_out(timeout, "read timeout while receiving the body"), timeout=True), \
-                waited + timeout
-        waited += math.ceil(body_size / action.chunk_size) * action.chunk_interval
-    return None, waited
+        return _failed(RESET), meets.waited
+    return _failed(CLOSED), meets.waited  # closed ("hangs_forever" needs a client without a timeout)
 
 
 def reply_for_exception(exc: requests.RequestException, timeout: float) -> Reply:
