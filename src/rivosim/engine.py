@@ -15,10 +15,11 @@ from .config import resolve_config
 from .domain.seeding import seed_customers
 from .domain.shop import Shop
 from .errors import AlreadyExists, InvalidConfig, NotFound
-from .faults import FaultSet, ReadLag
+from .faults import FaultSet
 from .ids import Randomness
 from .journal import Journal
 from .ratelimit import RateLimiter
+from .read_lag import ReadLag
 from .shopify_webhooks import install as install_shopify_webhooks
 from .triggers import Triggers
 from .webhooks.outbox import Outbox

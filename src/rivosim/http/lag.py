@@ -17,8 +17,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SimError
-from ..faults import LagEntry
 from ..journal import parse_body
+from ..read_lag import LagEntry
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -15,8 +15,8 @@ from werkzeug.wrappers import Request, Response
 
 from ..domain.shop import Shop
 from ..errors import ApiAccessDenied, NotFound, Unauthorized, ValidationFailed
-from ..faults import LagEntry
 from ..ratelimit import BucketSpec
+from ..read_lag import LagEntry
 from ..wire import rivo as wire
 from .app import REQ_KEY, ROUTE_NAMES, RequestState, register_gate
 from .errors import error_response, json_response
