@@ -18,8 +18,9 @@ The request pipeline, one stage after another, for every API::
   match on the shop and the journal names it; a 429 it answers is journaled as that API's limit. Blueprint
   ``after_request`` hooks run before the journal, so injected error responses get the API's usual headers too.
 - Faults apply to the ``rivo`` and ``shopify`` APIs; control API requests (``/_rivosim``) meet only rules that say
-  ``api: control``. Requests that match no route are never faulted: they get a 404 (405 for a wrong method) in
-  the API's shape, and a journal entry naming the nearest routes and why each did not match.
+  ``api: control``. The responses a fault makes are built in ``fault_responses.py``. Requests that match no route
+  are never faulted: they get a 404 (405 for a wrong method) in the API's shape, and a journal entry naming the
+  nearest routes and why each did not match (``unmatched.py``).
 - The pipeline *decides* what the client meets and leaves a :class:`~rivosim.transport.TransportAction` in the
   environ; the server shell and in-process mode (``rivosim.inprocess``) carry it out. Latency also advances a
   virtual clock here, in both modes (so journals and rate limits agree across modes); on a wall clock the wait
@@ -31,8 +32,6 @@ Domain refusals become each API's error shape; an unexpected exception is a simu
 
 from __future__ import annotations
 
-import difflib
-import math
 import time
 from collections.abc import Callable
 from itertools import chain
@@ -46,12 +45,12 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_host
 
 from ..errors import SimError
-from ..faults import WRITE_METHODS, Decision, FaultRule, RequestFacts
+from ..faults import WRITE_METHODS, Decision, RequestFacts
 from ..journal import JournalEntry, parse_body
-from ..transport import ENVIRON_KEY as TRANSPORT_KEY
 from ..transport import TransportAction
 from . import lag as lagging
 from .errors import api_of_path, error_response, sim_error_response
+from .fault_responses import carry_out, injected_error, no_response
 from .params import raw_body
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ if TYPE_CHECKING:
     from ..engine import Simulator
 
 __all__ = ["GATES", "REQ_KEY", "ROUTE_NAMES", "RequestState", "create_app", "current_req", "register_gate",
-           "route_name"]
+           "route_name", "state_of"]
 
 ROUTE_NAMES: dict[str, str] = {}
 """Flask endpoint -> stable route name (``rivo.customers.get``). Filled as blueprints declare routes."""
@@ -118,7 +117,7 @@ def current_req() -> RequestState:
     return _cv_request.get().request.environ[REQ_KEY]  # type: ignore[no-any-return]
 
 
-def _state_of(req: Request, sim: Simulator) -> RequestState:
+def state_of(req: Request, sim: Simulator) -> RequestState:
     state = req.environ.get(REQ_KEY)
     if state is None:  # a request context pushed without wsgi_app (app.test_request_context)
         state = req.environ[REQ_KEY] = RequestState(time.perf_counter(), sim.now(), api_of_path(req.path))
@@ -196,7 +195,7 @@ class RivosimFlask(Flask):
                 request_started.send(self, _async_wrapper=self.ensure_sync)
             rv = None
             if req.routing_exception is None:
-                rv = self._before(_state_of(req, self.sim), req)
+                rv = self._before(state_of(req, self.sim), req)
             if rv is None:
                 rv = self.dispatch_request()
         except Exception as e:
@@ -258,21 +257,21 @@ class RivosimFlask(Flask):
             return None
         kind = terminal.kind
         if kind == "error":
-            return _injected_error(state, terminal)
+            return injected_error(state, terminal)
         if kind in ("timeout", "reset", "empty_reply"):
-            return _no_response(state, terminal, kind)  # the request never reaches the view
+            return no_response(state, terminal, kind)  # the request never reaches the view
         return None  # commit_then_fail, malformed_body and slow_body act on the view's response
 
     # -- after the view --------------------------------------------------------------------------------------
     def process_response(self, response: Response) -> Response:
         ctx = _cv_request.get()
         req = ctx.request
-        state = _state_of(req, self.sim)
+        state = state_of(req, self.sim)
         # Post-view faults first, so an injected response still gets the API's own headers from its hooks.
         action: TransportAction | None = None
         status, extra = response.status_code, 0.0
         if state.decision is not None:
-            response, action, status, extra = _carry_out(state, state.decision, response, req.environ)
+            response, action, status, extra = carry_out(state, state.decision, response, req.environ)
         funcs = self.after_request_funcs
         if ctx._after_request_functions or (funcs and (None in funcs or req.blueprint in funcs)):
             for func in ctx._after_request_functions:
@@ -333,96 +332,6 @@ class RivosimFlask(Flask):
             sim.advance(latency + extra)
 
 
-# -- fault actions --------------------------------------------------------------------------------------------
-_NO_RESPONSE = {"timeout": (504, "timed out"), "reset": (502, "was reset"), "empty_reply": (502, "got an empty reply")}
-_TRANSPORT_KIND = {"timeout": "hang", "reset": "reset", "empty_reply": "empty_reply"}
-_HTML_PAGE = (b"<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n"
-              b"<center><h1>502 Bad Gateway</h1></center>\n<hr><center>nginx</center>\n</body>\n</html>\n")
-
-
-def _retry_after(api: str, seconds: float) -> str:
-    # Rivo and the control API: whole seconds, rounded up. Shopify writes a decimal ("2.0").
-    return f"{math.ceil(seconds * 10) / 10:.1f}" if api == "shopify" else str(math.ceil(seconds))
-
-
-def _injected_error(state: RequestState, rule: FaultRule) -> Response:
-    action = rule.action
-    status = int(action["status"])
-    headers = {"X-Rivosim-Fault": rule.id}
-    if "retry_after" in action:
-        headers["Retry-After"] = _retry_after(state.api, float(action["retry_after"]))
-    detail = action.get("message") or _phrase(status)
-    return error_response(state.api, status, detail, headers=headers)
-
-
-def _no_response(state: RequestState, rule: FaultRule, kind: str) -> Response:
-    """The response a transport never sends (the client meets a timeout, a reset or an empty reply). Only a client
-    that ignores transport actions (Flask's test client) sees it, marked with ``X-Rivosim-Transport``."""
-    status, what = _NO_RESPONSE[kind]
-    return error_response(state.api, status, f"rivosim: this request {what} (fault rule {rule.id}); a real "
-                          "transport sends no response", headers={"X-Rivosim-Fault": rule.id,
-                                                                  "X-Rivosim-Transport": _TRANSPORT_KIND[kind]})
-
-
-def _phrase(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def _carry_out(state: RequestState, decision: Decision, response: Response, environ: dict[str, Any]
-               ) -> tuple[Response, TransportAction | None, int, float]:
-    """Apply the post-view part of a decision; returns (response, action, status the client meets, extra seconds
-    the transfer takes in simulator time)."""
-    latency = decision.latency
-    rule = decision.terminal
-    kind = rule.kind if rule is not None else None
-    extra = 0.0
-    if rule is not None and kind == "commit_then_fail":
-        view_status = response.status_code
-        state.note(f"commit_then_fail ({rule.id}): the view answered {view_status}"
-                   + (", so the change is applied" if 200 <= view_status < 300 else ", so nothing was applied"))
-        then = rule.action["then"]
-        response = _injected_error(state, rule) if then == "error" else _no_response(state, rule, then)
-        state.view_status = view_status
-        kind = then
-    elif rule is not None and kind == "malformed_body":
-        _mangle(response, rule.action["mode"])
-    action: TransportAction | None = None
-    if kind in _TRANSPORT_KIND:
-        seconds = rule.action.get("seconds") if kind == "timeout" and rule is not None else None
-        action = TransportAction(_TRANSPORT_KIND[kind], delay=latency,  # type: ignore[arg-type]
-                                 hang_seconds=float(seconds) if seconds is not None else None)
-    elif kind == "slow_body" and rule is not None:
-        size, interval = int(rule.action["chunk_size"]), float(rule.action["interval_ms"]) / 1000
-        action = TransportAction("dribble", delay=latency, chunk_size=size, chunk_interval=interval)
-        extra = math.ceil(len(response.get_data()) / size) * interval
-    elif latency:
-        action = TransportAction("respond", delay=latency)
-    if action is not None:
-        environ[TRANSPORT_KEY] = action
-    status = 0 if action is not None and action.kind in ("hang", "reset", "empty_reply") else response.status_code
-    return response, action, status, extra
-
-
-def _mangle(response: Response, mode: str) -> None:
-    data = response.get_data()
-    if mode == "truncated":  # valid HTTP, half a JSON document
-        response.set_data(data[:len(data) // 2])
-    elif mode == "invalid":  # a JSON document followed by garbage ("Extra data")
-        response.set_data(data + b"}")
-    elif mode == "html":  # a proxy's error page where JSON was expected
-        response.set_data(_HTML_PAGE)
-        response.content_type = "text/html"
-    else:  # cut: Content-Length promises the whole body, the connection closes half-way through it
-        response.set_data(data[:len(data) // 2])
-        response.headers["Content-Length"] = str(len(data))
-        response.headers["Connection"] = "close"
-
-
 # -- the app ----------------------------------------------------------------------------------------------
 def create_app(sim: Simulator) -> Flask:
     # Blueprints register their route names on import; the Shopify Admin API comes with its control routes.
@@ -436,6 +345,7 @@ def create_app(sim: Simulator) -> Flask:
         shopify,
         shopify_graphql,
     )
+    from .unmatched import unmatched
 
     app = RivosimFlask("rivosim")
     app.sim = sim
@@ -459,16 +369,16 @@ def create_app(sim: Simulator) -> Flask:
     @app.errorhandler(SimError)
     def _sim_error(exc: SimError) -> Response:
         try:
-            return sim_error_response(_state_of(request, sim).api, exc)
+            return sim_error_response(state_of(request, sim).api, exc)
         except Exception as failure:
             return _bug(failure)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         try:
-            api = _state_of(request, sim).api
+            api = state_of(request, sim).api
             if isinstance(exc, NotFound | MethodNotAllowed):
-                return _unmatched(app, api, exc)
+                return unmatched(app, api, exc)
             return error_response(api, exc.code or 400, exc.description or exc.name)
         except Exception as failure:
             return _bug(failure)
@@ -476,66 +386,10 @@ def create_app(sim: Simulator) -> Flask:
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> Response:
         sim.record_bug(exc, f"{request.method} {request.path}")
-        state = _state_of(request, sim)
+        state = state_of(request, sim)
         response = error_response(state.api, 500, f"rivosim bug: {type(exc).__name__}: {exc}")
         response.headers["X-Rivosim-Bug"] = "1"
         state.error = f"{type(exc).__name__}: {exc}"
         return response
 
     return app
-
-
-# -- unmatched requests ---------------------------------------------------------------------------------------
-def _unmatched(app: Flask, api: str, exc: HTTPException) -> Response:
-    """404/405 that explains itself: which routes are nearest and why each did not match."""
-    method, path = request.method, request.path
-    state = _state_of(request, app.sim)  # type: ignore[attr-defined]
-    rules: list[Rule] = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
-    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-        same_path = sorted(m for m in exc.valid_methods if m not in ("HEAD", "OPTIONS"))
-        detail = f"no route for {method} {path}; this path accepts {', '.join(same_path)}"
-        state.note(detail)
-        state.nearest = [{"route": ROUTE_NAMES.get(r.endpoint) or r.endpoint, "method": m, "path": r.rule,
-                          "why": f"the route takes {m}, not {method}"}
-                         for r in rules if _path_matches(r, path)
-                         for m in sorted((r.methods or set()) - {"HEAD", "OPTIONS"})][:5]
-        response = error_response(api, 405, detail)
-        response.headers["Allow"] = ", ".join(same_path)
-        return response
-    candidates = {f"{m} {r.rule}": (m, r) for r in rules for m in sorted(r.methods or ()) if m not in
-                  ("HEAD", "OPTIONS")}
-    nearest = difflib.get_close_matches(f"{method} {path}", list(candidates), n=3, cutoff=0.5)
-    hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
-    detail = f"no route for {method} {path}{hint}"
-    if api == "rivo" and "-" in path:
-        detail += " (Rivo paths use snake_case, e.g. /vip_tiers)"
-    state.note(detail)
-    state.nearest = []
-    for key in nearest:
-        m, rule = candidates[key]
-        state.nearest.append({"route": ROUTE_NAMES.get(rule.endpoint) or rule.endpoint, "method": m,
-                              "path": rule.rule, "why": _why(rule, m, method, path)})
-    return error_response(api, 404, detail if api != "shopify" else "Not Found")
-
-
-def _segments(path: str) -> list[str]:
-    return [s for s in path.split("/") if s != ""]
-
-
-def _path_matches(rule: Rule, path: str) -> bool:
-    want, got = _segments(rule.rule), _segments(path)
-    return len(want) == len(got) and all(w.startswith("<") or w == s for w, s in zip(want, got, strict=True))
-
-
-def _why(rule: Rule, rule_method: str, method: str, path: str) -> str:
-    """Why ``method path`` did not match ``rule``: the method, the segment count, the first segments that differ."""
-    reasons = []
-    if rule_method != method:
-        reasons.append(f"the route takes {rule_method}, not {method}")
-    want, got = _segments(rule.rule), _segments(path)
-    if len(want) != len(got):
-        reasons.append(f"the path has {len(got)} segments, the route {len(want)}")
-    differ = [f"segment {i + 1} is {s!r}, the route has {w!r}" for i, (w, s) in enumerate(zip(want, got, strict=False))
-              if not w.startswith("<") and w != s]
-    reasons += differ[:2]
-    return "; ".join(reasons) or "the path differs"
