@@ -11,16 +11,15 @@ import logging
 import socket
 import struct
 import sys
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from email.utils import formatdate
 from io import BytesIO
 from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from rivosim._http_head import build_head, error_response, header_key
 from rivosim.transport import RESPOND, TransportAction, action_from_environ
 
 log = logging.getLogger("rivosim.server")
@@ -35,85 +34,6 @@ _DRAIN_SECONDS = 1.0  # after an error response, how long we keep reading (and d
 _MAX_PIPELINE = 32  # parsed-but-unanswered requests per connection before we stop reading the socket
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
-_SERVER_LINE = "Server: rivosim\r\n"
-_HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive"})
-
-_header_keys: dict[bytes, str] = {}
-_status_lines: dict[str, str] = {}
-_date = [0, ""]
-
-
-def _header_key(name: bytes) -> str:
-    """The environ key for a request header name; cached because clients send the same few names."""
-    key = _header_keys.get(name)
-    if key is None:
-        key = name.decode("latin-1").upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        if len(_header_keys) < 4096:
-            _header_keys[name] = key
-    return key
-
-
-def _status_line(status: str) -> str:
-    line = _status_lines.get(status)
-    if line is None:
-        line = f"HTTP/1.1 {status}\r\n"
-        if len(_status_lines) < 1024:
-            _status_lines[status] = line
-    return line
-
-
-def _date_line() -> str:
-    now = int(time.time())
-    if _date[0] != now:
-        _date[0], _date[1] = now, f"Date: {formatdate(now, usegmt=True)}\r\n"
-    return _date[1]
-
-
-def error_response(status: str, detail: str, extra: str = "") -> bytes:
-    """A complete ``Connection: close`` JSON:API error response the shell sends without the app."""
-    code, _, title = status.partition(" ")
-    body = json.dumps({"errors": [{"status": code, "title": title, "detail": detail}]}).encode()
-    head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"{extra}{_date_line()}{_SERVER_LINE}Connection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
-def build_head(status: str, headers: list[tuple[str, str]], body_len: int, keep_alive: bool,
-               http10: bool) -> tuple[bytes, bool]:
-    """Serialize status and headers; add Content-Length/Date/Server if missing. Returns (head, keep_alive)."""
-    lines = [_status_line(status)]
-    has_cl = has_date = has_server = False
-    for name, value in headers:
-        low = name.lower()
-        if low in _HOP_BY_HOP:
-            # Framing and persistence are the shell's business (WSGI apps must not set hop-by-hop headers);
-            # we honour an app's "close" but always write our own framing headers.
-            if low == "connection" and "close" in value.lower():
-                keep_alive = False
-            continue
-        if low == "content-length":
-            has_cl = True
-        elif low == "date":
-            has_date = True
-        elif low == "server":
-            has_server = True
-        lines.append(f"{name}: {value}\r\n")
-    if not has_cl and status[:1] != "1" and status[:3] not in ("204", "304"):
-        lines.append(f"Content-Length: {body_len}\r\n")
-    if not has_date:
-        lines.append(_date_line())
-    if not has_server:
-        lines.append(_SERVER_LINE)
-    if not keep_alive:
-        lines.append("Connection: close\r\n")
-    elif http10:
-        lines.append("Connection: keep-alive\r\n")
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1"), keep_alive
 
 
 class Context:
@@ -259,7 +179,7 @@ class HttpConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = _header_keys.get(name) or _header_key(name)
+        key = header_key(name)
         env = self._env
         old = env.get(key)
         if old is None:
