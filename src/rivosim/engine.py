@@ -103,13 +103,21 @@ class Simulator:
             self.outbox.drain()
             return self.clock.advance(by)
 
-    def run_until_idle(self, *, max_wait: float = 30.0) -> datetime:
+    def run_until_idle(self, *, max_wait: float = 30.0, shop: str | None = None) -> datetime:
         """Run all queued background work (deliveries and their retries included), moving time only as far as
-        it needs. Deliveries in flight on a threaded sender are waited for, up to ``max_wait`` seconds each."""
+        it needs. Deliveries in flight on a threaded sender are waited for, up to ``max_wait`` seconds each.
+
+        ``shop``: stop once *that* shop has no work left, so another shop's failing retries (hours apart) do
+        not drag the clock along; work of other shops that falls due on the way still runs."""
+        only = None
+        if shop is not None:
+            self.shop(shop)  # an unknown shop is refused, not silently idle
+            prefix = shop + ":"
+            only = lambda timer: timer.label.startswith(prefix)  # noqa: E731 — every shop timer is labelled so
         with self.lock:
             while True:
                 self.outbox.drain()
-                self.clock.run_until_idle()
+                self.clock.run_until_idle(only=only)
                 if self.outbox.in_flight == 0:
                     return self.clock.now()
                 if not self.outbox.drain(wait=max_wait):

@@ -319,6 +319,21 @@ def test_run_until_idle(client: FlaskClient) -> None:
     assert resp.status_code == 200 and resp.get_json()["pending"] == 0
 
 
+def test_run_until_idle_for_one_shop(shop: ShopHandle, client: FlaskClient) -> None:
+    resp = client.post("/_rivosim/run_until_idle", json={"shop": shop.domain})
+    assert resp.status_code == 200 and "now" in resp.get_json()
+    assert client.post(f"/_rivosim/run_until_idle?shop={shop.domain}").status_code == 200
+
+
+@pytest.mark.parametrize(("body", "status"), [({"shop": "nope.myshopify.com"}, 404), ({"shop": 7}, 422),
+                                              ({"shop": ""}, 422)])
+def test_run_until_idle_refuses_a_bad_shop_and_leaves_time_alone(client: FlaskClient, body: dict[str, Any],
+                                                                  status: int) -> None:
+    before = client.get("/_rivosim/clock").get_json()
+    assert_control_error(client.post("/_rivosim/run_until_idle", json=body), status)
+    assert client.get("/_rivosim/clock").get_json() == before
+
+
 # -- reset, state, journal, bugs ------------------------------------------------------------------------------------
 def test_reset_forgets_everything(make_shop: Callable[..., ShopHandle], client: FlaskClient, sim: Simulator) -> None:
     shop = make_shop(customers=3)

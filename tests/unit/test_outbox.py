@@ -100,3 +100,21 @@ def test_outcome_hooks_and_listing() -> None:
     assert seen == [("msg_1", False), ("msg_2", True), ("msg_1", True)]
     assert [d.id for d in outbox.list(status="delivered")] == ["msg_1", "msg_2"]
     assert outbox.list(topic="other") == []
+
+
+def test_running_one_shops_work_leaves_another_shops_retries_for_later() -> None:
+    clock = VirtualClock()
+    sender = ScriptedSender({"http://a/hook": [500] * 9})
+    outbox = Outbox(clock, sender)
+    start = clock.now()
+    failing = outbox.enqueue(delivery_id="msg_a", shop="a.myshopify.com", api="rivo", topic="points_event/created",
+                             url="http://a/hook", body=b"{}", headers_for=headers, max_attempts=9, timeout=5)
+    fine = outbox.enqueue(delivery_id="msg_b", shop="b.myshopify.com", api="rivo", topic="points_event/created",
+                          url="http://b/hook", body=b"{}", headers_for=headers, max_attempts=9, timeout=5)
+    clock.run_until_idle(only=lambda timer: timer.label.startswith("b.myshopify.com:"))
+    assert fine.status == "delivered"
+    # Shop a's first attempt was due at the same instant, so it ran; its retries (hours apart) did not.
+    assert failing.status == "pending" and len(failing.attempts) == 1
+    assert clock.now() == start
+    clock.run_until_idle()
+    assert failing.status == "failed" and (clock.now() - start).total_seconds() == 4 * 3600

@@ -286,7 +286,12 @@ def clock_advance() -> Response:
 
 @route("/run_until_idle", "POST", "control.run_until_idle")
 def run_until_idle() -> Response:
-    _sim().run_until_idle()
+    """``{"shop"?: domain}`` (or ``?shop=``): stop once that shop's work is done, whatever other shops queue."""
+    body = _body(required=False)
+    shop = body.get("shop", request.args.get("shop"))
+    if shop is not None and (not isinstance(shop, str) or not shop):
+        raise ValidationFailed("shop must be a shop's myshopify domain", field="shop")
+    _sim().run_until_idle(shop=shop)
     return json_response(_clock_json())
 
 

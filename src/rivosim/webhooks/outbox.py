@@ -106,7 +106,8 @@ class Outbox:
 
     def _schedule(self, delivery: Delivery, due: datetime) -> None:
         delivery.next_attempt_at = due
-        self.clock.call_at(due, lambda: self._attempt(delivery), f"webhook:{delivery.id}")
+        # Labelled with the shop first, like the shop's own timers, so work can be run shop by shop.
+        self.clock.call_at(due, lambda: self._attempt(delivery), f"{delivery.shop}:webhook:{delivery.id}")
 
     def _attempt(self, delivery: Delivery) -> None:
         if delivery.status not in ("pending",):
