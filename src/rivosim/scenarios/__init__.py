@@ -1,9 +1,10 @@
 """Scenarios: YAML files that replay customer lifecycles against rivosim and check what triggers fired, what
 was delivered and what a MESA-style workflow client did (``rivosim run``; format in scenarios/README.md).
 
-Modules: ``schema`` (the published JSON Schema), ``loader`` (YAML with file:line errors), ``expr`` (filters and
-templates), ``transport`` (in-process or HTTP), ``runner``, ``steps``, ``expectations``, ``report`` (terminal and
-JUnit XML).
+Modules: ``schema`` (the published JSON Schema), ``loader`` (YAML with file:line errors: ``yaml_positions``
+composes, ``validation`` checks meaning), ``expr`` (filters and templates), ``transport`` (in-process or HTTP),
+``runner`` (set-up, steps, failures, many scenarios), ``context`` (what steps see, settling), ``steps``,
+``expectations``, ``report`` (terminal and JUnit XML).
 """
 
 from __future__ import annotations

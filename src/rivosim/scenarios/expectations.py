@@ -10,7 +10,7 @@ from typing import Any
 
 from ..clock import parse_duration, parse_instant
 from ..webhooks import verify
-from .runner import RunContext, StepFailure, journal_entries
+from .context import RunContext, StepFailure, journal_entries
 
 __all__ = ["CHECKS", "subset_mismatch"]
 

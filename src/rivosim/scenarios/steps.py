@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..clock import parse_duration, parse_instant
+from .context import RunContext, StepFailure
 from .expectations import CHECKS, subset_mismatch
-from .runner import RunContext, StepFailure
 
 __all__ = ["STEPS", "subset_mismatch"]  # subset_mismatch: re-exported for older imports
 
