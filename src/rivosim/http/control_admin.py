@@ -48,6 +48,16 @@ def _fields(body: dict[str, Any], accepted: tuple[str, ...]) -> None:
         raise ValidationFailed(f"unknown field {unknown[0]}; accepted: {', '.join(accepted)}", field=unknown[0])
 
 
+def _patch(accepted: tuple[str, ...]) -> dict[str, Any]:
+    """A PATCH body: only ``accepted`` fields, none of them null (leaving a field out leaves it as it is)."""
+    body = read_body(request)
+    _fields(body, accepted)
+    for name in accepted:
+        if name in body and body[name] is None:
+            raise ValidationFailed(f"{name} cannot be null", field=name)
+    return body
+
+
 def _flag(body: dict[str, Any], name: str, default: bool = False) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
@@ -123,11 +133,7 @@ def staff_update(domain: str, ref: str) -> Response:
     """Grant or revoke the Rivo app permission (``{"app_permission": true}``), rename, give a Rivo account."""
     shop = current_shop(domain)
     member = shop.admin.find(ref)
-    body = read_body(request)
-    _fields(body, ("name", "app_permission", "rivo_account"))
-    for name in ("name", "app_permission", "rivo_account"):
-        if name in body and body[name] is None:
-            raise ValidationFailed(f"{name} cannot be null", field=name)
+    body = _patch(("name", "app_permission", "rivo_account"))
     shop.admin.update_staff(member, name=body.get("name"), app_permission=body.get("app_permission"),
                             rivo_account=body.get("rivo_account"))
     return json_response(member.to_dict())
@@ -138,11 +144,7 @@ def browser_update(domain: str, ref: str) -> Response:
     """Set the staff member's browser: ``{"stale_session"?: bool, "clock_skew_seconds"?: int}``."""
     shop = current_shop(domain)
     member = shop.admin.find(ref)
-    body = read_body(request)
-    _fields(body, ("stale_session", "clock_skew_seconds"))
-    for name in ("stale_session", "clock_skew_seconds"):
-        if name in body and body[name] is None:
-            raise ValidationFailed(f"{name} cannot be null", field=name)
+    body = _patch(("stale_session", "clock_skew_seconds"))
     shop.admin.set_browser(member, stale_session=body.get("stale_session"),
                            clock_skew_seconds=body.get("clock_skew_seconds"))
     return json_response(member.to_dict())
