@@ -1,6 +1,6 @@
-"""``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [--quick]``: run the
-benchmarks and print one table of figures, each next to a baseline measured in the same run. Exit status 0 even
-when a target is missed.
+"""``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [plugin] [scenarios]
+[--quick]``: run the benchmarks and print one table of figures, each next to a baseline measured in the same run.
+Exit status 0 even when a target is missed.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def _plugin(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return plugin.run(quick, say)
 
 
+def _scenarios(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import scenarios_load
+
+    return scenarios_load.run(quick, say)
+
+
 SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "lifecycle": _lifecycle,
     "startup": _startup,
@@ -67,6 +73,7 @@ SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "faults": _faults,
     "inprocess": _inprocess,
     "plugin": _plugin,
+    "scenarios": _scenarios,
 }
 
 

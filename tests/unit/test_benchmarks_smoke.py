@@ -91,3 +91,25 @@ def test_benchmarks_smoke() -> None:
     table = main.format_table([main.Figure("x", "1", "2", "0.5x", "≥ 70 %", False),
                                main.Figure("y", "1", "1", "1.00x", "info", None)])
     assert "MISS" in table.splitlines()[2] and "pass" not in table
+
+
+def test_scenarios_benchmark_sides_do_the_same_work() -> None:
+    """The runner and the direct baseline of ``benchmarks scenarios`` end in the same world (a few customers)."""
+    scenarios_load = _bench("scenarios_load")
+    main = _bench("__main__")
+    assert "scenarios" in main.SECTIONS
+
+    out = scenarios_load.compare(8, 30.0)
+    runner, direct = out["runner"], out["direct"]
+    assert out["problems"] == []
+    assert runner.passed and runner.steps == direct.steps == out["steps"] == scenarios_load.expected_steps(8)
+    assert runner.state == direct.state
+    state = runner.state
+    assert (state.customers, state.orders, state.paid_orders, state.ledger_events) == (8, 8, 8, 32)
+    # Sign-up 100 + order 25 + follow 50 + the adjustment, per customer: all four tiers of adjustment landed.
+    assert state.points_total == sum(175 + scenarios_load.adjustment(i) for i in range(8))
+    assert {name for name, _ in state.tiers} == {"Bronze", "Silver", "Gold"}
+
+    # A difference in the worlds is reported, not averaged away.
+    other = dataclasses.replace(state, ledger_events=state.ledger_events + 1)
+    assert state.differences(other) == ["ledger_events: 32 vs 33"]
