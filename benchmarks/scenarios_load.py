@@ -12,6 +12,10 @@
   Figure: runner steps/s / direct steps/s, target >= 50 %. Both worlds must end in the same state (customers,
   orders, ledger events, points and tier totals, triggers fired, clock, and every member's id, balance and tier)
   or the figure fails.
+- where that overhead goes (information): the runner's own HTTP requests, replayed straight into
+  ``create_app(sim)`` on a fresh simulator (the in-process pipeline: Flask, routing, auth, journal, JSON), next to
+  the direct side; and the runner next to that replay (its own work: templates, expectations, bookkeeping). The
+  replay must end in the same state too.
 
 Loading the generated scenario is timed apart from running it (it is reported in the note): the runner figure is
 about executing steps. Timed on each side: shop creation, every step and the settling after it (the runner's
@@ -229,7 +233,7 @@ def _deadline_transport(sim: Simulator) -> Any:
     return DeadlineTransport(sim)
 
 
-def measure_runner(scenario: Scenario, cap_seconds: float) -> Measured:
+def measure_runner(scenario: Scenario, cap_seconds: float) -> tuple[Measured, list[dict[str, Any]]]:
     """``run_scenario`` on the loaded scenario with a fresh simulator and app (built before the clock starts: the
     app's routes are a one-off cost, as in ``run_scenarios``)."""
     from rivosim import Simulator
@@ -248,7 +252,52 @@ def measure_runner(scenario: Scenario, cap_seconds: float) -> Measured:
     shop = sim.shops.get(scenario.domain)
     if shop is None:
         raise RuntimeError(f"the runner created no shop {scenario.domain} ({failure or 'no failure reported'})")
-    return Measured(result.steps_run, seconds, state_of(sim, shop), result.passed, failure)
+    return Measured(result.steps_run, seconds, state_of(sim, shop), result.passed, failure), result.transcript
+
+
+def measure_replay(transcript: list[dict[str, Any]], cap_seconds: float) -> Measured:
+    """The HTTP requests the runner made (its transcript), sent straight into ``create_app(sim)`` on a fresh
+    simulator with the same seed — each built as the server shell builds it, each followed by ``run_until_idle``
+    as the runner settles — with none of the runner's own work (templates, expectations, bookkeeping). Between
+    the direct side and the runner, this says what the in-process HTTP pipeline costs and what the runner adds."""
+    from rivosim import Simulator
+    from rivosim.http.app import create_app
+    from rivosim.transport import wsgi_environ
+
+    sim = Simulator(seed=SEED)
+    app = create_app(sim)
+    from rivosim.clock import parse_instant
+
+    items = [t for t in transcript if t["kind"] == "request" or (t["kind"] == "advance" and "to" in t)]
+    requests = sum(1 for t in items if t["kind"] == "request")
+    key = ""
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return None
+
+    started = time.perf_counter()
+    deadline = started + cap_seconds
+    for item in items:
+        if time.perf_counter() > deadline:
+            raise OutOfTime(f"the replay ran past its {cap_seconds:.0f} s cap")
+        if item["kind"] == "advance":  # the runner moves the clock on the simulator, not by a request
+            sim.clock.advance_to(parse_instant(item["to"]))
+            sim.run_until_idle()
+            continue
+        path: str = item["path"]
+        body = json.dumps(item["body"]).encode() if item["body"] is not None else b""
+        headers = {"Content-Type": "application/json"} if body else {}
+        if path.startswith("/merchant_api/"):
+            headers["Authorization"] = key  # the shop's key: the same seed gives the same key
+        query = "&".join(f"{k}={v}" for k, v in (item["params"] or {}).items())
+        result = app(wsgi_environ(item["method"], path, query, headers, body), start_response)
+        out = b"".join(result)
+        if path == "/_rivosim/shops" and item["method"] == "POST":
+            key = json.loads(out)["rivo_api_key"]
+        sim.run_until_idle()
+    seconds = time.perf_counter() - started
+    shop = sim.shops[GENERATED_DOMAIN]
+    return Measured(requests, seconds, state_of(sim, shop))
 
 
 def compare(customers: int, cap_seconds: float, say: Callable[[str], None] = lambda _: None, *,
@@ -276,7 +325,10 @@ def compare(customers: int, cap_seconds: float, say: Callable[[str], None] = lam
         first = measure_direct(customers, cap_seconds)
         say(f"  runner: {customers:,} customers through run_scenario…")
         gc.collect()
-        runner = measure_runner(scenario, cap_seconds)
+        runner, transcript = measure_runner(scenario, cap_seconds)
+        say("  replay: the runner's requests straight into the app…")
+        gc.collect()
+        replay = measure_replay(transcript, cap_seconds)
         second = None
         if direct_again:
             say("  direct again…")
@@ -292,11 +344,12 @@ def compare(customers: int, cap_seconds: float, say: Callable[[str], None] = lam
     if runner.steps != direct.steps:
         problems.append(f"steps: runner {runner.steps:,} vs direct {direct.steps:,}")
     problems += [f"runner vs direct {d}" for d in runner.state.differences(direct.state)]
+    problems += [f"replay vs direct {d}" for d in replay.state.differences(direct.state)]
     return {"customers": customers, "steps": len(scenario.steps), "load_seconds": load_seconds, "runner": runner,
-            "direct": direct, "direct_runs": [m.seconds for m in runs], "problems": problems}
+            "direct": direct, "replay": replay, "direct_runs": [m.seconds for m in runs], "problems": problems}
 
 
-def _overhead(quick: bool, say: Callable[[str], None]) -> Figure:
+def _overhead(quick: bool, say: Callable[[str], None]) -> tuple[Figure, dict[str, Any] | None]:
     customers = QUICK_CUSTOMERS if quick else FULL_CUSTOMERS
     cap = QUICK_CAP_SECONDS if quick else FULL_CAP_SECONDS
     name = f"runner overhead: steps/s vs direct, {customers:,} customers" + (" (quick)" if quick else "")
@@ -305,7 +358,7 @@ def _overhead(quick: bool, say: Callable[[str], None]) -> Figure:
         # most of the section's minute, and the direct side's runs agree within a few per cent on a quiet machine.
         out = compare(customers, cap, say, direct_again=quick)
     except OutOfTime as exc:
-        return Figure(name, "-", "-", "-", ">= 50 %", False, f"{exc}")
+        return Figure(name, "-", "-", "-", ">= 50 %", False, f"{exc}"), None
     runner: Measured = out["runner"]
     direct: Measured = out["direct"]
     ratio = runner.rate / direct.rate
@@ -321,7 +374,27 @@ def _overhead(quick: bool, say: Callable[[str], None]) -> Figure:
     if problems:
         note = "NOT THE SAME WORK: " + "; ".join(problems[:5]) + ". " + note
     return Figure(name, f"{runner.rate:,.0f} steps/s", f"{direct.rate:,.0f} steps/s", f"{ratio:.0%}", ">= 50 %",
-                  ratio >= 0.5 and not problems, note)
+                  ratio >= 0.5 and not problems, note), out
+
+
+def _decomposition(out: dict[str, Any], quick: bool) -> list[Figure]:
+    """Where the runner's time goes: the in-process HTTP pipeline (the replay against the domain) and the runner's
+    own work (the runner against the replay). Information: they explain the overhead figure."""
+    runner: Measured = out["runner"]
+    direct: Measured = out["direct"]
+    replay: Measured = out["replay"]
+    suffix = " (quick)" if quick else ""
+    per = 1e6 / max(1, replay.steps)
+    note_app = (f"{replay.steps:,} requests: {replay.seconds * per:,.0f} us each through create_app(sim) vs "
+                f"{direct.seconds * 1e6 / max(1, direct.steps):,.0f} us per operation on the domain")
+    note_runner = (f"runner {runner.seconds * 1e6 / max(1, runner.steps):,.0f} us per step vs "
+                   f"{replay.seconds * per:,.0f} us per replayed request")
+    return [
+        Figure("  of which: in-process HTTP pipeline (replay vs direct)" + suffix, f"{replay.seconds:.2f} s",
+               f"{direct.seconds:.2f} s", f"{direct.seconds / replay.seconds:.0%}", "info", None, note_app),
+        Figure("  of which: the runner's own work (runner vs replay)" + suffix, f"{runner.seconds:.2f} s",
+               f"{replay.seconds:.2f} s", f"{replay.seconds / runner.seconds:.0%}", "info", None, note_runner),
+    ]
 
 
 # -- the library ------------------------------------------------------------------------------------------------
@@ -369,4 +442,5 @@ def _library(say: Callable[[str], None]) -> Figure:
 
 
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
-    return [_library(say), _overhead(quick, say)]
+    overhead, out = _overhead(quick, say)
+    return [_library(say), overhead, *(_decomposition(out, quick) if out else [])]

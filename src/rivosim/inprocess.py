@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import sys
 import time
 import weakref
 from collections.abc import Iterable
@@ -45,7 +44,7 @@ from contextlib import ContextDecorator
 from http.client import IncompleteRead, RemoteDisconnected
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import responses
@@ -54,7 +53,7 @@ from responses.registries import FirstMatchRegistry
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from .transport import ENVIRON_KEY, client_meets
+from .transport import ENVIRON_KEY, client_meets, wsgi_environ
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -104,35 +103,15 @@ def _body_bytes(body: Any) -> bytes:
 def environ_for(request: PreparedRequest) -> dict[str, Any]:
     """The WSGI environ a server would build for ``request`` (what the server shell builds, field for field)."""
     parts = urlsplit(request.url)
-    path = parts.path or "/"
-    body = _body_bytes(request.body)
-    https = parts.scheme == "https"
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(path).decode("latin-1") if "%" in path else path,
-        "QUERY_STRING": parts.query,
-        "SERVER_NAME": parts.hostname or "localhost",
-        "SERVER_PORT": str(parts.port or (443 if https else 80)),
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": parts.netloc,
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": parts.scheme,
-        "wsgi.input": BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    environ = wsgi_environ(str(request.method), parts.path or "/", parts.query, None, _body_bytes(request.body),
+                           scheme=parts.scheme, host=parts.hostname or "localhost", port=parts.port)
+    environ["HTTP_HOST"] = parts.netloc  # as the client wrote it
     for name, value in request.headers.items():
         key = name.upper().replace("-", "_")
         if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             environ[key] = value
         else:
             environ["HTTP_" + key] = value
-    if body and "CONTENT_LENGTH" not in environ:
-        environ["CONTENT_LENGTH"] = str(len(body))
     return environ
 
 

@@ -12,8 +12,12 @@ decision in ``environ[ENVIRON_KEY]`` before returning. A transport that finds no
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from io import BytesIO
+from typing import Any, Literal
+from urllib.parse import unquote_to_bytes
 
 ENVIRON_KEY = "rivosim.transport"
 """WSGI environ key under which the app leaves its :class:`TransportAction` for the transport."""
@@ -110,3 +114,41 @@ def client_meets(action: TransportAction, timeout: float | None, body_size: int)
             return ClientMeets("timed_out_in_body", waited + timeout)
         waited += math.ceil(body_size / action.chunk_size) * action.chunk_interval
     return ClientMeets("response", waited)
+
+
+# -- the request side ----------------------------------------------------------------------------------------------
+def wsgi_environ(method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None,
+                 body: bytes = b"", *, scheme: str = "http", host: str = "localhost", port: int | None = None
+                 ) -> dict[str, Any]:
+    """The WSGI environ the server shell builds for a request, field for field: what both in-process transports
+    hand ``create_app(sim)``. ``path`` is as sent on the wire (percent-encoded); ``PATH_INFO`` gets its bytes as
+    latin-1 text, as PEP 3333 says."""
+    port = port or (443 if scheme == "https" else 80)
+    default_port = port == (443 if scheme == "https" else 80)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1") if "%" in path else (path or "/"),
+        "QUERY_STRING": query,
+        "SERVER_NAME": host,
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": host if default_port else f"{host}:{port}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = value
+        else:
+            environ["HTTP_" + key] = value
+    if body and "CONTENT_LENGTH" not in environ:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ

@@ -20,12 +20,11 @@ from urllib.parse import urlencode
 
 import orjson
 import requests
-from werkzeug.test import EnvironBuilder
 
 from ..clock import parse_instant
 from ..engine import Simulator
 from ..http.app import create_app
-from ..transport import TransportAction, action_from_environ, client_meets
+from ..transport import TransportAction, action_from_environ, client_meets, wsgi_environ
 
 __all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
            "no_response", "reply_for_exception"]
@@ -189,17 +188,16 @@ class InProcessTransport:
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
-        kwargs: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
+        path, _, query = path.partition("?")
         if params:
-            kwargs["query_string"] = urlencode({k: str(v) for k, v in params.items()})
+            extra = urlencode({k: str(v) for k, v in params.items()})
+            query = f"{query}&{extra}" if query else extra
+        hdrs = dict(headers or {})
+        body = b""
         if json is not None:
-            kwargs["data"] = orjson.dumps(json)
-            kwargs["content_type"] = "application/json"
-        builder = EnvironBuilder(path, **kwargs)
-        try:
-            environ = builder.get_environ()
-        finally:
-            builder.close()
+            body = orjson.dumps(json)
+            hdrs["Content-Type"] = "application/json"
+        environ = wsgi_environ(method, path, query, hdrs, body)
         head: list[Any] = []
         written: list[bytes] = []
 
