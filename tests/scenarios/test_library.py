@@ -219,6 +219,8 @@ def _load_error(text: str) -> LoadError:
     ("name: x\nsteps:\n  - http: {method: GET, path: '/x/{{ foo( }}'}\n", 3, "cannot parse expression"),
     ("name: x\nname: y\nsteps:\n  - advance: P1D\n", 2, "duplicate key 'name'"),
     ("name: x\nsteps:\n  - advance: [P1D\n", 4, "not valid YAML"),
+    # libyaml parses, but its refusal is re-read in Python for the more specific words, the same everywhere
+    ("name: x\n\tsteps: []\n", 2, "found character '\\t' that cannot start any token"),
     ("name: x\nstep:\n  - advance: P1D\n", 2, "unknown field 'step' (did you mean 'steps'?)"),
     ("name: x\n", 1, "'steps' is a required property"),
     ("name: x\nsteps:\n  - order_paid: {order: first}\n", 3, "unknown order 'first'"),

@@ -13,6 +13,8 @@ import yaml
 
 __all__ = ["LoadError", "Path_", "compose", "describe_path", "line_of"]
 
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Path_ = tuple[str | int, ...]
 
 
@@ -26,14 +28,16 @@ class LoadError(Exception):
 
 def compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """The document as plain values, and the line each path (``("steps", 3, "advance")``) starts on."""
-    loader = yaml.SafeLoader(text)
+    # libyaml when PyYAML has it (much faster on big generated scenarios); both give nodes with line marks. A
+    # document it refuses is parsed again in Python, whose messages are the more specific ("found character '\t'
+    # that cannot start any token"): the same words on every machine, and errors are rare enough not to matter.
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise LoadError(file, mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise LoadError(file, 1, f"not valid YAML: {exc}") from exc
+    except yaml.YAMLError:
+        loader.dispose()
+        loader = yaml.SafeLoader(text)
+        node = _python_parse(loader, file)
     lines: dict[Path_, int] = {}
     try:
         if node is None:
@@ -41,6 +45,16 @@ def compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         return _build(loader, node, (), lines, file), lines
     finally:
         loader.dispose()
+
+
+def _python_parse(loader: yaml.SafeLoader, file: str) -> Any:
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise LoadError(file, mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise LoadError(file, 1, f"not valid YAML: {exc}") from exc
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
