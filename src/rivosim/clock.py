@@ -137,6 +137,11 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _nothing  # let go of what the callback holds (a deleted shop) before the heap does
+
+
+def _nothing() -> None:
+    return None
 
 
 class Clock:
@@ -196,6 +201,13 @@ class Clock:
     def call_after(self, after: float | str | timedelta | Duration, callback: Callable[[], object],
                    label: str = "") -> Timer:
         return self.call_at(parse_duration(after).after(self.now()), callback, label)
+
+    def cancel_where(self, matches: Callable[[Timer], bool]) -> int:
+        """Cancel every live timer ``matches`` accepts (a deleted shop's, by label); returns how many."""
+        hit = [t for t in self._heap if not t.cancelled and not t.done and matches(t)]
+        for timer in hit:
+            timer.cancel()
+        return len(hit)
 
     def pending(self) -> list[Timer]:
         """Live timers, soonest first."""

@@ -42,6 +42,7 @@ class Simulator:
         self.on_reset: list[Callable[[], None]] = []
         # Called with every new shop (after the built-in services attach): per-shop services plug in here.
         self.on_shop_created: list[Callable[[Shop], None]] = []
+        self.on_shop_deleted: list[Callable[[str], None]] = []
         # One lock serialises requests and Python-API calls: the server shell answers from its event loop
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
@@ -175,12 +176,17 @@ class Simulator:
             shop = self.shop(domain)
             del self.shops[domain]
             shop.close()
+            prefix = domain + ":"  # its daily ticks, expiries, syncs and deliveries: they hold the shop
+            self.clock.cancel_where(lambda timer: timer.label.startswith(prefix))
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
             self.triggers.detach(domain)
             self.faults.clear(shop=domain)
             self.lag.forget(domain)
             self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
+            del shop  # hooks may collect garbage: the deleted shop must not be held by this frame
+            for hook in list(self.on_shop_deleted):
+                hook(domain)
 
     def patch_shop(self, domain: str, patch: dict[str, Any]) -> Shop:
         with self.lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -286,3 +288,15 @@ def test_record_bug_keeps_what_went_wrong() -> None:
     sim = Simulator(seed=1)
     sim.record_bug(KeyError("x"), "rivo.customers.get")
     assert sim.bugs == [{"at": START.isoformat(), "where": "rivo.customers.get", "error": "KeyError: 'x'"}]
+
+
+def test_a_deleted_shop_leaves_nothing_behind_that_holds_it() -> None:
+    sim = Simulator(seed=1)
+    shop = sim.create_shop({"domain": "gone.myshopify.com"}, customers=5)
+    assert any(t.label.startswith("gone.myshopify.com:") for t in sim.clock.pending())  # its daily tick …
+    ref = weakref.ref(shop)
+    del shop
+    sim.delete_shop("gone.myshopify.com")
+    gc.collect()
+    assert ref() is None  # … no longer holds it once the shop is deleted
+    assert not any(t.label.startswith("gone.myshopify.com:") for t in sim.clock.pending())
