@@ -154,6 +154,7 @@ class Clock:
         self._work: list[Timer] = []
         self._seq = 0
         self._running = False
+        self._stopped = False
 
     # -- time ------------------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -222,12 +223,19 @@ class Clock:
         """Fire every timer due at or before ``now()``. Returns how many ran."""
         return self._run_until(self.now(), move=False)
 
-    def advance(self, by: float | str | timedelta | Duration) -> datetime:
-        """Move time forward by ``by``, firing each timer due on the way with ``now()`` equal to its due time."""
+    def advance(self, by: float | str | timedelta | Duration, *, stop: Callable[[], bool] | None = None) -> datetime:
+        """Move time forward by ``by``, firing each timer due on the way with ``now()`` equal to its due time.
+        ``stop`` is asked after each timer: true ends the advance there, at that timer's due time."""
         target = parse_duration(by).after(self.now())
-        self._run_until(target, move=True)
-        self._set_at_least(target)
+        self._run_until(target, move=True, stop=stop)
+        if not self._stopped:
+            self._set_at_least(target)
         return self.now()
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the last ``advance`` ended before its target because its ``stop`` said so."""
+        return self._stopped
 
     def advance_to(self, instant: datetime) -> datetime:
         if instant > self.now():
@@ -251,8 +259,9 @@ class Clock:
             ran += self._run_until(max(due, self.now()), move=True)
         return self.now()
 
-    def _run_until(self, target: datetime, *, move: bool) -> int:
+    def _run_until(self, target: datetime, *, move: bool, stop: Callable[[], bool] | None = None) -> int:
         # Re-entrancy guard: a callback that advances the clock would run timers out of order.
+        self._stopped = False
         if self._running:
             return 0
         self._running = True
@@ -267,6 +276,9 @@ class Clock:
                 timer.done = True
                 timer.callback()
                 ran += 1
+                if stop is not None and stop():
+                    self._stopped = True
+                    break
         finally:
             self._running = False
         return ran

@@ -98,11 +98,23 @@ class Simulator:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def advance(self, by: float | str | timedelta | Duration) -> datetime:
-        """Move the clock forward (``"P30D"``, seconds, a ``timedelta``), running everything that falls due."""
+    def advance(self, by: float | str | timedelta | Duration, *, stop_on_delivery: bool = False,
+                max_wait: float = 30.0) -> datetime:
+        """Move the clock forward (``"P30D"``, seconds, a ``timedelta``), running everything that falls due.
+        ``stop_on_delivery``: stop right after the first webhook delivery attempt on the way (at its instant), so
+        a client driving the clock remotely can react where a delivery happened with one request, instead of
+        stepping from timer to timer (``clock.stopped_early`` says whether it stopped). The deliveries then in
+        flight on a threaded sender are waited for (up to ``max_wait`` seconds each), so the receiver has them."""
         with self.lock:
             self.outbox.drain()
-            return self.clock.advance(by)
+            if not stop_on_delivery:
+                return self.clock.advance(by)
+            started = self.outbox.attempts_started
+            now = self.clock.advance(by, stop=lambda: self.outbox.attempts_started != started)
+            # Answer once the deliveries are made: the caller's receiver has them when this returns.
+            while self.outbox.in_flight and self.outbox.drain(wait=max_wait):
+                pass
+            return now
 
     def run_until_idle(self, *, max_wait: float = 30.0, shop: str | None = None) -> datetime:
         """Run all queued background work (deliveries and their retries included), moving time only as far as

@@ -116,3 +116,27 @@ def test_a_custom_sender_lasts_until_the_next_reset(sim: Simulator) -> None:
     assert sim.outbox.sender is sender
     sim.reset()
     assert sim.outbox.sender is not sender
+
+
+def test_an_advance_can_stop_at_the_first_delivery_on_the_way(sim: Simulator, client: Any, shop: ShopHandle) -> None:
+    sender = FlakySender(failures=1)  # the first attempt fails: its retry is the next delivery on the clock
+    sim.use_sender(sender)
+    subscribe(shop)
+    shop.add_customer(email="stop@example.com")
+    start = sim.now()
+    first = client.post("/_rivosim/clock/advance", json={"duration": "P30D", "stop_on_delivery": True}).get_json()
+    assert first["stopped_on_delivery"] is True and first["now"] == start.isoformat()  # the first attempt: now
+    assert len(sender.sent) == 1
+    second = client.post("/_rivosim/clock/advance", json={"duration": "P30D", "stop_on_delivery": True}).get_json()
+    retry_at = deliveries(client, shop=shop.domain)[0]["attempts"][1]["at"]
+    assert second["stopped_on_delivery"] is True and second["now"] == retry_at and len(sender.sent) == 2
+    last = client.post("/_rivosim/clock/advance", json={"duration": "P1D", "stop_on_delivery": True}).get_json()
+    assert last["stopped_on_delivery"] is False  # nothing more to deliver: the whole day passed
+    assert last["now"] > second["now"]
+
+
+def test_stop_on_delivery_must_be_a_flag(client: Any) -> None:
+    before = client.get("/_rivosim/clock").get_json()
+    assert_control_error(client.post("/_rivosim/clock/advance", json={"seconds": 5, "stop_on_delivery": "yes"}),
+                         422)
+    assert client.get("/_rivosim/clock").get_json() == before

@@ -380,3 +380,14 @@ def test_a_virtual_clock_hold_is_just_its_time() -> None:
     clock.advance(10)
     clock.release()
     assert clock.now() == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+
+
+def test_an_advance_stops_where_its_stop_says_and_reports_it() -> None:
+    clock = VirtualClock()
+    fired: list[str] = []
+    clock.call_after(60, lambda: fired.append("a"))
+    clock.call_after(120, lambda: fired.append("b"))
+    clock.advance(3600, stop=lambda: fired == ["a"])
+    assert fired == ["a"] and clock.now() == START + timedelta(minutes=1) and clock.stopped_early
+    clock.advance(3600, stop=lambda: False)
+    assert fired == ["a", "b"] and clock.now() == START + timedelta(minutes=61) and not clock.stopped_early

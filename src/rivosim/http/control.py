@@ -269,8 +269,12 @@ def clock_get() -> Response:
 def clock_advance() -> Response:
     body = _body()
     given = [k for k in ("seconds", "duration") if k in body]
-    if len(given) != 1 or set(body) - {"seconds", "duration"}:
-        raise ValidationFailed('send exactly one of {"seconds": n} or {"duration": "P30D"}', field="duration")
+    if len(given) != 1 or set(body) - {"seconds", "duration", "stop_on_delivery"}:
+        raise ValidationFailed('send exactly one of {"seconds": n} or {"duration": "P30D"} (and optionally '
+                               '"stop_on_delivery": true)', field="duration")
+    stop_on_delivery = body.get("stop_on_delivery", False)
+    if not isinstance(stop_on_delivery, bool):
+        raise ValidationFailed("stop_on_delivery must be true or false", field="stop_on_delivery")
     value = body[given[0]]
     if given[0] == "seconds" and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ValidationFailed("seconds must be a number", field="seconds")
@@ -280,8 +284,9 @@ def clock_advance() -> Response:
         parsed = parse_duration(value)
     except ValueError as exc:
         raise ValidationFailed(str(exc), field=given[0]) from exc
-    _sim().advance(parsed)
-    return json_response(_clock_json())
+    sim = _sim()
+    sim.advance(parsed, stop_on_delivery=stop_on_delivery)
+    return json_response({**_clock_json(), "stopped_on_delivery": stop_on_delivery and sim.clock.stopped_early})
 
 
 @route("/run_until_idle", "POST", "control.run_until_idle")

@@ -341,12 +341,17 @@ class HttpTransport:
             raise ConnectionError(f"POST /_rivosim/run_until_idle {reply.outcome()}")
 
     def step_toward(self, instant: datetime) -> bool:
-        # Over HTTP the clock cannot be interrupted: step from one due timer to the next (each answer carries
-        # the next due time).
-        due = self.next_due()
-        stop = instant if due is None or due >= instant else due
-        self.advance_to(stop)
-        return stop >= instant
+        # The server stops the advance right after a webhook delivery on the way (once it is made, so our
+        # receiver has it) and says so: one request per delivery, not one per timer (a daily tick a day).
+        now, exact = self.now_estimate()
+        if not exact:
+            now = self.now()
+        seconds = max(0.0, round((instant - now).total_seconds(), 6))
+        reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds, "stop_on_delivery": True})
+        if reply.status != 200:
+            raise ConnectionError(f"POST /_rivosim/clock/advance {reply.outcome()}")
+        body = reply.json
+        return not (isinstance(body, dict) and body.get("stopped_on_delivery"))
 
     def now_estimate(self) -> tuple[datetime, bool]:
         """A wall-clock server's time is ours plus the offset last seen (only ``advance`` changes it); a

@@ -79,6 +79,7 @@ class Outbox:
         self.cap = cap
         self.deliveries: dict[str, Delivery] = {}
         self.in_flight = 0
+        self.attempts_started = 0  # every attempt ever started: lets an advance stop at a delivery
         self.on_outcome: list[Callable[[Delivery, bool], None]] = []
 
     # -- queueing --------------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class Outbox:
         delivery.last_headers = headers
         number = len(delivery.attempts) + 1
         self.in_flight += 1
+        self.attempts_started += 1
         self.sender.send(OutgoingRequest(delivery.url, delivery.body, headers, delivery.timeout),
                          lambda result: self._record(delivery, number, now, result))
 
