@@ -130,3 +130,24 @@ def test_segment_count_differences_are_explained(shop: ShopHandle, client: Flask
     entry = entries(client, status="404")[-1]
     whys = [n["why"] for n in entry["nearest"]]
     assert any("segments" in why for why in whys), whys
+
+
+def test_on_the_wall_clock_one_request_is_one_instant() -> None:
+    from rivosim.wire.rivo import timestamp
+
+    sim = Simulator(seed=3, clock="wall")
+    shop = sim.create_shop({"domain": "wall.myshopify.com"})
+    client = create_app(sim).test_client()
+    created = client.post("/_rivosim/shops/wall.myshopify.com/customers",
+                          json={"email": "now@example.com", "visibility_delay": 0}).get_json()
+    resp = client.post("/merchant_api/v1/points_events", headers={"Authorization": shop.credentials.rivo_api_key},
+                       json={"customer_identifier": str(created["id"]), "source": "manual", "points_amount": 5,
+                             "credits_amount": 0})
+    assert resp.status_code == 201, resp.get_json()
+    event = resp.get_json()["data"]["attributes"]
+    entry = sim.journal.entries()[-1]
+    assert entry.route == "rivo.points_events.create"
+    # The ledger entry, the trigger it fired and the journal entry share the request's instant.
+    assert event["created_at"] == event["applied_at"] == timestamp(entry.at)
+    fired = sim.triggers.log("wall.myshopify.com").items[-1]
+    assert fired.topic == "points_event/created" and fired.at == entry.at
