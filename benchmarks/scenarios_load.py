@@ -262,7 +262,7 @@ def measure_replay(transcript: list[dict[str, Any]], cap_seconds: float) -> Meas
     the direct side and the runner, this says what the in-process HTTP pipeline costs and what the runner adds."""
     from rivosim import Simulator
     from rivosim.http.app import create_app
-    from rivosim.transport import wsgi_environ
+    from rivosim.transport import call_app, wsgi_environ
 
     sim = Simulator(seed=SEED)
     app = create_app(sim)
@@ -271,9 +271,6 @@ def measure_replay(transcript: list[dict[str, Any]], cap_seconds: float) -> Meas
     items = [t for t in transcript if t["kind"] == "request" or (t["kind"] == "advance" and "to" in t)]
     requests = sum(1 for t in items if t["kind"] == "request")
     key = ""
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        return None
 
     started = time.perf_counter()
     deadline = started + cap_seconds
@@ -290,8 +287,7 @@ def measure_replay(transcript: list[dict[str, Any]], cap_seconds: float) -> Meas
         if path.startswith("/merchant_api/"):
             headers["Authorization"] = key  # the shop's key: the same seed gives the same key
         query = "&".join(f"{k}={v}" for k, v in (item["params"] or {}).items())
-        result = app(wsgi_environ(item["method"], path, query, headers, body), start_response)
-        out = b"".join(result)
+        _, _, out = call_app(app, wsgi_environ(item["method"], path, query, headers, body))
         if path == "/_rivosim/shops" and item["method"] == "POST":
             key = json.loads(out)["rivo_api_key"]
         sim.run_until_idle()

@@ -53,7 +53,7 @@ from responses.registries import FirstMatchRegistry
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from .transport import ENVIRON_KEY, client_meets, wsgi_environ
+from .transport import ENVIRON_KEY, call_app, client_meets, wsgi_environ
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -270,23 +270,9 @@ class MockApis(ContextDecorator):
     # -- one call ----------------------------------------------------------------------------------------------
     def handle(self, request: PreparedRequest) -> Any:
         environ = environ_for(request)
-        captured: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured[:] = [status, headers]
-            return lambda data: captured.append(data)
-
-        result = self.app(environ, start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        if len(captured) > 2:
-            body = b"".join(captured[2:]) + body
-        status = int(captured[0][:3])
-        headers = HTTPHeaderDict(captured[1])
+        status_line, header_list, body = call_app(self.app, environ)
+        status = int(status_line[:3])
+        headers = HTTPHeaderDict(header_list)
         action: TransportAction | None = environ.get(ENVIRON_KEY)
         if action is not None and (action.kind != "respond" or action.delay):
             self._carry_out(action, request, body)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, Literal
@@ -152,3 +152,24 @@ def wsgi_environ(method: str, path: str, query: str = "", headers: Mapping[str, 
     if body and "CONTENT_LENGTH" not in environ:
         environ["CONTENT_LENGTH"] = str(len(body))
     return environ
+
+
+def call_app(app: Callable[[dict[str, Any], Any], Iterable[bytes]], environ: dict[str, Any]
+             ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Call a WSGI app the way a server does, for the in-process transports: ``(status line, headers, body)``,
+    the body being what ``write()`` was given followed by the returned iterable, which is closed afterwards."""
+    head: list[Any] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        head[:] = [status, headers]
+        return written.append
+
+    result = app(environ, start_response)
+    try:
+        rest = b"".join(result)  # first: an app may write() while its iterable runs
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return head[0], head[1], b"".join(written) + rest

@@ -67,18 +67,11 @@ def no_simulator_bugs(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
 
 
 # -- API helpers ---------------------------------------------------------------------------------------------
-class RivoApi:
-    """The Rivo merchant API under ``/merchant_api/v1`` with a raw key in ``Authorization``."""
+class Verbs:
+    """``get``/``post``/``put``/``delete`` over a client's own ``request`` (its base path and credentials)."""
 
-    def __init__(self, client: FlaskClient, key: str | None) -> None:
-        self.client = client
-        self.key = key
-
-    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-                **kwargs: Any) -> TestResponse:
-        all_headers = {} if self.key is None else {"Authorization": self.key}
-        all_headers.update(headers or {})
-        return self.client.open(BASE + path, method=method, headers=all_headers, **kwargs)
+    def request(self, method: str, path: str, **kwargs: Any) -> TestResponse:
+        raise NotImplementedError
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)
@@ -91,6 +84,20 @@ class RivoApi:
 
     def delete(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("DELETE", path, **kwargs)
+
+
+class RivoApi(Verbs):
+    """The Rivo merchant API under ``/merchant_api/v1`` with a raw key in ``Authorization``."""
+
+    def __init__(self, client: FlaskClient, key: str | None) -> None:
+        self.client = client
+        self.key = key
+
+    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+                **kwargs: Any) -> TestResponse:
+        all_headers = {} if self.key is None else {"Authorization": self.key}
+        all_headers.update(headers or {})
+        return self.client.open(BASE + path, method=method, headers=all_headers, **kwargs)
 
     def data(self, path: str, status: int = 200, **kwargs: Any) -> Any:
         """GET ``path`` and return ``data`` after checking the status."""

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from rivosim.webhooks.senders import AttemptResult, Done, OutgoingRequest
 
-from .conftest import ShopHandle
+from .conftest import ShopHandle, Verbs
 
 VERSION = "2025-10"  # supported on the default clock (2026-01-01T00:00Z: 2026-01 is still the release candidate)
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -22,7 +22,7 @@ NO_SHOPIFY_LIMIT: dict[str, Any] = {"rate_limits": {"shopify_rest": {"enabled": 
                                                     "shopify_graphql": {"enabled": False}}}
 
 
-class AdminApi:
+class AdminApi(Verbs):
     def __init__(self, client: FlaskClient, token: str | None, version: str = VERSION) -> None:
         self.client = client
         self.token = token
@@ -37,18 +37,6 @@ class AdminApi:
         sent = {} if self.token is None else {"X-Shopify-Access-Token": self.token}
         sent.update(headers or {})
         return self.client.open(self.url(path), method=method, headers=sent, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.request("DELETE", path, **kwargs)
 
     def ok(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
         resp = self.request(method, path, **kwargs)

@@ -326,7 +326,7 @@ def test_run_until_idle_for_one_shop(shop: ShopHandle, client: FlaskClient) -> N
 
 
 @pytest.mark.parametrize(("body", "status"), [({"shop": "nope.myshopify.com"}, 404), ({"shop": 7}, 422),
-                                              ({"shop": ""}, 422)])
+                                              ({"shop": ""}, 422), ({"shops": "a.myshopify.com"}, 422)])
 def test_run_until_idle_refuses_a_bad_shop_and_leaves_time_alone(client: FlaskClient, body: dict[str, Any],
                                                                   status: int) -> None:
     before = client.get("/_rivosim/clock").get_json()

@@ -293,6 +293,9 @@ def clock_advance() -> Response:
 def run_until_idle() -> Response:
     """``{"shop"?: domain}`` (or ``?shop=``): stop once that shop's work is done, whatever other shops queue."""
     body = _body(required=False)
+    unknown = sorted(set(body) - {"shop"})
+    if unknown:
+        raise ValidationFailed(f"unknown field {unknown[0]}; accepted: shop", field=unknown[0])
     shop = body.get("shop", request.args.get("shop"))
     if shop is not None and (not isinstance(shop, str) or not shop):
         raise ValidationFailed("shop must be a shop's myshopify domain", field="shop")

@@ -24,7 +24,7 @@ import requests
 from ..clock import parse_instant
 from ..engine import Simulator
 from ..http.app import create_app
-from ..transport import TransportAction, action_from_environ, client_meets, wsgi_environ
+from ..transport import TransportAction, action_from_environ, call_app, client_meets, wsgi_environ
 
 __all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
            "no_response", "reply_for_exception"]
@@ -151,10 +151,6 @@ class Transport(Protocol):
         """The simulator's time without asking it (safe while it waits on us), and whether it is exact."""
         ...
 
-    def next_due(self) -> datetime | None:
-        """When the simulator's next timer (a delivery, a daily tick, an expiry) is due."""
-        ...
-
     def advance_to(self, instant: datetime) -> None:
         """Move the clock to ``instant``, running what falls due on the way (``instant`` in the past: just
         run what is due now)."""
@@ -198,21 +194,8 @@ class InProcessTransport:
             body = orjson.dumps(json)
             hdrs["Content-Type"] = "application/json"
         environ = wsgi_environ(method, path, query, hdrs, body)
-        head: list[Any] = []
-        written: list[bytes] = []
-
-        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            head[:] = [status, response_headers]
-            return written.append
-
-        result = self.app(environ, start_response)
-        try:
-            body = b"".join(written) + b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        response_headers = dict(head[1])
+        status_line, header_list, body = call_app(self.app, environ)
+        response_headers = dict(header_list)
         action = action_from_environ(environ)
         if action.kind != "respond" or action.delay:
             failed, waited = no_response(action, DEFAULT_TIMEOUT if timeout is None else timeout, len(body))
@@ -224,7 +207,7 @@ class InProcessTransport:
         declared = response_headers.get("Content-Length", "")
         if method != "HEAD" and declared.isdigit() and int(declared) > len(body):
             return _failed(CUT)  # malformed_body: cut (Content-Length promises more than arrives)
-        return Reply(int(head[0][:3]), body, response_headers)
+        return Reply(int(status_line[:3]), body, response_headers)
 
     def now(self) -> datetime:
         return self.sim.now()
@@ -232,12 +215,8 @@ class InProcessTransport:
     def now_estimate(self) -> tuple[datetime, bool]:
         return self.sim.now(), True
 
-    # Time is moved on the simulator itself, not through ``POST /_rivosim/clock/advance``: the runner steps
-    # from timer to timer so workflows act at the instant their trigger fired, and a request per step would
-    # cost more than the step.
-    def next_due(self) -> datetime | None:
-        return self.sim.clock.next_due()
-
+    # Time is moved on the simulator itself, not through ``POST /_rivosim/clock/advance``: a request per step
+    # would cost more than the step.
     def advance_to(self, instant: datetime) -> None:
         gap = instant - self.sim.now()
         self.sim.advance(gap if gap.total_seconds() > 0 else 0)
@@ -274,9 +253,8 @@ class HttpTransport:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        # The last clock reading: (server time, local time.time() when read, clock kind), and its next_due.
+        # The last clock reading: (server time, local time.time() when read, clock kind).
         self._clock: tuple[datetime, float, str] | None = None
-        self._next_due: tuple[datetime | None] | None = None
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -299,17 +277,12 @@ class HttpTransport:
             response = self._session().request(method, self.base_url + path, params=params, data=data,
                                                headers=hdrs, timeout=wait, allow_redirects=False)
         except requests.RequestException as exc:
-            self._next_due = None  # the server may have acted on it
             return reply_for_exception(exc, wait)
         reply = Reply(response.status_code, response.content, dict(response.headers))
         if reply.status == 200 and path.startswith(("/_rivosim/clock", "/_rivosim/run_until_idle")):
             body = reply.json
             if isinstance(body, dict) and "now" in body:
                 self._clock = (parse_instant(body["now"]), time.time(), str(body.get("kind", "wall")))
-                due = body.get("next_due")
-                self._next_due = (parse_instant(due) if due else None,) if "next_due" in body else None
-        elif method != "GET":
-            self._next_due = None  # anything may have scheduled work
         return reply
 
     def now(self) -> datetime:
@@ -318,22 +291,19 @@ class HttpTransport:
             raise ConnectionError(f"GET /_rivosim/clock {reply.outcome()}: is {self.base_url} a rivosim server?")
         return parse_instant(reply.json["now"])
 
-    def next_due(self) -> datetime | None:
-        # The last clock reply (an advance answers with next_due) is current unless something was written since.
-        if self._next_due is not None:
-            return self._next_due[0]
-        reply = self.request("GET", "/_rivosim/clock")
-        due = reply.json.get("next_due") if reply.status == 200 else None
-        return parse_instant(due) if due else None
-
     def advance_to(self, instant: datetime) -> None:
+        self._advance(instant)
+
+    def _advance(self, instant: datetime, **options: Any) -> Any:
+        """``POST /_rivosim/clock/advance`` by the gap to ``instant``; the server's answer."""
         now, exact = self.now_estimate()
         if not exact:
             now = self.now()
         seconds = max(0.0, round((instant - now).total_seconds(), 6))
-        reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds})
+        reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds, **options})
         if reply.status != 200:
             raise ConnectionError(f"POST /_rivosim/clock/advance {reply.outcome()}")
+        return reply.json
 
     def run_until_idle(self) -> None:
         reply = self.request("POST", "/_rivosim/run_until_idle")
@@ -343,14 +313,7 @@ class HttpTransport:
     def step_toward(self, instant: datetime) -> bool:
         # The server stops the advance right after a webhook delivery on the way (once it is made, so our
         # receiver has it) and says so: one request per delivery, not one per timer (a daily tick a day).
-        now, exact = self.now_estimate()
-        if not exact:
-            now = self.now()
-        seconds = max(0.0, round((instant - now).total_seconds(), 6))
-        reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds, "stop_on_delivery": True})
-        if reply.status != 200:
-            raise ConnectionError(f"POST /_rivosim/clock/advance {reply.outcome()}")
-        body = reply.json
+        body = self._advance(instant, stop_on_delivery=True)
         return not (isinstance(body, dict) and body.get("stopped_on_delivery"))
 
     def now_estimate(self) -> tuple[datetime, bool]:
