@@ -458,3 +458,17 @@ def test_wrong_control_method_is_405(client: FlaskClient) -> None:
     resp = client.put("/_rivosim/clock")
     assert_control_error(resp, 405)
     assert resp.headers["Allow"] == "GET"
+
+
+def test_a_host_header_that_is_no_host_name_is_a_400_not_a_bug(sim: Simulator) -> None:
+    from rivosim.transport import call_app, wsgi_environ
+
+    app = create_app(sim)
+    environ = wsgi_environ("GET", "/_rivosim/clock")
+    environ["HTTP_HOST"] = "a" * 70 + ".example"  # a DNS label over 63 characters: IDNA refuses it
+    status, _, body = call_app(app, environ)
+    assert status.startswith("400") and b'"error"' in body
+    assert not sim.bugs
+    environ = wsgi_environ("GET", "/_rivosim/clock")
+    environ["HTTP_HOST"] = "Example.COM:8282"  # any case, any port: routed the same
+    assert call_app(app, environ)[0].startswith("200")

@@ -148,7 +148,10 @@ def _wsgi_text(value: str) -> str:
 class RivosimFlask(Flask):
     url_rule_class = LazyBuilderRule
     sim: Simulator
-    _server_names: dict[str, str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._server_names: dict[str, str] = {}  # Host header -> server name, for create_url_adapter
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:  # type: ignore[override]
         """What Flask's ``create_url_adapter`` builds (no SERVER_NAME, no subdomain or host matching, no
@@ -349,7 +352,6 @@ def create_app(sim: Simulator) -> Flask:
 
     app = RivosimFlask("rivosim")
     app.sim = sim
-    app._server_names = {}
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.strict_slashes = False
     # Werkzeug would answer "//" in a path (e.g. an identifier that was an encoded "/") with an HTML 308
