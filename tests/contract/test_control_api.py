@@ -319,10 +319,27 @@ def test_run_until_idle(client: FlaskClient) -> None:
     assert resp.status_code == 200 and resp.get_json()["pending"] == 0
 
 
-def test_run_until_idle_for_one_shop(shop: ShopHandle, client: FlaskClient) -> None:
-    resp = client.post("/_rivosim/run_until_idle", json={"shop": shop.domain})
-    assert resp.status_code == 200 and "now" in resp.get_json()
-    assert client.post(f"/_rivosim/run_until_idle?shop={shop.domain}").status_code == 200
+def test_run_until_idle_for_one_shop_leaves_another_shops_retries(make_shop: Callable[..., ShopHandle],
+                                                                   client: FlaskClient, sim: Simulator) -> None:
+    from rivosim.webhooks.senders import AttemptResult
+
+    class Refusing:  # every delivery fails: shop a's retries go on for hours
+        def send(self, request: Any, done: Callable[[AttemptResult], None]) -> None:
+            done(AttemptResult(503, None, 1.0))
+
+        def close(self) -> None:
+            pass
+
+    sim.use_sender(Refusing())
+    a, b = make_shop(domain="a.myshopify.com"), make_shop(domain="b.myshopify.com")
+    assert a.api.post("/webhooks", json={"event_type": "points_event/created",
+                                         "url": "https://hooks.example/a"}).status_code == 201
+    a.add_customer(email="retry@example.com")
+    start = client.get("/_rivosim/clock").get_json()["now"]
+    for query in ({"json": {"shop": b.domain}}, {"query_string": {"shop": b.domain}}):
+        resp = client.post("/_rivosim/run_until_idle", **query)
+        assert resp.status_code == 200 and resp.get_json()["now"] == start  # b had nothing: time stays
+    assert client.post("/_rivosim/run_until_idle").get_json()["now"] > start  # everyone's: a's retries run
 
 
 @pytest.mark.parametrize(("body", "status"), [({"shop": "nope.myshopify.com"}, 404), ({"shop": 7}, 422),
