@@ -64,7 +64,7 @@ app = create_bare_app()
 
 
 def _lean_server_class() -> type:
-    """``rivosim.server.Server`` without running ``rivosim/__init__`` (which imports the whole simulator):
+    """``rivosim.transports.server.Server`` without running ``rivosim/__init__`` (which imports the whole simulator):
     the start-up baseline must pay for the shell, not for the package it lives in."""
     if "rivosim" not in sys.modules:
         spec = importlib.util.find_spec("rivosim")
@@ -73,7 +73,7 @@ def _lean_server_class() -> type:
         package = types.ModuleType("rivosim")
         package.__path__ = list(spec.submodule_search_locations)
         sys.modules["rivosim"] = package
-    from rivosim.server import Server
+    from rivosim.transports.server import Server
 
     return Server
 

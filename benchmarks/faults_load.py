@@ -153,7 +153,7 @@ def _pct(values: list[float]) -> tuple[float, float, float]:
 
 # -- the benchmark ---------------------------------------------------------------------------------------------------
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
-    from rivosim.faults import distribution_percentile
+    from rivosim.faults.fault_set import distribution_percentile
 
     figures: list[Figure] = []
     runs, seconds = (3, 2) if quick else (5, 5)

@@ -37,7 +37,7 @@ def bare_bridge(app: Any) -> Any:
     """The baseline: a plain ``responses`` mock whose callback builds the environ and calls ``app``."""
     import responses
 
-    from rivosim.inprocess import environ_for
+    from rivosim.transports.inprocess import environ_for
 
     def callback(request: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         captured: list[Any] = []
@@ -76,7 +76,7 @@ def fidelity(action: dict[str, Any], n: int) -> tuple[float, float, float]:
     """p50/p95/p99 (ms) of ``n`` in-process requests' latency in virtual time under a rule with ``action``."""
     import requests
 
-    from rivosim.inprocess import mock_apis
+    from rivosim.transports.inprocess import mock_apis
 
     sim, key, cid = _world(5)
     sim.faults.add({"match": {"route": "rivo.customers.get"}, "action": action})
@@ -93,9 +93,9 @@ def fidelity(action: dict[str, Any], n: int) -> tuple[float, float, float]:
 
 
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
-    from rivosim.faults import distribution_percentile
+    from rivosim.faults.fault_set import distribution_percentile
     from rivosim.http.app import create_app
-    from rivosim.inprocess import mock_apis
+    from rivosim.transports.inprocess import mock_apis
 
     figures: list[Figure] = []
     sim, key, cid = _world()

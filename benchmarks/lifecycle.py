@@ -26,7 +26,7 @@ RULES_ON = [{"trigger": "customer_birthday", "points_amount": 200},
 
 
 def _receiver() -> Any:
-    from rivosim.server import Server
+    from rivosim.transports.server import Server
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         environ["wsgi.input"].read()

@@ -5,7 +5,7 @@
   the median over the tests is what one test costs. Variants: ``rivosim`` + ``rivosim_shop`` (and reading
   ``rivosim.client``), ``rivosim_server`` + its fresh shop, against a test that only builds a Flask test
   client (a bare Flask app's, and the simulator's own: ``create_app(Simulator()).test_client()``).
-- Server start and stop: the session server (``rivosim.server.Server``) against a bare werkzeug server thread
+- Server start and stop: the session server (``rivosim.transports.server.Server``) against a bare werkzeug server thread
   (``make_server`` + ``serve_forever`` + ``shutdown``) serving the same app, started and stopped the same way.
   werkzeug's ``serve_forever`` polls for shutdown every 0.5 s by default, which would make the baseline look slow
   for a reason that has nothing to do with serving: the baseline polls every 0.05 s instead (our tick interval).
@@ -97,7 +97,7 @@ def _werkzeug_start_stop(app: object) -> float:
 
 
 def _rivosim_start_stop(app: object, tick: Callable[[], None]) -> float:
-    from rivosim.server import Server
+    from rivosim.transports.server import Server
 
     t0 = time.perf_counter()
     server = Server(app, tick=tick).start()  # type: ignore[arg-type]

@@ -219,7 +219,7 @@ def _deadline_transport(sim: Simulator) -> Any:
     time limit of its own, and this is the one place a benchmark can bound it without touching the runner. The
     check is one ``perf_counter`` per request (well under a microsecond against hundreds per step). A step that
     meets it fails the scenario; the runner's own requests outside any step let it through to the caller."""
-    from rivosim.scenarios.transport import InProcessTransport, Reply
+    from rivosim.transports.runner import InProcessTransport, Reply
 
     class DeadlineTransport(InProcessTransport):
         deadline = float("inf")
@@ -262,11 +262,11 @@ def measure_replay(transcript: list[dict[str, Any]], cap_seconds: float) -> Meas
     the direct side and the runner, this says what the in-process HTTP pipeline costs and what the runner adds."""
     from rivosim import Simulator
     from rivosim.http.app import create_app
-    from rivosim.transport import call_app, wsgi_environ
+    from rivosim.transports.wsgi import call_app, wsgi_environ
 
     sim = Simulator(seed=SEED)
     app = create_app(sim)
-    from rivosim.clock import parse_instant
+    from rivosim.kernel.clock import parse_instant
 
     items = [t for t in transcript if t["kind"] == "request" or (t["kind"] == "advance" and "to" in t)]
     requests = sum(1 for t in items if t["kind"] == "request")

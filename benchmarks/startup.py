@@ -56,7 +56,7 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     r, b = median(riv), median(bare)
     figures = [Figure(f"start-up to first 200 (median of {launches})", f"{r * 1000:.0f} ms", f"{b * 1000:.0f} ms",
                       f"{r / b:.2f}x", "≤ 2x", r / b <= 2.0,
-                      "baseline = bare Flask app on rivosim.server.Server, without importing the rivosim package; "
+                      "baseline = bare Flask app on the rivosim server shell, without importing the rivosim package; "
                       "both from compiled bytecode")]
     if demo:
         say("  rivosim serve (demo shop, 25 customers): " + ", ".join(f"{t * 1000:.0f}" for t in demo) + " ms")

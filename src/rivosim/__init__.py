@@ -3,11 +3,11 @@ slice it lives on. Start with ``Simulator`` and ``create_app``; see README.md.""
 
 from __future__ import annotations
 
-from .clock import VirtualClock, WallClock, parse_duration
-from .config import default_config, validate_config
-from .engine import Simulator
-from .errors import SimError
-from .http.app import create_app
+from rivosim.domain.config import default_config, validate_config
+from rivosim.engine import Simulator
+from rivosim.http.app import create_app
+from rivosim.kernel.clock import VirtualClock, WallClock, parse_duration
+from rivosim.kernel.errors import SimError
 
 __all__ = [
     "SimError",

@@ -1,5 +1,5 @@
 """``python -m rivosim`` runs the command-line interface."""
 
-from .cli import main
+from rivosim.cli import main
 
 raise SystemExit(main())

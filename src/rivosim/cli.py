@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import validate_config
-from .engine import Simulator
-from .errors import SimError
+from rivosim.domain.config import validate_config
+from rivosim.engine import Simulator
+from rivosim.kernel.errors import SimError
 
 __all__ = ["build_simulator", "load_config_file", "main"]
 
@@ -48,7 +48,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
                "journal_cap": data.get("journal_cap")}
     else:
         out = {"seed": None, "shops": [data], "faults": [], "journal_cap": None}
-    from .faults import validate_rules
+    from rivosim.faults.fault_set import validate_rules
 
     try:
         validate_rules(out["faults"], "faults")
@@ -112,8 +112,8 @@ def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .http.app import create_app
-    from .server import Server
+    from rivosim.http.app import create_app
+    from rivosim.transports.server import Server
 
     sim = build_simulator(seed=args.seed, clock=args.clock, demo=args.demo, customers=args.customers,
                           config=args.config)
@@ -140,17 +140,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from rivosim.demo import run_demo
 
-    return run_demo(seed=args.seed, customers=args.customers)
+    sim = build_simulator(seed=args.seed, clock="wall", demo=True, customers=args.customers, config=None)
+    return run_demo(sim, DEMO_DOMAIN)
 
 
 def _run(args: argparse.Namespace) -> int:
     import time
 
-    from .scenarios.loader import load_paths
-    from .scenarios.report import Progress, format_load_error, print_report, write_junit
-    from .scenarios.runner import run_scenarios, transcript_lines
+    from rivosim.scenarios.loader import load_paths
+    from rivosim.scenarios.report import Progress, format_load_error, print_report, write_junit
+    from rivosim.scenarios.runner import run_scenarios, transcript_lines
 
     scenarios, errors = load_paths(args.paths or ["scenarios"])
     for error in errors:

@@ -18,8 +18,9 @@ from typing import Any
 
 import requests
 
-from .http.app import create_app
-from .server import Server
+from rivosim.engine import Simulator
+from rivosim.http.app import create_app
+from rivosim.transports.server import Server
 
 __all__ = ["find_library", "run_demo"]
 
@@ -39,17 +40,16 @@ def find_library(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def run_demo(seed: int = 7, customers: int = 25, out: Callable[[str], None] = print, *,
+def run_demo(sim: Simulator, domain: str, out: Callable[[str], None] = print, *,
              library: str | Path | None = None, lifecycle: bool = True) -> int:
-    from .cli import DEMO_DOMAIN, build_simulator
-
-    sim = build_simulator(seed=seed, clock="wall", demo=True, customers=customers, config=None)
+    """Serve ``sim`` (which holds the demo shop ``domain``) and replay the lifecycle and the scenario library
+    against it over HTTP; 0 when everything behaved as the docs say."""
     failed = False
     with Server(create_app(sim), tick=sim.tick) as server:
         if lifecycle:
             out("== Part 1: one customer's lifecycle over HTTP ==\n")
             try:
-                _lifecycle(server.url, DEMO_DOMAIN, out)
+                _lifecycle(server.url, domain, out)
                 out("\nLifecycle: every step behaved as the Rivo docs describe.")
             except DemoFailure as exc:
                 out(f"\nLIFECYCLE FAILED: {exc}")
@@ -67,8 +67,8 @@ def run_demo(seed: int = 7, customers: int = 25, out: Callable[[str], None] = pr
 
 def _library(url: str, library: str | Path | None, out: Callable[[str], None]) -> bool:
     """Part 2: the scenario library against the running server, over HTTP."""
-    from .scenarios.loader import load_paths
-    from .scenarios.report import Progress, format_load_error, print_report
+    from rivosim.scenarios.loader import load_paths
+    from rivosim.scenarios.report import Progress, format_load_error, print_report
 
     path = find_library(library)
     out(f"\n== Part 2: the scenario library against {url} ==\n")
@@ -79,7 +79,7 @@ def _library(url: str, library: str | Path | None, out: Callable[[str], None]) -
     scenarios, errors = load_paths([path])
     for error in errors:
         out(format_load_error(error))
-    from .scenarios.runner import run_scenarios
+    from rivosim.scenarios.runner import run_scenarios
 
     out(f"{len(scenarios)} scenarios from {path}; the workflow client receives webhooks on a local HTTP endpoint\n")
     progress = Progress(len(scenarios))

@@ -10,20 +10,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import Clock, Duration, VirtualClock, WallClock
-from .config import resolve_config
-from .domain.seeding import seed_customers
-from .domain.shop import Shop
-from .errors import AlreadyExists, InvalidConfig, NotFound
-from .faults import FaultSet
-from .ids import Randomness
-from .journal import Journal
-from .ratelimit import RateLimiter
-from .read_lag import ReadLag
-from .shopify_webhooks import install as install_shopify_webhooks
-from .triggers import Triggers
-from .webhooks.outbox import Outbox
-from .webhooks.senders import BlockingSender, Sender, ThreadedSender
+from rivosim.domain.config import resolve_config
+from rivosim.domain.seeding import seed_customers
+from rivosim.domain.shop import Shop
+from rivosim.faults.fault_set import FaultSet
+from rivosim.faults.ratelimit import RateLimiter
+from rivosim.faults.read_lag import ReadLag
+from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock
+from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound
+from rivosim.kernel.ids import Randomness
+from rivosim.kernel.journal import Journal
+from rivosim.webhooks.outbox import Outbox
+from rivosim.webhooks.rivo_topics import Triggers
+from rivosim.webhooks.senders import BlockingSender, Sender, ThreadedSender
+from rivosim.webhooks.shopify_topics import install as install_shopify_webhooks
 
 __all__ = ["Simulator"]
 
@@ -205,7 +205,7 @@ class Simulator:
             shop = self.shop(domain)
             if "faults" in patch and patch["faults"] is not None:
                 # Check the new rules before the patch changes anything (a refused patch changes nothing).
-                from .faults import validate_rules
+                from rivosim.faults.fault_set import validate_rules
 
                 validate_rules(patch["faults"])
             shop.patch(patch)

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .clock import Duration
-from .config import merge_patch
-from .engine import Simulator
-from .errors import SimError
-from .journal import Journal
-from .testing.helpers import JournalView, PluginSimulator, ShopCredentials, Webhooks, node_domain, node_seed
+from rivosim.domain.config import merge_patch
+from rivosim.engine import Simulator
+from rivosim.kernel.clock import Duration
+from rivosim.kernel.errors import SimError
+from rivosim.kernel.journal import Journal
+from rivosim.testing.helpers import JournalView, PluginSimulator, ShopCredentials, Webhooks, node_domain, node_seed
 
 if TYPE_CHECKING:
-    from .server import Server
+    from rivosim.transports.server import Server
 
 __all__ = [
     "JournalView",
@@ -255,9 +255,9 @@ def _scenario(request: pytest.FixtureRequest, path: str, *, sim: Simulator | Non
               against: str | None = None) -> Any:
     """Run a scenario file in this test's simulator (in-process, reset to the test's seed first) or against the
     session's server (a new shop named after the scenario); a failed scenario fails the test."""
-    from .scenarios import LoadError, load_scenario, run_scenario
-    from .scenarios.report import format_failure
-    from .scenarios.transport import InProcessTransport
+    from rivosim.scenarios import LoadError, load_scenario, run_scenario
+    from rivosim.scenarios.report import format_failure
+    from rivosim.transports.runner import InProcessTransport
 
     file = _scenario_path(request, path)
     try:
@@ -319,7 +319,7 @@ class _SessionServer:
 
     def get(self) -> tuple[PluginSimulator, Server]:
         if self.sim is None or self.server is None:
-            from .server import Server
+            from rivosim.transports.server import Server
 
             sim = PluginSimulator(seed=self.seed, clock="wall")
 
@@ -405,9 +405,9 @@ def rivosim_server(rivosim_session_server: _SessionServer, rivosim_config: dict[
 @pytest.fixture
 def rivosim_mock(rivosim: PluginSimulator) -> Iterator[Any]:
     """In-process mode for this test: ``requests`` calls to the Rivo API host and ``*.myshopify.com`` go to
-    ``rivosim`` (no sockets, the virtual clock); yields the active :class:`rivosim.inprocess.MockApis`
+    ``rivosim`` (no sockets, the virtual clock); yields the active :class:`rivosim.transports.inprocess.MockApis`
     (``rivo_url``, ``shopify_url(domain)``, and ``add``/``add_callback`` to mock your own webhook receiver)."""
-    from .inprocess import mock_apis
+    from rivosim.transports.inprocess import mock_apis
 
     with mock_apis(rivosim, app=rivosim.app) as apis:
         yield apis

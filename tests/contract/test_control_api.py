@@ -426,7 +426,7 @@ def test_bugs_endpoint_is_empty(client: FlaskClient) -> None:
 
 def test_a_simulator_bug_is_a_marked_500(monkeypatch: pytest.MonkeyPatch, no_simulator_bugs: list[str]) -> None:
     # The guard the whole suite relies on: an unexpected exception answers 500 with X-Rivosim-Bug and is recorded.
-    from rivosim.http import control
+    from rivosim.http.control import core as control
 
     sim = Simulator(seed=1)
     client = create_app(sim).test_client()
@@ -478,7 +478,7 @@ def test_wrong_control_method_is_405(client: FlaskClient) -> None:
 
 
 def test_a_host_header_that_is_no_host_name_is_a_400_not_a_bug(sim: Simulator) -> None:
-    from rivosim.transport import call_app, wsgi_environ
+    from rivosim.transports.wsgi import call_app, wsgi_environ
 
     app = create_app(sim)
     environ = wsgi_environ("GET", "/_rivosim/clock")

@@ -11,8 +11,8 @@ from typing import Any
 import requests
 
 from rivosim import Simulator, create_app
-from rivosim.inprocess import RIVO_HOST, mock_apis
-from rivosim.server import Server
+from rivosim.transports.inprocess import RIVO_HOST, mock_apis
+from rivosim.transports.server import Server
 
 SEED = 424242
 FAULTS: list[dict[str, Any]] = [

@@ -16,8 +16,8 @@ from rivosim import Simulator, create_app
 from rivosim.scenarios.loader import load_scenario
 from rivosim.scenarios.report import format_failure
 from rivosim.scenarios.runner import ScenarioResult, run_scenario
-from rivosim.scenarios.transport import InProcessTransport
-from rivosim.server import Server
+from rivosim.transports.runner import InProcessTransport
+from rivosim.transports.server import Server
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 

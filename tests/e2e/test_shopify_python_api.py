@@ -13,8 +13,8 @@ import pytest
 shopify = pytest.importorskip("shopify")
 
 from rivosim import Simulator, create_app  # noqa: E402
-from rivosim.http.shopify import supported_versions  # noqa: E402
-from rivosim.server import Server  # noqa: E402
+from rivosim.http.shopify.blueprint import supported_versions  # noqa: E402
+from rivosim.transports.server import Server  # noqa: E402
 
 DOMAIN = "e2e-store.myshopify.com"
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from rivosim import Simulator, create_app
-from rivosim.server import Server
+from rivosim.transports.server import Server
 from rivosim.webhooks import verify
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rivosim import Simulator, create_app
-from rivosim.config import validate_config
+from rivosim.domain.config import validate_config
 from rivosim.domain.seeding import name_pools
 from rivosim.testing import strategies as rs
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from rivosim import Simulator, create_app
-from rivosim.cli import main
+from rivosim.cli import DEMO_DOMAIN, build_simulator, main
 from rivosim.scenarios.loader import LoadError, Scenario, load_paths, load_text
 from rivosim.scenarios.report import format_failure
 from rivosim.scenarios.runner import ScenarioResult, run_scenario, run_scenarios
 from rivosim.scenarios.schema import build_schema, published_schema
-from rivosim.scenarios.transport import InProcessTransport
-from rivosim.server import Server
+from rivosim.transports.runner import InProcessTransport
+from rivosim.transports.server import Server
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 SCENARIOS, LOAD_ERRORS = load_paths([LIBRARY])
@@ -306,16 +306,20 @@ def test_cli_run_reports_load_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert f"{tmp_path / 'bad.yaml'}:3: steps[0].advance" in capsys.readouterr().err
 
 
+def _demo_sim(customers: int) -> Simulator:
+    return build_simulator(seed=7, clock="wall", demo=True, customers=customers, config=None)
+
+
 def test_demo_runs_the_lifecycle_then_the_library_over_http(files: Path) -> None:
     from rivosim.demo import run_demo
 
     (files / "zz-failing.yaml").unlink()
     lines: list[str] = []
-    assert run_demo(seed=7, customers=3, out=lines.append, library=files) == 0
+    assert run_demo(_demo_sim(3), DEMO_DOMAIN, out=lines.append, library=files) == 0
     text = "\n".join(lines)
     assert "Part 1" in text and "Part 2" in text and "1 passed, 0 failed" in text and "against http://" in text
     (files / "zz-failing.yaml").write_text(FAILING)
-    assert run_demo(seed=7, customers=0, out=lines.append, library=files, lifecycle=False) == 1
+    assert run_demo(_demo_sim(0), DEMO_DOMAIN, out=lines.append, library=files, lifecycle=False) == 1
 
 
 def test_a_fault_step_reaches_the_workflow_client_like_any_client(world: InProcessTransport) -> None:

@@ -29,7 +29,7 @@ from rivosim.domain.session_tokens import (
 )
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import AlreadyExists, InvalidConfig, NotFound, ValidationFailed
+from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound, ValidationFailed
 
 DOMAIN = "admin.myshopify.com"
 

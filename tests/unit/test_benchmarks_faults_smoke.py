@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from rivosim.clock import DEFAULT_START
-from rivosim.faults import FaultSet, RequestFacts
-from rivosim.ids import Randomness
+from rivosim.faults.fault_set import FaultSet, RequestFacts
+from rivosim.kernel.clock import DEFAULT_START
+from rivosim.kernel.ids import Randomness
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_in_process_measurements_run() -> None:
     assert 0 < p50 < p95 < p99
     sim, key, cid = inprocess_load._world(3)
     from rivosim.http.app import create_app
-    from rivosim.inprocess import mock_apis
+    from rivosim.transports.inprocess import mock_apis
 
     app = create_app(sim)
     url = f"{inprocess_load.RIVO}/customers/{cid}"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rivosim.clock import Duration, VirtualClock, WallClock, add_months, parse_duration, parse_instant
+from rivosim.kernel.clock import Duration, VirtualClock, WallClock, add_months, parse_duration, parse_instant
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rivosim.config import DEFAULT_CONFIG, default_config, merge_patch, resolve_config, validate_config
-from rivosim.errors import InvalidConfig
+from rivosim.domain.config import DEFAULT_CONFIG, default_config, merge_patch, resolve_config, validate_config
+from rivosim.kernel.errors import InvalidConfig
 
 
 def with_program(**program: Any) -> dict[str, Any]:

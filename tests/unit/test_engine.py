@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from rivosim.clock import VirtualClock, WallClock
 from rivosim.domain import seeding
 from rivosim.engine import Simulator
-from rivosim.errors import AlreadyExists, InvalidConfig, NotFound
+from rivosim.kernel.clock import VirtualClock, WallClock
+from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from statistics import NormalDist, quantiles
 
 import pytest
 
-from rivosim.clock import DEFAULT_START
-from rivosim.errors import InvalidConfig
-from rivosim.faults import FaultSet, RequestFacts
-from rivosim.ids import Randomness
+from rivosim.faults.fault_set import FaultSet, RequestFacts
+from rivosim.kernel.clock import DEFAULT_START
+from rivosim.kernel.errors import InvalidConfig
+from rivosim.kernel.ids import Randomness
 
 NOW = DEFAULT_START
 GET_CUSTOMER = RequestFacts(api="rivo", route="rivo.customers.get", method="GET", shop="a.myshopify.com",

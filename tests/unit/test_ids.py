@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rivosim.ids import IdSource, Randomness
+from rivosim.kernel.ids import IdSource, Randomness
 
 
 def source(seed: int = 7, domain: str = "a.myshopify.com") -> IdSource:

@@ -16,7 +16,7 @@ import responses
 from requests.adapters import HTTPAdapter
 
 from rivosim import Simulator
-from rivosim.inprocess import MAX_KEPT_CALLS, MockApis, mock_apis
+from rivosim.transports.inprocess import MAX_KEPT_CALLS, MockApis, mock_apis
 
 RIVO = "https://developer-api.rivo.io/merchant_api/v1"
 
@@ -237,7 +237,7 @@ def test_webhooks_reach_a_subscriber_mocked_on_it(apis: MockApis, key: str, sim:
 
 def test_the_call_list_stays_bounded(apis: MockApis, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert MAX_KEPT_CALLS == 1000
-    monkeypatch.setattr("rivosim.inprocess.MAX_KEPT_CALLS", 20)
+    monkeypatch.setattr("rivosim.transports.inprocess.MAX_KEPT_CALLS", 20)
     for _ in range(30):
         requests.get(RIVO + "/rewards")
     assert 10 <= len(apis.calls) <= 20
@@ -256,7 +256,7 @@ def test_nested_use_and_attributes_outside(sim: Simulator, key: str) -> None:
 
 # -- the one table both in-process transports apply ---------------------------------------------------------------
 def test_client_meets_is_the_table_in_the_transport_contract() -> None:
-    from rivosim.transport import ClientMeets, TransportAction, client_meets
+    from rivosim.kernel.transport_action import ClientMeets, TransportAction, client_meets
 
     late = TransportAction("respond", delay=2.0)
     assert client_meets(late, 1.0, 10) == ClientMeets("timed_out", 1.0)

@@ -13,7 +13,7 @@ import pytest
 from rivosim.domain.integrations import AUTO_DELAY
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import NotFound, TooManyRequestsForSync
+from rivosim.kernel.errors import NotFound, TooManyRequestsForSync
 
 BOTH = [{"name": "klaviyo"}, {"name": "postscript"}]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rivosim.journal import Journal, JournalEntry
+from rivosim.kernel.journal import Journal, JournalEntry
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rivosim.clock import VirtualClock
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
+from rivosim.kernel.clock import VirtualClock
 
 RULES = [
     {"trigger": "customer_member_enabled", "points_amount": 100},

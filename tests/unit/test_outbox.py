@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from rivosim.clock import VirtualClock
+from rivosim.kernel.clock import VirtualClock
 from rivosim.webhooks.outbox import DEFAULT_BACKOFF, Delivery, Outbox
 from rivosim.webhooks.senders import AttemptResult, OutgoingRequest
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rivosim.clock import DEFAULT_START
-from rivosim.ratelimit import BucketSpec, RateLimiter, TokenBucket
+from rivosim.faults.ratelimit import BucketSpec, RateLimiter, TokenBucket
+from rivosim.kernel.clock import DEFAULT_START
 
 
 def test_burst_then_refusal_then_refill() -> None:

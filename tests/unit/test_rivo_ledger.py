@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from rivosim.config import default_config
+from rivosim.domain.config import default_config
 from rivosim.domain.events import DomainEvent, PointsEventCreated, TierChanged
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import (
+from rivosim.kernel.errors import (
     CustomerExcluded,
     EarningRuleDisabled,
     InsufficientBalance,

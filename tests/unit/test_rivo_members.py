@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from rivosim.config import default_config
+from rivosim.domain.config import default_config
 from rivosim.domain.events import CustomerJoinedProgram, DomainEvent, PointsEventCreated
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import CustomerExcluded, NotFound, ValidationFailed
+from rivosim.kernel.errors import CustomerExcluded, NotFound, ValidationFailed
 
 
 def make_shop(config: dict[str, Any] | None = None) -> tuple[Simulator, Shop]:

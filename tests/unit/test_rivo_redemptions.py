@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from rivosim.clock import VirtualClock
 from rivosim.domain.events import DomainEvent, PointsEventCreated, RedemptionCreated
 from rivosim.domain.rivo.models import Reward
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import (
+from rivosim.kernel.clock import VirtualClock
+from rivosim.kernel.errors import (
     CustomerExcluded,
     InsufficientBalance,
     InsufficientPoints,

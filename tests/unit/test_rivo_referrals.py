@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from rivosim.config import default_config
+from rivosim.domain.config import default_config
 from rivosim.domain.events import DomainEvent, ReferralClaimed, ReferralCompleted
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import Conflict, NotFound, SimError, ValidationFailed
+from rivosim.kernel.errors import Conflict, NotFound, SimError, ValidationFailed
 
 
 def make_shop(referrals: dict[str, Any] | None = None, **program: Any) -> Shop:

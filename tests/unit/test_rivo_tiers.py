@@ -10,7 +10,7 @@ import pytest
 from rivosim.domain.events import DomainEvent, TierChanged
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
-from rivosim.errors import NotFound, ValidationFailed
+from rivosim.kernel.errors import NotFound, ValidationFailed
 
 # Default tiers: Bronze 0, Silver 500, Gold 1250 (points earned, lifetime); every member gets 100 sign-up points.
 

@@ -15,9 +15,9 @@ import flask
 import pytest
 import requests
 
-import rivosim.server as server_mod
-from rivosim.server import Server
-from rivosim.transport import ENVIRON_KEY, TransportAction
+import rivosim.transports.server as server_mod
+from rivosim.kernel.transport_action import ENVIRON_KEY, TransportAction
+from rivosim.transports.server import Server
 
 T = 5.0  # upper bound for any single network wait in these tests
 

@@ -24,7 +24,7 @@ from rivosim.domain.events import (
 from rivosim.domain.shop import Shop
 from rivosim.domain.shopify.backend import ShopifyBackend, normalize_tags
 from rivosim.engine import Simulator
-from rivosim.errors import AlreadyExists, Conflict, NotFound, SimError, ValidationFailed
+from rivosim.kernel.errors import AlreadyExists, Conflict, NotFound, SimError, ValidationFailed
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from rivosim.domain.shopify.search import parse_customer_query
 from rivosim.domain.shopify.themes import SETTINGS_DATA, app_embed_state
 from rivosim.domain.shopify.webhooks import MAX_CONSECUTIVE_FAILURES
 from rivosim.engine import Simulator
-from rivosim.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
+from rivosim.kernel.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from rivosim.domain.shop import Shop
 from rivosim.domain.syncs import CHUNK
 from rivosim.domain.writeback import SHOP_METAFIELD
 from rivosim.engine import Simulator
-from rivosim.errors import ValidationFailed
+from rivosim.kernel.errors import ValidationFailed
 
 
 def make(config: dict[str, Any] | None = None, customers: int | None = None) -> tuple[Simulator, Shop]:

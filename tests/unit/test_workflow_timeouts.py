@@ -1,7 +1,7 @@
-"""Per-call timeouts and calls that get no response: the in-process transport meets a hang, a reset or latency
-beyond the timeout the way ``requests`` meets them over a socket (``rivosim.inprocess``'s table), the workflow
-client fails the action with "… timed out after 1 s (read timeout)", an ``http`` step can expect a timeout, a
-paced loop lets queued deliveries run, and the loader checks the new fields with file:line errors."""
+"""Per-call timeouts and calls that get no response: the in-process transport meets a hang, a reset or latency beyond
+the timeout the way ``requests`` meets them over a socket (``rivosim.transports.inprocess``'s table), the workflow
+client fails the action with "… timed out after 1 s (read timeout)", an ``http`` step can expect a timeout, a paced loop
+lets queued deliveries run, and the loader checks the new fields with file:line errors."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from rivosim import Simulator
-from rivosim.inprocess import mock_apis
 from rivosim.scenarios.loader import LoadError, load_text
 from rivosim.scenarios.report import format_failure
 from rivosim.scenarios.runner import run_scenario
-from rivosim.scenarios.transport import InProcessTransport, Reply, reply_for_exception
+from rivosim.transports.inprocess import mock_apis
+from rivosim.transports.runner import InProcessTransport, Reply, reply_for_exception
 from rivosim.workflows import InProcessReceiver, Workflow, WorkflowClient
 
 SEED = 11

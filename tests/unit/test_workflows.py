@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from rivosim import Simulator
-from rivosim.scenarios.expr import Expr, ExprError, Scope, render
-from rivosim.scenarios.transport import InProcessTransport
+from rivosim.transports.runner import InProcessTransport
 from rivosim.webhooks import sign_rivo
 from rivosim.workflows import MESA_TRIGGERS, InProcessReceiver, Workflow, WorkflowClient
+from rivosim.workflows.expr import Expr, ExprError, Scope, render
 
 HOOKS = "http://mesa.test/hooks"
 DOMAIN = "wf.myshopify.com"

@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ..errors import AlreadyExists, ApiAccessDenied, Conflict, InvalidConfig, NotFound, ValidationFailed
-from .events import AppUninstalled
-from .session_tokens import (
+from rivosim.domain.events import AppUninstalled
+from rivosim.domain.session_tokens import (
     CLOCK_TOLERANCE,
     REAUTHORIZE_HEADER,
     RETRY_HEADER,
@@ -25,9 +24,10 @@ from .session_tokens import (
     decode_session_token,
     encode_session_token,
 )
+from rivosim.kernel.errors import AlreadyExists, ApiAccessDenied, Conflict, InvalidConfig, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
-    from .shop import Shop
+    from rivosim.domain.shop import Shop
 
 __all__ = [
     "CAUSES", "CLOCK_TOLERANCE", "REAUTHORIZE_HEADER", "RETRY_HEADER", "SESSION_TOKEN_FETCH_FAILED", "TOKEN_LIFETIME",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..ids import IdSource
-from .events import EventBus
+from rivosim.domain.events import EventBus
+from rivosim.kernel.ids import IdSource
 
 
 @dataclass(slots=True)

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import NotFound, TooManyRequestsForSync
-from .context import ShopContext
-from .events import (
+from rivosim.domain.context import ShopContext
+from rivosim.domain.events import (
     ActionCompleted,
     CustomerJoinedProgram,
     DomainEvent,
@@ -28,9 +27,10 @@ from .events import (
     StorefrontActionRecorded,
     TierChanged,
 )
-from .rivo.backend import RivoBackend
-from .rivo.models import Member
-from .syncs import HISTORY, START_DELAY, SyncRun, run_in_chunks
+from rivosim.domain.rivo.backend import RivoBackend
+from rivosim.domain.rivo.models import Member
+from rivosim.domain.syncs import HISTORY, START_DELAY, SyncRun, run_in_chunks
+from rivosim.kernel.errors import NotFound, TooManyRequestsForSync
 
 __all__ = ["AUTO_DELAY", "INTEGRATIONS", "MANUAL_SYNC_INTERVAL", "IntegrationSpec", "Integrations"]
 

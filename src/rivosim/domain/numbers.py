@@ -7,7 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..errors import ValidationFailed
+from rivosim.kernel.errors import ValidationFailed
 
 __all__ = ["int_text", "parse_bool", "parse_decimal", "parse_int", "parse_optional_int"]
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from .rivo.models import Member
-from .shop import Shop
-from .shopify.models import ShopifyCustomer
+from rivosim.domain.rivo.models import Member
+from rivosim.domain.shop import Shop
+from rivosim.domain.shopify.models import ShopifyCustomer
 
 __all__ = ["HISTORY_LIMIT", "name_pools", "seed_customers"]
 

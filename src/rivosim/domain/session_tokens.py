@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ..errors import Unauthorized
+from rivosim.kernel.errors import Unauthorized
 
 __all__ = ["CLOCK_TOLERANCE", "REAUTHORIZE_HEADER", "RETRY_HEADER", "TOKEN_LIFETIME", "InvalidSessionToken",
            "decode_session_token", "encode_session_token"]

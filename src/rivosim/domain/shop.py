@@ -7,18 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..clock import Clock
-from ..config import resolve_config
-from ..errors import InvalidConfig
-from ..ids import IdSource, Randomness
-from .admin import EmbeddedAdmin
-from .context import ShopContext
-from .events import EventBus
-from .integrations import Integrations
-from .rivo.backend import RivoBackend
-from .shopify.backend import ShopifyBackend
-from .syncs import StoreSyncs
-from .writeback import Writeback
+from rivosim.domain.admin import EmbeddedAdmin
+from rivosim.domain.config import resolve_config
+from rivosim.domain.context import ShopContext
+from rivosim.domain.events import EventBus
+from rivosim.domain.integrations import Integrations
+from rivosim.domain.rivo.backend import RivoBackend
+from rivosim.domain.shopify.backend import ShopifyBackend
+from rivosim.domain.syncs import StoreSyncs
+from rivosim.domain.writeback import Writeback
+from rivosim.kernel.clock import Clock
+from rivosim.kernel.errors import InvalidConfig
+from rivosim.kernel.ids import IdSource, Randomness
 
 __all__ = ["Credentials", "Shop"]
 

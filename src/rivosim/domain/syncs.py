@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import ValidationFailed
-from .context import ShopContext
-from .rivo.backend import RivoBackend
-from .shopify.backend import ShopifyBackend
-from .shopify.themes import SETTINGS_DATA, app_embed_state, checksum
-from .writeback import SHOP_METAFIELD, Writeback
+from rivosim.domain.context import ShopContext
+from rivosim.domain.rivo.backend import RivoBackend
+from rivosim.domain.shopify.backend import ShopifyBackend
+from rivosim.domain.shopify.themes import SETTINGS_DATA, app_embed_state, checksum
+from rivosim.domain.writeback import SHOP_METAFIELD, Writeback
+from rivosim.kernel.errors import ValidationFailed
 
 __all__ = ["CHUNK", "FAMILIES", "StoreSyncs", "SyncRun", "run_in_chunks"]
 

@@ -17,9 +17,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import SimError
-from .context import ShopContext
-from .events import (
+from rivosim.domain.context import ShopContext
+from rivosim.domain.events import (
     CustomerJoinedProgram,
     OrderCreated,
     PointsEventCreated,
@@ -28,10 +27,11 @@ from .events import (
     StorefrontActionRecorded,
     TierChanged,
 )
-from .rivo.backend import RivoBackend
-from .rivo.models import Member
-from .shopify.backend import ShopifyBackend
-from .shopify.models import Order
+from rivosim.domain.rivo.backend import RivoBackend
+from rivosim.domain.rivo.models import Member
+from rivosim.domain.shopify.backend import ShopifyBackend
+from rivosim.domain.shopify.models import Order
+from rivosim.kernel.errors import SimError
 
 __all__ = ["CUSTOMER_METAFIELD", "ORDER_TAG", "SHOP_METAFIELD", "V2_NAMESPACE", "Writeback"]
 

@@ -21,10 +21,10 @@ The request pipeline, one stage after another, for every API::
   ``api: control``. The responses a fault makes are built in ``fault_responses.py``. Requests that match no route
   are never faulted: they get a 404 (405 for a wrong method) in the API's shape, and a journal entry naming the
   nearest routes and why each did not match (``unmatched.py``).
-- The pipeline *decides* what the client meets and leaves a :class:`~rivosim.transport.TransportAction` in the
-  environ; the server shell and in-process mode (``rivosim.inprocess``) carry it out. Latency also advances a
-  virtual clock here, in both modes (so journals and rate limits agree across modes); on a wall clock the wait
-  is real.
+- The pipeline *decides* what the client meets and leaves a :class:`~rivosim.kernel.transport_action.TransportAction` in
+  the environ; the server shell and in-process mode (``rivosim.transports.inprocess``) carry it out. Latency also
+  advances a virtual clock here, in both modes (so journals and rate limits agree across modes); on a wall clock the
+  wait is real.
 
 Domain refusals become each API's error shape; an unexpected exception is a simulator bug: 500 with
 ``X-Rivosim-Bug: 1``, recorded in ``sim.bugs`` and the journal.
@@ -44,20 +44,20 @@ from werkzeug.routing import MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_host
 
-from ..errors import SimError
-from ..faults import WRITE_METHODS, Decision, RequestFacts
-from ..journal import JournalEntry, parse_body
-from ..transport import TransportAction
-from . import lag as lagging
-from .errors import api_of_path, error_response, sim_error_response
-from .fault_responses import carry_out, injected_error, no_response
-from .params import raw_body
+from rivosim.faults.fault_set import WRITE_METHODS, Decision, RequestFacts
+from rivosim.http import lag as lagging
+from rivosim.http.errors import api_of_path, error_response, sim_error_response
+from rivosim.http.fault_responses import carry_out, injected_error, no_response
+from rivosim.http.params import raw_body
+from rivosim.kernel.errors import SimError
+from rivosim.kernel.journal import JournalEntry, parse_body
+from rivosim.kernel.transport_action import TransportAction
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ..domain.shop import Shop
-    from ..engine import Simulator
+    from rivosim.domain.shop import Shop
+    from rivosim.engine import Simulator
 
 __all__ = ["GATES", "REQ_KEY", "ROUTE_NAMES", "RequestState", "create_app", "current_req", "register_gate",
            "route_name", "state_of"]
@@ -338,17 +338,15 @@ class RivosimFlask(Flask):
 # -- the app ----------------------------------------------------------------------------------------------
 def create_app(sim: Simulator) -> Flask:
     # Blueprints register their route names on import; the Shopify Admin API comes with its control routes.
-    from . import (
-        control,
-        control_admin,
-        control_faults,
-        control_shopify,
-        control_webhooks,
-        rivo,
-        shopify,
-        shopify_graphql,
-    )
-    from .unmatched import unmatched
+    from rivosim.http.control import admin as control_admin
+    from rivosim.http.control import core as control
+    from rivosim.http.control import faults as control_faults
+    from rivosim.http.control import shopify as control_shopify
+    from rivosim.http.control import webhooks as control_webhooks
+    from rivosim.http.rivo import views as rivo
+    from rivosim.http.shopify import blueprint as shopify
+    from rivosim.http.shopify.graphql import endpoint as shopify_graphql
+    from rivosim.http.unmatched import unmatched
 
     app = RivosimFlask("rivosim")
     app.sim = sim

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Response
 
-from ..errors import (
+from rivosim.kernel.errors import (
     ApiAccessDenied,
     Conflict,
     MalformedRequest,

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
-from ..transport import ENVIRON_KEY as TRANSPORT_KEY
-from ..transport import TransportAction
-from .errors import error_response
+from rivosim.http.errors import error_response
+from rivosim.kernel.transport_action import ENVIRON_KEY as TRANSPORT_KEY
+from rivosim.kernel.transport_action import TransportAction
 
 if TYPE_CHECKING:
-    from ..faults import Decision, FaultRule
-    from .app import RequestState
+    from rivosim.faults.fault_set import Decision, FaultRule
+    from rivosim.http.app import RequestState
 
 __all__ = ["carry_out", "injected_error", "no_response"]
 

@@ -16,18 +16,18 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SimError
-from ..journal import parse_body
-from ..read_lag import LagEntry
+from rivosim.faults.read_lag import LagEntry
+from rivosim.kernel.errors import SimError
+from rivosim.kernel.journal import parse_body
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from werkzeug.wrappers import Request
 
-    from ..domain.rivo.models import Member
-    from ..domain.shop import Shop
-    from ..engine import Simulator
+    from rivosim.domain.rivo.models import Member
+    from rivosim.domain.shop import Shop
+    from rivosim.engine import Simulator
 
 __all__ = ["GENERIC_LIMIT", "Pending", "after_write", "before_write", "hide_newer", "stale_member", "stale_members"]
 

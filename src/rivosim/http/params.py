@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import orjson
 from flask import Request
 
-from ..errors import MalformedRequest as BadRequest
-from ..errors import ValidationFailed
+from rivosim.kernel.errors import MalformedRequest as BadRequest
+from rivosim.kernel.errors import ValidationFailed
 
 __all__ = ["Page", "read_body", "read_filters", "read_page", "read_sort", "whole_number"]
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, current_app, g
 from werkzeug.wrappers import Response
 
-from .app import ROUTE_NAMES
+from rivosim.http.app import ROUTE_NAMES
 
 if TYPE_CHECKING:
-    from ..domain.shop import Shop
-    from ..engine import Simulator
+    from rivosim.domain.shop import Shop
+    from rivosim.engine import Simulator
 
 __all__ = ["current_shop", "current_sim", "route_declarer"]
 

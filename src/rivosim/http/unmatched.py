@@ -10,8 +10,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
-from .app import ROUTE_NAMES, state_of
-from .errors import error_response
+from rivosim.http.app import ROUTE_NAMES, state_of
+from rivosim.http.errors import error_response
 
 __all__ = ["unmatched"]
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..clock import parse_duration
-from ..workflows import HttpReceiver, WorkflowClient
-from .expr import Scope, render
-from .loader import Scenario
-from .transport import Reply, Transport
+from rivosim.kernel.clock import parse_duration
+from rivosim.scenarios.loader import Scenario
+from rivosim.transports.runner import Reply, Transport
+from rivosim.workflows import HttpReceiver, WorkflowClient
+from rivosim.workflows.expr import Scope, render
 
 __all__ = ["MAX_ROUNDS", "RunContext", "StepFailure", "check_response", "journal_entries"]
 
@@ -210,7 +210,7 @@ def check_response(reply: Reply, expect: Any, what: str) -> None:
         raise StepFailure(f"{what}: the error does not mention {expect['error_contains']!r}",
                           expected=expect["error_contains"], actual=reply.error_detail())
     if "json" in expect:
-        from .expectations import subset_mismatch
+        from rivosim.scenarios.expectations import subset_mismatch
 
         problem = subset_mismatch(reply.json, expect["json"])
         if problem:

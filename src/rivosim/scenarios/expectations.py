@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..clock import parse_duration, parse_instant
-from ..webhooks import verify
-from .context import RunContext, StepFailure, journal_entries
+from rivosim.kernel.clock import parse_duration, parse_instant
+from rivosim.scenarios.context import RunContext, StepFailure, journal_entries
+from rivosim.webhooks import verify
 
 __all__ = ["CHECKS", "subset_mismatch"]
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import validate_config
-from ..errors import InvalidConfig
-from .schema import STEP_KINDS
-from .validation import NAME_RE, Checker, check_actions, check_step, check_trigger, parse_field
-from .yaml_positions import LoadError, Path_, compose, line_of
+from rivosim.domain.config import validate_config
+from rivosim.kernel.errors import InvalidConfig
+from rivosim.scenarios.schema import STEP_KINDS
+from rivosim.scenarios.validation import NAME_RE, Checker, check_actions, check_step, check_trigger, parse_field
+from rivosim.scenarios.yaml_positions import LoadError, Path_, compose, line_of
 
 __all__ = ["LoadError", "Scenario", "Step", "load_paths", "load_scenario", "load_text"]
 

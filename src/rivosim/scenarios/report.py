@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .loader import LoadError, Scenario
-from .runner import ScenarioResult
+from rivosim.scenarios.loader import LoadError, Scenario
+from rivosim.scenarios.runner import ScenarioResult
 
 __all__ = ["Progress", "format_failure", "format_summary", "write_junit"]
 

@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..clock import parse_duration
-from ..engine import Simulator
-from ..workflows import HttpReceiver, InProcessReceiver, Workflow, WorkflowClient
-from .context import MAX_ROUNDS as MAX_ROUNDS
-from .context import RunContext, StepFailure, check_response, journal_entries
-from .loader import Scenario
-from .transport import HttpTransport, InProcessTransport, Transport
+from rivosim.engine import Simulator
+from rivosim.kernel.clock import parse_duration
+from rivosim.scenarios.context import MAX_ROUNDS as MAX_ROUNDS
+from rivosim.scenarios.context import RunContext, StepFailure, check_response, journal_entries
+from rivosim.scenarios.loader import Scenario
+from rivosim.transports.runner import HttpTransport, InProcessTransport, Transport
+from rivosim.workflows import HttpReceiver, InProcessReceiver, Workflow, WorkflowClient
 
 # RunContext, StepFailure, check_response, journal_entries and MAX_ROUNDS live in ``context`` now (steps and
 # expectations import them from there); they stay importable from here, where callers knew them.
@@ -162,7 +162,7 @@ def run_scenario(scenario: Scenario, *, against: str | None = None, seed: int | 
     In-process: a fresh world with the scenario's seed (``in_process`` lets a run reuse one simulator and app,
     reset between scenarios). Against a server (``against``, or a shared ``remote``): a new shop on it, named
     after the scenario, left in place afterwards."""
-    from .steps import STEPS
+    from rivosim.scenarios.steps import STEPS
 
     started = time.perf_counter()
     own_remote = None

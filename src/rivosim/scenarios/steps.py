@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..clock import parse_duration, parse_instant
-from .context import RunContext, StepFailure
-from .expectations import CHECKS, subset_mismatch
+from rivosim.kernel.clock import parse_duration, parse_instant
+from rivosim.scenarios.context import RunContext, StepFailure
+from rivosim.scenarios.expectations import CHECKS, subset_mismatch
 
 __all__ = ["STEPS", "subset_mismatch"]  # subset_mismatch: re-exported for older imports
 

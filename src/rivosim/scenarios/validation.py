@@ -17,12 +17,12 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ..clock import parse_duration
-from ..config import schema as shop_schema
-from ..errors import InvalidConfig
-from .expr import Expr, ExprError, compile_template
-from .schema import ACTION_KINDS, build_schema
-from .yaml_positions import LoadError, Path_, describe_path, line_of
+from rivosim.domain.config import schema as shop_schema
+from rivosim.kernel.clock import parse_duration
+from rivosim.kernel.errors import InvalidConfig
+from rivosim.scenarios.schema import ACTION_KINDS, build_schema
+from rivosim.scenarios.yaml_positions import LoadError, Path_, describe_path, line_of
+from rivosim.workflows.expr import Expr, ExprError, compile_template
 
 __all__ = ["NAME_RE", "Checker", "check_actions", "check_step", "check_trigger", "parse_field"]
 
@@ -147,8 +147,8 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _known_topics() -> set[str]:
-    from ..domain.rivo.subscriptions import TOPICS
-    from ..workflows import MESA_TRIGGERS
+    from rivosim.domain.rivo.subscriptions import TOPICS
+    from rivosim.workflows import MESA_TRIGGERS
 
     return set(TOPICS) | set(MESA_TRIGGERS)
 
@@ -266,7 +266,7 @@ def _check_fault(check: Checker, body: dict[str, Any], path: Path_) -> None:
     checked when the step runs)."""
     if _templated(body):
         return
-    from ..faults import validate_rules
+    from rivosim.faults.fault_set import validate_rules
 
     rule = {**body, "match": {"shop": "scenario.myshopify.com", **(body.get("match") or {})}} \
         if isinstance(body.get("match", {}), dict) else body

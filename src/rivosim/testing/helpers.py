@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..engine import Simulator
-from ..journal import Journal, JournalEntry, _contains
+from rivosim.engine import Simulator
+from rivosim.kernel.journal import Journal, JournalEntry, _contains
 
 if TYPE_CHECKING:
     from flask import Flask
     from flask.testing import FlaskClient
 
-    from ..triggers import FiredTrigger
-    from ..webhooks.outbox import Delivery
+    from rivosim.webhooks.outbox import Delivery
+    from rivosim.webhooks.rivo_topics import FiredTrigger
 
 __all__ = ["JournalView", "PluginSimulator", "ShopCredentials", "Webhooks", "node_domain", "node_seed"]
 
@@ -61,7 +61,7 @@ class PluginSimulator(Simulator):
     @property
     def app(self) -> Flask:
         if self._app is None:
-            from ..http.app import create_app
+            from rivosim.http.app import create_app
 
             self._app = create_app(self)
         return self._app

@@ -76,19 +76,19 @@ README's program rules as the model applies them), ``machine_shoppers``, ``machi
 
 from __future__ import annotations
 
-from .machine_client import ClientRules
-from .machine_environment import EnvironmentRules
-from .machine_invariants import Invariants
-from .machine_model import API as API
-from .machine_model import IPS as IPS
-from .machine_model import KNOWN_DEVIATIONS, MemberModel, OrderModel
-from .machine_model import NON_EARNING as NON_EARNING
-from .machine_model import REVERSALS as REVERSALS
-from .machine_model import TOPICS as TOPICS
-from .machine_model import ReferralModel as ReferralModel
-from .machine_model import Tier as Tier
-from .machine_model import Topic as Topic
-from .machine_shoppers import ShopperRules
+from rivosim.testing.machine_client import ClientRules
+from rivosim.testing.machine_environment import EnvironmentRules
+from rivosim.testing.machine_invariants import Invariants
+from rivosim.testing.machine_model import API as API
+from rivosim.testing.machine_model import IPS as IPS
+from rivosim.testing.machine_model import KNOWN_DEVIATIONS, MemberModel, OrderModel
+from rivosim.testing.machine_model import NON_EARNING as NON_EARNING
+from rivosim.testing.machine_model import REVERSALS as REVERSALS
+from rivosim.testing.machine_model import TOPICS as TOPICS
+from rivosim.testing.machine_model import ReferralModel as ReferralModel
+from rivosim.testing.machine_model import Tier as Tier
+from rivosim.testing.machine_model import Topic as Topic
+from rivosim.testing.machine_shoppers import ShopperRules
 
 # The model's records and constants (``API``, ``TOPICS``, ``Tier`` …) were defined here before the machine was split
 # into mixins: the ``X as X`` imports keep them importable from this module, without widening ``__all__``.

@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import multiple, rule
 
-from . import strategies as rs
-from .machine_model import IPS, MEMBERS, REFERRALS, ReferralModel
-from .machine_program import ProgramModel
+from rivosim.testing import strategies as rs
+from rivosim.testing.machine_model import IPS, MEMBERS, REFERRALS, ReferralModel
+from rivosim.testing.machine_program import ProgramModel
 
 __all__ = ["ClientRules"]
 

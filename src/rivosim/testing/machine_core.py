@@ -17,9 +17,8 @@ import orjson
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize
 
-from ..webhooks.senders import AttemptResult, OutgoingRequest
-from . import strategies as rs
-from .machine_model import (
+from rivosim.testing import strategies as rs
+from rivosim.testing.machine_model import (
     API,
     KNOWN_DEVIATIONS,
     MEMBERS,
@@ -32,6 +31,7 @@ from .machine_model import (
     Tier,
     Topic,
 )
+from rivosim.webhooks.senders import AttemptResult, OutgoingRequest
 
 __all__ = ["MachineCore"]
 
@@ -90,8 +90,8 @@ class MachineCore(RuleBasedStateMachine):
     # -- set-up ----------------------------------------------------------------------------------------------
     @initialize(data=st.data())
     def setup(self, data: st.DataObject) -> None:
-        from ..engine import Simulator
-        from ..http.app import create_app
+        from rivosim.engine import Simulator
+        from rivosim.http.app import create_app
 
         config = data.draw(self.config_strategy, label="shop config")
         seed = data.draw(st.integers(0, 2**32 - 1), label="seed")

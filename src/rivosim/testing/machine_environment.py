@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-from . import strategies as rs
-from .machine_program import ProgramModel
+from rivosim.testing import strategies as rs
+from rivosim.testing.machine_program import ProgramModel
 
 __all__ = ["EnvironmentRules"]
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from hypothesis.stateful import invariant, precondition
 
-from ..webhooks.signing import verify
-from .machine_model import REVERSALS
-from .machine_program import ProgramModel
+from rivosim.testing.machine_model import REVERSALS
+from rivosim.testing.machine_program import ProgramModel
+from rivosim.webhooks.signing import verify
 
 __all__ = ["Invariants"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from ..clock import add_months
-from .machine_core import MachineCore
-from .machine_model import NON_EARNING, REVERSALS, MemberModel, OrderModel, ReferralModel, Tier, Topic
+from rivosim.kernel.clock import add_months
+from rivosim.testing.machine_core import MachineCore
+from rivosim.testing.machine_model import NON_EARNING, REVERSALS, MemberModel, OrderModel, ReferralModel, Tier, Topic
 
 __all__ = ["ProgramModel"]
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-from . import strategies as rs
-from .machine_model import MEMBERS, ORDERS, MemberModel, OrderModel, Topic
-from .machine_program import ProgramModel
+from rivosim.testing import strategies as rs
+from rivosim.testing.machine_model import MEMBERS, ORDERS, MemberModel, OrderModel, Topic
+from rivosim.testing.machine_program import ProgramModel
 
 __all__ = ["ShopperRules"]
 

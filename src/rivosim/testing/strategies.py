@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ..domain.seeding import name_pools
+from rivosim.domain.seeding import name_pools
 
 __all__ = [
     "PRODUCT_IDS",

@@ -3,6 +3,6 @@ clock, and the senders that carry deliveries over real HTTP. ``verify`` is for r
 
 from __future__ import annotations
 
-from .signing import sign_rivo, sign_shopify, sign_standard, verify, verify_shopify
+from rivosim.webhooks.signing import sign_rivo, sign_shopify, sign_standard, verify, verify_shopify
 
 __all__ = ["sign_rivo", "sign_shopify", "sign_standard", "verify", "verify_shopify"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..clock import Clock
-from .senders import AttemptResult, BlockingSender, OutgoingRequest, Sender, ThreadedSender
+from rivosim.kernel.clock import Clock
+from rivosim.webhooks.senders import AttemptResult, BlockingSender, OutgoingRequest, Sender, ThreadedSender
 
 __all__ = ["DEFAULT_BACKOFF", "Delivery", "Outbox"]
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..domain.rivo.backend import RivoBackend
-    from ..domain.rivo.models import (
+    from rivosim.domain.rivo.backend import RivoBackend
+    from rivosim.domain.rivo.models import (
         EarningRule,
         Member,
         PointsEvent,
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         WebhookSubscription,
         WidgetEvent,
     )
-    from ..domain.shop import Shop
+    from rivosim.domain.shop import Shop
 
 __all__ = [
     "credits",

@@ -11,11 +11,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..domain.shopify.themes import checksum
+from rivosim.domain.shopify.themes import checksum
 
 if TYPE_CHECKING:
-    from ..domain.shop import Shop
-    from ..domain.shopify.models import (
+    from rivosim.domain.shop import Shop
+    from rivosim.domain.shopify.models import (
         LineItem,
         Metafield,
         Order,

@@ -18,8 +18,8 @@ integration so it meets what any client meets.
 
 from __future__ import annotations
 
-from .client import WorkflowClient
-from .model import (
+from rivosim.workflows.client import WorkflowClient
+from rivosim.workflows.model import (
     ACTIONS,
     MESA_TRIGGERS,
     WRITE_ACTIONS,
@@ -31,7 +31,7 @@ from .model import (
     Schedule,
     Workflow,
 )
-from .receivers import HttpReceiver, InProcessReceiver
+from rivosim.workflows.receivers import HttpReceiver, InProcessReceiver
 
 __all__ = [
     "ACTIONS",

@@ -10,8 +10,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..scenarios.transport import Reply
-from .model import API, WRITE_ACTIONS, ActionFailed, ActionRecord, Message, Run, _attributes, _written_customer
+from rivosim.transports.runner import Reply
+from rivosim.workflows.model import (
+    API,
+    WRITE_ACTIONS,
+    ActionFailed,
+    ActionRecord,
+    Message,
+    Run,
+    _attributes,
+    _written_customer,
+)
 
 __all__ = ["ActionsMixin"]
 

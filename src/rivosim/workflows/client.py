@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from ..scenarios.transport import Reply, Transport
-from ..webhooks import verify
-from .actions import ActionsMixin
-from .model import (
+from rivosim.transports.runner import Reply, Transport
+from rivosim.webhooks import verify
+from rivosim.workflows.actions import ActionsMixin
+from rivosim.workflows.model import (
     API,
     ActionRecord,
     ClientError,
@@ -28,7 +28,7 @@ from .model import (
     _retry_after,
     _ts,
 )
-from .runs import RunsMixin
+from rivosim.workflows.runs import RunsMixin
 
 __all__ = ["WorkflowClient"]
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..clock import Duration, parse_duration
-from ..scenarios.expr import Expr, parse
-from ..scenarios.transport import Reply
+from rivosim.kernel.clock import Duration, parse_duration
+from rivosim.transports.runner import Reply
+from rivosim.workflows.expr import Expr, parse
 
 __all__ = [
     "ACTIONS", "API", "CUSTOMER_ACTIONS", "MESA_TRIGGERS", "MESSAGE_ACTIONS", "WRITE_ACTIONS", "ActionFailed",

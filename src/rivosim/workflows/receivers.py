@@ -9,8 +9,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..webhooks.senders import AttemptResult, OutgoingRequest
-from .client import WorkflowClient
+from rivosim.webhooks.senders import AttemptResult, OutgoingRequest
+from rivosim.workflows.client import WorkflowClient
 
 __all__ = ["HttpReceiver", "InProcessReceiver"]
 
@@ -28,7 +28,7 @@ class InProcessReceiver:
         if request.url.startswith(self.client.receiver_url + "/"):
             done(AttemptResult(self.client.receive(request.body, request.headers), None, 0.0))
             if getattr(self.transport, "stepping", False):
-                from ..scenarios.transport import DeliveryArrived
+                from rivosim.transports.runner import DeliveryArrived
 
                 raise DeliveryArrived(request.url)
         else:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..clock import parse_duration
-from ..scenarios.expr import ExprError, Scope, parse, render
-from ..scenarios.transport import Transport
-from .model import (
+from rivosim.kernel.clock import parse_duration
+from rivosim.transports.runner import Transport
+from rivosim.workflows.expr import ExprError, Scope, parse, render
+from rivosim.workflows.model import (
     CUSTOMER_ACTIONS,
     WRITE_ACTIONS,
     ActionFailed,

@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from ...clock import parse_duration
-from ..context import ShopContext
-from ..events import (
+from rivosim.domain.context import ShopContext
+from rivosim.domain.events import (
     CustomerCreated,
     CustomerDeleted,
     CustomerJoinedProgram,
@@ -18,9 +17,10 @@ from ..events import (
     OrderPaid,
     OrderRefunded,
 )
-from .ledger import PointsEventPlan, cents
-from .lifecycle import LifecycleOps
-from .subscriptions import SubscriptionOps
+from rivosim.domain.rivo.ledger import PointsEventPlan, cents
+from rivosim.domain.rivo.lifecycle import LifecycleOps
+from rivosim.domain.rivo.subscriptions import SubscriptionOps
+from rivosim.kernel.clock import parse_duration
 
 __all__ = ["RivoBackend"]
 

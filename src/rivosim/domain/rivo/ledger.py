@@ -9,8 +9,12 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ...clock import parse_instant
-from ...errors import (
+from rivosim.domain.events import ActionCompleted, PointsEventCreated
+from rivosim.domain.numbers import parse_bool, parse_decimal, parse_int
+from rivosim.domain.rivo.members import MemberOps
+from rivosim.domain.rivo.models import EarningRule, Member, PointsEvent
+from rivosim.kernel.clock import parse_instant
+from rivosim.kernel.errors import (
     CustomerExcluded,
     EarningRuleDisabled,
     InsufficientBalance,
@@ -19,10 +23,6 @@ from ...errors import (
     ProgramInactive,
     ValidationFailed,
 )
-from ..events import ActionCompleted, PointsEventCreated
-from ..numbers import parse_bool, parse_decimal, parse_int
-from .members import MemberOps
-from .models import EarningRule, Member, PointsEvent
 
 __all__ = ["API_SOURCES", "LedgerOps", "PointsEventPlan"]
 

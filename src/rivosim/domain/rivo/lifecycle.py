@@ -16,11 +16,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ...clock import add_months
-from ..events import PointsExpired, PointsExpiryWarned
-from .ledger import PointsEventPlan
-from .models import Member, PointsEvent
-from .tiers import TierOps
+from rivosim.domain.events import PointsExpired, PointsExpiryWarned
+from rivosim.domain.rivo.ledger import PointsEventPlan
+from rivosim.domain.rivo.models import Member, PointsEvent
+from rivosim.domain.rivo.tiers import TierOps
+from rivosim.kernel.clock import add_months
 
 __all__ = ["LifecycleOps"]
 

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ...errors import NotFound, ValidationFailed
-from ..events import CustomerCreated, CustomerDeleted, CustomerJoinedProgram, CustomerUpdated
-from .models import Member
-from .state import RivoState
+from rivosim.domain.events import CustomerCreated, CustomerDeleted, CustomerJoinedProgram, CustomerUpdated
+from rivosim.domain.rivo.models import Member
+from rivosim.domain.rivo.state import RivoState
+from rivosim.kernel.errors import NotFound, ValidationFailed
 
 __all__ = ["EXCLUDED_TAG", "MemberOps"]
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ...errors import InvalidConfig, NotFound, ValidationFailed
-from ..numbers import parse_bool, parse_decimal, parse_int, parse_optional_int
-from .models import EarningRule, Reward, VipTier
-from .state import RivoState
+from rivosim.domain.numbers import parse_bool, parse_decimal, parse_int, parse_optional_int
+from rivosim.domain.rivo.models import EarningRule, Reward, VipTier
+from rivosim.domain.rivo.state import RivoState
+from rivosim.kernel.errors import InvalidConfig, NotFound, ValidationFailed
 
 __all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "ProgramOps"]
 

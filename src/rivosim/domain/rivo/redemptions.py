@@ -7,19 +7,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ...clock import add_months
-from ...errors import (
+from rivosim.domain.events import RedemptionCreated
+from rivosim.domain.numbers import parse_int
+from rivosim.domain.rivo.ledger import PointsEventPlan, cents, credits_amount
+from rivosim.domain.rivo.models import Redemption
+from rivosim.domain.rivo.tiers import TierOps
+from rivosim.kernel.clock import add_months
+from rivosim.kernel.errors import (
     CustomerExcluded,
     InsufficientBalance,
     InsufficientPoints,
     ProgramInactive,
     ValidationFailed,
 )
-from ..events import RedemptionCreated
-from ..numbers import parse_int
-from .ledger import PointsEventPlan, cents, credits_amount
-from .models import Redemption
-from .tiers import TierOps
 
 __all__ = ["RedemptionOps"]
 

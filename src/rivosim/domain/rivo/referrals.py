@@ -10,11 +10,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from ...errors import Conflict, CustomerExcluded, NotFound, ValidationFailed
-from ..events import ReferralClaimed, ReferralCompleted
-from .ledger import PointsEventPlan
-from .models import Referral
-from .redemptions import RedemptionOps
+from rivosim.domain.events import ReferralClaimed, ReferralCompleted
+from rivosim.domain.rivo.ledger import PointsEventPlan
+from rivosim.domain.rivo.models import Referral
+from rivosim.domain.rivo.redemptions import RedemptionOps
+from rivosim.kernel.errors import Conflict, CustomerExcluded, NotFound, ValidationFailed
 
 __all__ = ["ReferralOps"]
 

@@ -6,8 +6,8 @@ import itertools
 from decimal import Decimal
 from typing import Any
 
-from ..context import ShopContext
-from .models import (
+from rivosim.domain.context import ShopContext
+from rivosim.domain.rivo.models import (
     EarningRule,
     Member,
     PointsEvent,

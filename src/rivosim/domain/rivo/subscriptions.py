@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...errors import AlreadyExists, NotFound, ValidationFailed
-from ..events import StorefrontActionRecorded
-from .members import validate_dob
-from .models import Member, PointsEvent, WebhookSubscription, WidgetEvent
-from .referrals import ReferralOps
+from rivosim.domain.events import StorefrontActionRecorded
+from rivosim.domain.rivo.members import validate_dob
+from rivosim.domain.rivo.models import Member, PointsEvent, WebhookSubscription, WidgetEvent
+from rivosim.domain.rivo.referrals import ReferralOps
+from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
 __all__ = ["STOREFRONT_ACTIONS", "TOPICS", "SubscriptionOps"]
 

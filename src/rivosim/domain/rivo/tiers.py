@@ -14,13 +14,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...clock import add_months
-from ...errors import CustomerExcluded, ValidationFailed
-from ..events import TierChanged
-from ..numbers import int_text
-from .ledger import NON_EARNING_SOURCES, LedgerOps
-from .models import Member, VipTier
-from .program import ProgramOps
+from rivosim.domain.events import TierChanged
+from rivosim.domain.numbers import int_text
+from rivosim.domain.rivo.ledger import NON_EARNING_SOURCES, LedgerOps
+from rivosim.domain.rivo.models import Member, VipTier
+from rivosim.domain.rivo.program import ProgramOps
+from rivosim.kernel.clock import add_months
+from rivosim.kernel.errors import CustomerExcluded, ValidationFailed
 
 __all__ = ["TierOps"]
 

@@ -6,14 +6,14 @@ Operations are named after the Admin API's and refuse bad input before changing 
 
 from __future__ import annotations
 
-from ..context import ShopContext
-from ..events import AppUninstalled
-from .customers import CustomerOps
-from .metafields import MetafieldOps
-from .orders import OrderOps
-from .themes import ThemeOps
-from .values import money, normalize_tags
-from .webhooks import WebhookSubscriptionOps
+from rivosim.domain.context import ShopContext
+from rivosim.domain.events import AppUninstalled
+from rivosim.domain.shopify.customers import CustomerOps
+from rivosim.domain.shopify.metafields import MetafieldOps
+from rivosim.domain.shopify.orders import OrderOps
+from rivosim.domain.shopify.themes import ThemeOps
+from rivosim.domain.shopify.values import money, normalize_tags
+from rivosim.domain.shopify.webhooks import WebhookSubscriptionOps
 
 __all__ = ["ShopifyBackend", "money", "normalize_tags"]
 

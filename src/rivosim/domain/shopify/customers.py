@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from ...errors import AlreadyExists, Conflict, NotFound, ValidationFailed
-from ..events import CustomerCreated, CustomerDeleted, CustomerUpdated
-from .models import Order, ShopifyCustomer
-from .search import parse_customer_query
-from .state import ShopifyState
+from rivosim.domain.events import CustomerCreated, CustomerDeleted, CustomerUpdated
+from rivosim.domain.shopify.models import Order, ShopifyCustomer
+from rivosim.domain.shopify.search import parse_customer_query
+from rivosim.domain.shopify.state import ShopifyState
+from rivosim.kernel.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 
 __all__ = ["CUSTOMER_STATES", "CustomerOps"]
 

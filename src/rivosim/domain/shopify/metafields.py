@@ -12,9 +12,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ...errors import AlreadyExists, NotFound, ValidationFailed
-from .models import Metafield
-from .state import ShopifyState
+from rivosim.domain.shopify.models import Metafield
+from rivosim.domain.shopify.state import ShopifyState
+from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
 __all__ = ["METAFIELD_TYPES", "OWNER_RESOURCES", "MetafieldInput", "MetafieldOps", "MetafieldsSetRefused"]
 

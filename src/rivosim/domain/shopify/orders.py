@@ -10,11 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ...errors import Conflict, NotFound, ValidationFailed
-from ..events import OrderCancelled, OrderCreated, OrderLine, OrderPaid, OrderRefunded, OrderUpdated
-from .models import DiscountCode, LineItem, Order, Refund, Transaction
-from .state import ShopifyState
-from .values import money
+from rivosim.domain.events import OrderCancelled, OrderCreated, OrderLine, OrderPaid, OrderRefunded, OrderUpdated
+from rivosim.domain.shopify.models import DiscountCode, LineItem, Order, Refund, Transaction
+from rivosim.domain.shopify.state import ShopifyState
+from rivosim.domain.shopify.values import money
+from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = ["CANCEL_REASONS", "OrderOps"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from .models import ShopifyCustomer
+from rivosim.domain.shopify.models import ShopifyCustomer
 
 __all__ = ["CustomerMatcher", "parse_customer_query"]
 

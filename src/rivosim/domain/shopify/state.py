@@ -7,10 +7,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import ValidationFailed
-from ..context import ShopContext
-from .models import Metafield, Order, ShopifyCustomer, Theme, WebhookSubscription
-from .values import MAX_CUSTOMER_TAG_LENGTH, MAX_CUSTOMER_TAGS, MAX_ORDER_TAG_LENGTH, normalize_tags
+from rivosim.domain.context import ShopContext
+from rivosim.domain.shopify.models import Metafield, Order, ShopifyCustomer, Theme, WebhookSubscription
+from rivosim.domain.shopify.values import (
+    MAX_CUSTOMER_TAG_LENGTH,
+    MAX_CUSTOMER_TAGS,
+    MAX_ORDER_TAG_LENGTH,
+    normalize_tags,
+)
+from rivosim.kernel.errors import ValidationFailed
 
 __all__ = ["ShopifyState"]
 

@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any
 
-from ...errors import Conflict, NotFound, ValidationFailed
-from ..events import ThemeAssetUpdated, ThemePublished
-from .models import Theme, ThemeAsset
-from .state import ShopifyState
+from rivosim.domain.events import ThemeAssetUpdated, ThemePublished
+from rivosim.domain.shopify.models import Theme, ThemeAsset
+from rivosim.domain.shopify.state import ShopifyState
+from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = ["APP_EMBED_STATES", "APP_EMBED_TYPE", "SETTINGS_DATA", "ThemeOps", "app_embed_state"]
 

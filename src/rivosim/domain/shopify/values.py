@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ...errors import ValidationFailed
-from ..numbers import parse_decimal
+from rivosim.domain.numbers import parse_decimal
+from rivosim.kernel.errors import ValidationFailed
 
 __all__ = [
     "CENT",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...errors import AlreadyExists, NotFound, ValidationFailed
-from .models import WebhookSubscription
-from .state import ShopifyState
+from rivosim.domain.shopify.models import WebhookSubscription
+from rivosim.domain.shopify.state import ShopifyState
+from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
 __all__ = ["MAX_CONSECUTIVE_FAILURES", "WEBHOOK_TOPICS", "WebhookSubscriptionOps", "topic_enum"]
 

@@ -1,0 +1,1 @@
+"""Shopify's Admin GraphQL subset, served by graphql-core: schema, objects, resolvers, mutations and the endpoint."""

@@ -1,0 +1,336 @@
+"""How the runner and the workflow client reach a simulator: in-process through ``create_app(sim)`` called as a
+WSGI app, or over real HTTP against a running ``rivosim serve``. Both speak the same paths (the Rivo API and the
+control API), so a scenario's steps are identical in either mode; only this adapter differs.
+
+A call that gets no HTTP response (a read timeout, a reset, an empty reply) comes back as a :class:`Reply` with
+``status`` 0 and ``error`` saying what happened, in the same words in both modes: over HTTP from the exception
+``requests`` raises, in-process from the :class:`~rivosim.kernel.transport_action.TransportAction` the app left in
+the environ, mapped the way ``rivosim.transports.inprocess`` maps it for ``requests`` (its table; a unit test
+holds the two together).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import orjson
+import requests
+
+from rivosim.engine import Simulator
+from rivosim.http.app import create_app
+from rivosim.kernel.clock import parse_instant
+from rivosim.kernel.transport_action import TransportAction, action_from_environ, client_meets
+from rivosim.transports.wsgi import call_app, wsgi_environ
+
+__all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
+           "no_response", "reply_for_exception"]
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a call waits for its response when the caller sets no timeout (both modes)."""
+
+
+class DeliveryArrived(Exception):
+    """Raised by the in-process receiver, after a delivery's outcome is recorded, to stop a stepping clock."""
+
+
+@dataclass(slots=True)
+class Reply:
+    """One call's outcome. ``error`` is set (and ``status`` is 0) when no HTTP response arrived: it reads like
+    "timed out after 2 s (read timeout)", and ``timed_out`` says whether the client gave up waiting."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and 200 <= self.status < 300
+
+    def outcome(self) -> str:
+        """``-> 201``/``-> 429: Too many requests`` for a response; ``timed out after 1 s (…)`` without one."""
+        if self.error is not None:
+            return self.error
+        return f"-> {self.status}" + ("" if self.ok else f": {self.error_detail()}")
+
+    @property
+    def json(self) -> Any:
+        try:
+            return orjson.loads(self.body) if self.body else None
+        except orjson.JSONDecodeError:
+            return None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def error_detail(self) -> str:
+        """The error's human text in whichever API's shape it came (Rivo, control), else the raw body (or the
+        transport error when there was no response)."""
+        if self.error is not None:
+            return self.error
+        body = self.json
+        if isinstance(body, dict):
+            err = body.get("error")
+            if isinstance(err, str):
+                return err
+            if isinstance(err, dict) and isinstance(err.get("message"), str):
+                return err["message"]
+        return self.text[:300]
+
+
+# -- calls that get no response ------------------------------------------------------------------------------
+# The same words in both modes (the failure report and ``client_errors: {contains: …}`` quote them).
+RESET = "failed: the connection was reset by the server (no response)"
+CLOSED = "failed: the server closed the connection without a response"
+CUT = "failed: the connection closed part-way through the response body"
+
+
+def timed_out(timeout: float, what: str = "read timeout") -> str:
+    return f"timed out after {timeout:g} s ({what})"
+
+
+def _failed(text: str, *, timeout: bool = False) -> Reply:
+    return Reply(0, b"", {}, text, timeout)
+
+
+def no_response(action: TransportAction, timeout: float, body_size: int) -> tuple[Reply | None, float]:
+    """What a client that waits ``timeout`` seconds meets when the server carries out ``action`` on a response of
+    ``body_size`` bytes (``rivosim.kernel.transport_action.client_meets``, the table ``mock_apis`` applies too):
+    ``(None, waited)`` when the response arrives, else a failed :class:`Reply`; ``waited`` is how long the client
+    waited."""
+    meets = client_meets(action, timeout, body_size)
+    kind = meets.kind
+    if kind == "response":
+        return None, meets.waited
+    if kind == "timed_out":
+        return _failed(timed_out(timeout), timeout=True), meets.waited
+    if kind == "timed_out_in_body":
+        return _failed(timed_out(timeout, "read timeout while receiving the body"), timeout=True), meets.waited
+    if kind == "reset":
+        return _failed(RESET), meets.waited
+    return _failed(CLOSED), meets.waited  # closed ("hangs_forever" needs a client without a timeout)
+
+
+def reply_for_exception(exc: requests.RequestException, timeout: float) -> Reply:
+    """The failed :class:`Reply` for what ``requests`` raised over a socket (the words :func:`no_response` uses)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _failed(timed_out(timeout, "connect timeout"), timeout=True)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return _failed(timed_out(timeout), timeout=True)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return _failed(CUT)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "Read timed out" in text:  # urllib3 reading a dribbled body: raised as a ConnectionError
+            return _failed(timed_out(timeout, "read timeout while receiving the body"), timeout=True)
+        if "Connection reset" in text or "ConnectionResetError" in text:
+            return _failed(RESET)
+        if "RemoteDisconnected" in text or "without response" in text:
+            return _failed(CLOSED)
+        return _failed(f"failed: cannot connect ({text[:200]})")
+    return _failed(f"failed: {type(exc).__name__}: {text[:200]}")
+
+
+class Transport(Protocol):
+    mode: str
+
+    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
+        """One call; ``timeout`` (seconds, default :data:`DEFAULT_TIMEOUT`) is how long to wait for the
+        response. A call without a response comes back failed (status 0, ``error``), never raises."""
+        ...
+
+    def now(self) -> datetime: ...
+
+    def now_estimate(self) -> tuple[datetime, bool]:
+        """The simulator's time without asking it (safe while it waits on us), and whether it is exact."""
+        ...
+
+    def advance_to(self, instant: datetime) -> None:
+        """Move the clock to ``instant``, running what falls due on the way (``instant`` in the past: just
+        run what is due now)."""
+        ...
+
+    def step_toward(self, instant: datetime) -> bool:
+        """Move the clock toward ``instant`` but stop where a webhook may have been delivered, so the receiver
+        can act at that simulated instant. Returns whether ``instant`` was reached."""
+        ...
+
+    def run_until_idle(self) -> None:
+        """Run the simulator's queued work (deliveries and their retries)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InProcessTransport:
+    """The simulator's own WSGI app, called in this thread: no sockets, no sleeping, the virtual clock.
+
+    The app is called directly rather than through Flask's test client: the test client hands the app a copy of
+    the environ, and the app's transport decision (a hang, a reset, latency) is left in that copy."""
+
+    mode = "in-process"
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.app = create_app(sim)
+        # While stepping, a delivery to the in-process receiver interrupts the clock (``DeliveryArrived``).
+        self.stepping = False
+
+    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
+        path, _, query = path.partition("?")
+        if params:
+            extra = urlencode({k: str(v) for k, v in params.items()})
+            query = f"{query}&{extra}" if query else extra
+        hdrs = dict(headers or {})
+        body = b""
+        if json is not None:
+            body = orjson.dumps(json)
+            hdrs["Content-Type"] = "application/json"
+        environ = wsgi_environ(method, path, query, hdrs, body)
+        status_line, header_list, body = call_app(self.app, environ)
+        response_headers = dict(header_list)
+        action = action_from_environ(environ)
+        if action.kind != "respond" or action.delay:
+            failed, waited = no_response(action, DEFAULT_TIMEOUT if timeout is None else timeout, len(body))
+            if self.sim.clock.kind == "wall" and waited:
+                # The client waited: a virtual clock already moved in the app; a wall clock's offset moves here.
+                self.sim.advance(waited)
+            if failed is not None:
+                return failed
+        declared = response_headers.get("Content-Length", "")
+        if method != "HEAD" and declared.isdigit() and int(declared) > len(body):
+            return _failed(CUT)  # malformed_body: cut (Content-Length promises more than arrives)
+        return Reply(int(status_line[:3]), body, response_headers)
+
+    def now(self) -> datetime:
+        return self.sim.now()
+
+    def now_estimate(self) -> tuple[datetime, bool]:
+        return self.sim.now(), True
+
+    # Time is moved on the simulator itself, not through ``POST /_rivosim/clock/advance``: a request per step
+    # would cost more than the step.
+    def advance_to(self, instant: datetime) -> None:
+        gap = instant - self.sim.now()
+        self.sim.advance(gap if gap.total_seconds() > 0 else 0)
+
+    def run_until_idle(self) -> None:
+        self.sim.run_until_idle()
+
+    def step_toward(self, instant: datetime) -> bool:
+        # One ``advance`` runs a year of daily ticks in the clock's own loop; the in-process receiver raises
+        # ``DeliveryArrived`` after recording a delivery's outcome, which unwinds the clock at that instant
+        # (its heap intact, time not moved past the delivery). Cheaper than stepping timer by timer.
+        self.stepping = True
+        try:
+            self.advance_to(instant)
+            return True
+        except DeliveryArrived:
+            return False
+        finally:
+            self.stepping = False
+
+    def close(self) -> None:
+        pass
+
+
+class HttpTransport:
+    """A running server at ``base_url`` (``http://127.0.0.1:8282``). Thread-safe: each thread has its own
+    session (the webhook receiver asks for the time from its own threads)."""
+
+    mode = "http"
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        # The last clock reading: (server time, local time.time() when read, clock kind).
+        self._clock: tuple[datetime, float, str] | None = None
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
+        hdrs = dict(headers or {})
+        data = None
+        if json is not None:
+            data = orjson.dumps(json)
+            hdrs["Content-Type"] = "application/json"
+        wait = self.timeout if timeout is None else timeout
+        # Paths are sent as given (already percent-encoded where needed), like the in-process environ has them.
+        try:
+            response = self._session().request(method, self.base_url + path, params=params, data=data,
+                                               headers=hdrs, timeout=wait, allow_redirects=False)
+        except requests.RequestException as exc:
+            return reply_for_exception(exc, wait)
+        reply = Reply(response.status_code, response.content, dict(response.headers))
+        if reply.status == 200 and path.startswith(("/_rivosim/clock", "/_rivosim/run_until_idle")):
+            body = reply.json
+            if isinstance(body, dict) and "now" in body:
+                self._clock = (parse_instant(body["now"]), time.time(), str(body.get("kind", "wall")))
+        return reply
+
+    def now(self) -> datetime:
+        reply = self.request("GET", "/_rivosim/clock")
+        if reply.status != 200:
+            raise ConnectionError(f"GET /_rivosim/clock {reply.outcome()}: is {self.base_url} a rivosim server?")
+        return parse_instant(reply.json["now"])
+
+    def advance_to(self, instant: datetime) -> None:
+        self._advance(instant)
+
+    def _advance(self, instant: datetime, **options: Any) -> Any:
+        """``POST /_rivosim/clock/advance`` by the gap to ``instant``; the server's answer."""
+        now, exact = self.now_estimate()
+        if not exact:
+            now = self.now()
+        seconds = max(0.0, round((instant - now).total_seconds(), 6))
+        reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds, **options})
+        if reply.status != 200:
+            raise ConnectionError(f"POST /_rivosim/clock/advance {reply.outcome()}")
+        return reply.json
+
+    def run_until_idle(self) -> None:
+        reply = self.request("POST", "/_rivosim/run_until_idle")
+        if reply.status != 200:
+            raise ConnectionError(f"POST /_rivosim/run_until_idle {reply.outcome()}")
+
+    def step_toward(self, instant: datetime) -> bool:
+        # The server stops the advance right after a webhook delivery on the way (once it is made, so our
+        # receiver has it) and says so: one request per delivery, not one per timer (a daily tick a day).
+        body = self._advance(instant, stop_on_delivery=True)
+        return not (isinstance(body, dict) and body.get("stopped_on_delivery"))
+
+    def now_estimate(self) -> tuple[datetime, bool]:
+        """A wall-clock server's time is ours plus the offset last seen (only ``advance`` changes it); a
+        virtual clock's may have moved on since (retries inside ``run_until_idle``), so it is not exact."""
+        if self._clock is None:
+            return datetime.now(UTC), False
+        seen, local, kind = self._clock
+        if kind == "wall":
+            return seen + timedelta(seconds=time.time() - local), True
+        return seen, False
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
