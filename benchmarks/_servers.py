@@ -24,6 +24,7 @@ __all__ = ["DEFAULT_RESPONSES", "app", "create_bare_app", "load_responses"]
 DEFAULT_RESPONSES: dict[str, dict[str, Any]] = {
     "get": {"status": 200, "headers": [["Content-Type", "application/json"]], "body": '{"data":{}}'},
     "post": {"status": 201, "headers": [["Content-Type", "application/json"]], "body": '{"data":{}}'},
+    "list": {"status": 200, "headers": [["Content-Type", "application/json"]], "body": '{"links":{},"data":[]}'},
 }
 
 
@@ -49,6 +50,11 @@ def create_bare_app(responses: dict[str, dict[str, Any]] | None = None) -> Flask
     @bare.get("/merchant_api/v1/customers/<identifier>")
     def customer(identifier: str) -> Response:
         body, status, headers = fixed["get"]
+        return Response(body, status, headers)
+
+    @bare.get("/merchant_api/v1/customers")
+    def customers_page() -> Response:
+        body, status, headers = fixed["list"]
         return Response(body, status, headers)
 
     @bare.post("/merchant_api/v1/points_events")

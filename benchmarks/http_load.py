@@ -30,6 +30,9 @@ SHOP_DOMAIN = "bench.myshopify.com"
 SHOP_CONFIG: dict[str, Any] = {"domain": SHOP_DOMAIN, "customers": 1000, "rate_limits": {"rivo": {"enabled": False}}}
 CUSTOMERS = "/merchant_api/v1/customers"
 POINTS_EVENTS = "/merchant_api/v1/points_events"
+LIST_PAGE = f"{CUSTOMERS}?pagination[per_page]=25"  # one page of 25 customers, about 27 KB
+# rivosim's throughput as a share of the bare-Flask ceiling, per benchmarked request.
+TARGETS = {"GET customer": 0.75, "POST points_event": 0.75, "GET customers page": 0.60}
 _DROP_HEADERS = frozenset({"date", "server", "content-length", "connection", "transfer-encoding", "keep-alive"})
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
@@ -159,6 +162,7 @@ def capture(target: Rivosim) -> dict[str, dict[str, Any]]:
     requests_ = {
         "get": ("GET", f"{CUSTOMERS}/{target.customer_id}", None, 200),
         "post": ("POST", POINTS_EVENTS, json.dumps(post_body(target.customer_id)).encode(), 201),
+        "list": ("GET", LIST_PAGE, None, 200),
     }
     for name, (method, path, body, want) in requests_.items():
         headers = {**target.auth, "Content-Type": "application/json"}
@@ -272,6 +276,7 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
                 "GET customer": dict(path=f"{CUSTOMERS}/{riv.customer_id}", headers=riv.auth, script=None,
                                      env=None),
                 "POST points_event": dict(path=POINTS_EVENTS, headers=None, script=LUA_POST, env=post_env),
+                "GET customers page": dict(path=LIST_PAGE, headers=riv.auth, script=None, env=None),
             }
             for name, spec in endpoints.items():
                 results: dict[str, list[WrkResult]] = {t.label: [] for t in targets}
@@ -302,7 +307,7 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
                             f"p50 {res.p50_ms:6.2f} ms  p99 {res.p99_ms:6.2f} ms{bad}{extra}")
                 figures += _throughput_figures(name, results)
         else:
-            figures.append(Figure("HTTP throughput", "-", "-", "-", "≥ 70 %", None, "SKIPPED: wrk not installed"))
+            figures.append(Figure("HTTP throughput", "-", "-", "-", "≥ 75 %", None, "SKIPPED: wrk not installed"))
 
         say("  concurrent writers: 8 threads x 200 POSTs with requests ...")
         ok, other, grew = concurrent_writers(riv)
@@ -328,13 +333,14 @@ def _throughput_figures(name: str, results: dict[str, list[WrkResult]]) -> list[
     med = {label: (median([r.rps for r in rs]), median([r.p50_ms for r in rs]), median([r.p99_ms for r in rs]))
            for label, rs in results.items()}
     riv = med["rivosim"]
+    target = TARGETS[name]
     out: list[Figure] = []
     if "granian" in med:
         ceil = med["granian"]
         ratio = riv[0] / ceil[0]
         spread = "; ".join(f"{label} " + "/".join(f"{r.rps:,.0f}" for r in rs) for label, rs in results.items())
         out.append(Figure(f"{name}: rivosim / granian ceiling", _fmt_rps(riv[0]), _fmt_rps(ceil[0]),
-                          f"{ratio:.0%}", "≥ 70 %", ratio >= 0.70, f"runs (req/s): {spread}"))
+                          f"{ratio:.0%}", f"≥ {target:.0%}", ratio >= target, f"runs (req/s): {spread}"))
         out.append(Figure(f"{name}: p50 latency", f"{riv[1]:.2f} ms", f"{ceil[1]:.2f} ms",
                           f"{riv[1] / ceil[1]:.2f}x", "info", None))
         out.append(Figure(f"{name}: p99 latency", f"{riv[2]:.2f} ms", f"{ceil[2]:.2f} ms",
@@ -343,7 +349,7 @@ def _throughput_figures(name: str, results: dict[str, list[WrkResult]]) -> list[
         out.append(Figure(f"{name}: shell+bare Flask / ceiling", _fmt_rps(shell[0]), _fmt_rps(ceil[0]),
                           f"{shell[0] / ceil[0]:.0%}", "info (shell cost)", None))
     else:
-        out.append(Figure(f"{name}: rivosim / granian ceiling", _fmt_rps(riv[0]), "-", "-", "≥ 70 %", None,
+        out.append(Figure(f"{name}: rivosim / granian ceiling", _fmt_rps(riv[0]), "-", "-", f"≥ {target:.0%}", None,
                           "SKIPPED: granian not installed"))
     shell = med["shell"]
     out.append(Figure(f"{name}: rivosim / shell+bare Flask", _fmt_rps(riv[0]), _fmt_rps(shell[0]),

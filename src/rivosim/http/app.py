@@ -2,21 +2,24 @@
 
 The request pipeline, one stage after another, for every API::
 
-    size check → route match → tenant + auth (the API's gate) → rate limit → blueprint hooks → faults → view
-    → post-view faults (commit-then-fail, malformed or slow bodies, read-after-write lag) → journal
+    size check → route match → the API's gates (tenant + auth, rate limit, ...) → faults → view
+    → post-view faults (commit-then-fail, malformed or slow bodies, read-after-write lag) → the API's finish
+    → journal
 
-- Per-request state is one plain object, :class:`RequestState`, in ``environ["rivosim.req"]``, built in
-  ``RivosimFlask.wsgi_app``; views and hooks reach it with :func:`current_req`. The pipeline runs from
-  ``full_dispatch_request``/``process_response`` directly (no ``before_request``/``after_request`` hooks of its
-  own), and an idle stage costs a dict lookup: with no fault rule naming a request, the fault stage is one cached
+- APIs plug in one way: each is an :class:`~rivosim.http.routing.ApiBlueprint` (route groups declared under stable
+  names, its gates and its finish) that ``create_app`` plugs into the app it builds (:meth:`RivosimFlask.plug`).
+  The route table is ``app.routes`` (a list of :class:`~rivosim.http.routing.RouteSpec`); more gates can be put
+  in front of an API's own with :meth:`RivosimFlask.add_gate` (the control API has none of its own).
+- Per-request state is one object, :class:`~rivosim.http.state.RequestState`, made in ``wsgi_app`` (also at
+  ``environ["rivosim.req"]``) and current for the request (:func:`~rivosim.http.state.current_req`); the request
+  object Flask makes is attached to it (:class:`ApiRequest`). The pipeline runs from Flask's public, documented
+  methods: ``wsgi_app`` (lock, clock, state), ``dispatch_request`` (gates and the fault stage, before the view)
+  and ``process_response`` (post-view faults, finish, journal, around Flask's own after-request processing). An
+  idle stage costs a dict lookup: with no fault rule naming a request, the fault stage is one cached
   ``FaultSet.candidates`` lookup.
-- An API's gate (tenant + auth) and its rate limit are registered with :func:`register_gate` (the Rivo API does:
-  15 requests/s per API key, burst 15, 429 with ``Retry-After`` in whole seconds rounded up).
-- An API may instead do tenant, auth and its own limits in its blueprint's ``before_request`` hook (the Shopify
-  Admin API does: token auth and the leaky bucket). Those hooks run after the gates and *before* the fault stage,
-  so the order is the same for every API. Such a hook sets ``g.shop`` (or ``current_req().shop``) so rules can
-  match on the shop and the journal names it; a 429 it answers is journaled as that API's limit. Blueprint
-  ``after_request`` hooks run before the journal, so injected error responses get the API's usual headers too.
+- A gate answers (a refusal) or raises a ``SimError`` (the API's error shape) to stop the request; it sets
+  ``state.shop`` so rules can match on the shop and the journal names it. A 429 a gate answers is journaled as
+  that API's limit.
 - Faults apply to the ``rivo`` and ``shopify`` APIs; control API requests (``/_rivosim``) meet only rules that say
   ``api: control``. The responses a fault makes are built in ``fault_responses.py``. Requests that match no route
   are never faulted: they get a 404 (405 for a wrong method) in the API's shape, and a journal entry naming the
@@ -33,95 +36,53 @@ Domain refusals become each API's error shape; an unexpected exception is a simu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g, request, request_started
-from flask.globals import _cv_app, _cv_request
+from flask import Flask, Request
 from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter, Rule
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host
 
-from rivosim.faults.fault_set import WRITE_METHODS, Decision, RequestFacts
+from rivosim.faults.fault_set import WRITE_METHODS, RequestFacts
 from rivosim.http import lag as lagging
 from rivosim.http.errors import api_of_path, error_response, sim_error_response
 from rivosim.http.fault_responses import carry_out, injected_error, no_response
 from rivosim.http.params import raw_body
+from rivosim.http.routing import ApiBlueprint, RouteSpec
+from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req
 from rivosim.kernel.errors import SimError
 from rivosim.kernel.journal import JournalEntry, parse_body
 from rivosim.kernel.transport_action import TransportAction
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from rivosim.domain.shop import Shop
     from rivosim.engine import Simulator
 
-__all__ = ["GATES", "REQ_KEY", "ROUTE_NAMES", "RequestState", "create_app", "current_req", "register_gate",
-           "route_name", "state_of"]
-
-ROUTE_NAMES: dict[str, str] = {}
-"""Flask endpoint -> stable route name (``rivo.customers.get``). Filled as blueprints declare routes."""
-
-REQ_KEY = "rivosim.req"
-"""WSGI environ key of the request's :class:`RequestState`."""
+__all__ = ["ApiRequest", "RivosimFlask", "create_app"]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 JOURNAL_BODY_BYTES = 1024 * 1024  # bodies above this are not kept in the journal
 
-Gate = Callable[["Simulator", "RequestState", Request], "Response | None"]
-GATES: dict[str, tuple[Gate, Gate | None]] = {}
-"""api -> (gate, rate limit): tenant + auth, then the API's limit. Each may answer (a refusal) or return None."""
+
+class _Plan:
+    """What the pipeline does for one endpoint: its route, the gates in order, the finish."""
+
+    __slots__ = ("finish", "gates", "spec")
+
+    def __init__(self, spec: RouteSpec, gates: tuple[Gate, ...], finish: Finish | None) -> None:
+        self.spec = spec
+        self.gates = gates
+        self.finish = finish
 
 
-def register_gate(api: str, gate: Gate, limit: Gate | None = None) -> None:
-    """Run ``gate`` (tenant + auth; sets ``state.shop``) then ``limit`` for every routed request of ``api``."""
-    GATES[api] = (gate, limit)
+class ApiRequest(Request):
+    """Flask's request, attached to the request's :class:`RequestState` as soon as Flask makes it."""
 
-
-def route_name(endpoint: str | None) -> str | None:
-    return ROUTE_NAMES.get(endpoint or "")
-
-
-class RequestState:
-    """What the pipeline knows about one request; the journal entry is made from it."""
-
-    __slots__ = ("api", "at", "decision", "error", "lag", "limit", "nearest", "notes", "route", "shop", "t0",
-                 "view_status")
-
-    def __init__(self, t0: float, at: datetime, api: str) -> None:
-        self.t0 = t0
-        self.at = at  # simulator time on arrival: rate limits, fault windows, lag and the journal use it
-        self.api = api
-        self.route: str | None = None
-        self.shop: Shop | None = None
-        self.decision: Decision | None = None
-        self.limit: str | None = None
-        self.notes: list[str] | None = None
-        self.nearest: list[dict[str, str]] | None = None
-        self.error: str | None = None
-        self.lag: lagging.Pending | None = None
-        self.view_status: int | None = None  # what the view answered, when a fault replaced its response
-
-    def note(self, text: str) -> None:
-        if self.notes is None:
-            self.notes = [text]
-        else:
-            self.notes.append(text)
-
-
-def current_req() -> RequestState:
-    """The current request's :class:`RequestState` (inside a request of ``create_app``'s app)."""
-    return _cv_request.get().request.environ[REQ_KEY]  # type: ignore[no-any-return]
-
-
-def state_of(req: Request, sim: Simulator) -> RequestState:
-    state = req.environ.get(REQ_KEY)
-    if state is None:  # a request context pushed without wsgi_app (app.test_request_context)
-        state = req.environ[REQ_KEY] = RequestState(time.perf_counter(), sim.now(), api_of_path(req.path))
-    return state  # type: ignore[no-any-return]
+    def __init__(self, environ: dict[str, Any], populate_request: bool = True, shallow: bool = False) -> None:
+        super().__init__(environ, populate_request, shallow)
+        state = environ.get(REQ_KEY)
+        if state is not None:
+            state.request = self
 
 
 class LazyBuilderRule(Rule):
@@ -146,12 +107,50 @@ def _wsgi_text(value: str) -> str:
 
 
 class RivosimFlask(Flask):
+    """The app ``create_app`` builds: Flask, plus the route table, the gates and the request pipeline."""
+
     url_rule_class = LazyBuilderRule
+    request_class = ApiRequest
     sim: Simulator
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._server_names: dict[str, str] = {}  # Host header -> server name, for create_url_adapter
+        self._routes: list[RouteSpec] = []
+        self._plans: dict[str, _Plan] = {}  # Flask endpoint -> what the pipeline does for it
+        self._blueprints: list[ApiBlueprint] = []
+        self._added_gates: dict[str, tuple[Gate, ...]] = {}  # api -> gates run before its blueprints' own
+
+    # -- plugging in ------------------------------------------------------------------------------------------
+    def plug(self, blueprint: ApiBlueprint) -> None:
+        """Serve an API's blueprint: its routes join ``routes``, its gates and finish the pipeline."""
+        self.register_blueprint(blueprint)
+        self._blueprints.append(blueprint)
+        self._routes.extend(blueprint.specs())
+        self._plan(blueprint)
+
+    def add_gate(self, api: str, gate: Gate) -> None:
+        """Run ``gate`` for every route of ``api`` (``rivo``, ``shopify``, ``control``) before the API's own gates
+        (e.g. a token check in front of the control API). Gates added later run after those added earlier."""
+        self._added_gates[api] = (*self._added_gates.get(api, ()), gate)
+        for blueprint in self._blueprints:
+            if blueprint.api == api:
+                self._plan(blueprint)
+
+    def _plan(self, blueprint: ApiBlueprint) -> None:
+        gates = (*self._added_gates.get(blueprint.api, ()), *blueprint.gates)
+        for spec in blueprint.specs():
+            self._plans[spec.endpoint] = _Plan(spec, gates, blueprint.finish)
+
+    @property
+    def routes(self) -> list[RouteSpec]:
+        """The route table: every route the app serves, in the order the APIs were plugged in."""
+        return list(self._routes)
+
+    def route_spec(self, endpoint: str | None) -> RouteSpec | None:
+        """The route served by a Flask endpoint (``rivo.customers__get``), or None."""
+        plan = self._plans.get(endpoint or "")
+        return plan.spec if plan is not None else None
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:  # type: ignore[override]
         """What Flask's ``create_url_adapter`` builds (no SERVER_NAME, no subdomain or host matching, no
@@ -183,62 +182,51 @@ class RivosimFlask(Flask):
         with sim.lock:
             clock = sim.clock
             at = clock.hold()  # one request, one instant (see Clock.hold)
+            state = environ[REQ_KEY] = RequestState(sim, time.perf_counter(), at,
+                                                    api_of_path(environ.get("PATH_INFO", "")))
+            token = CURRENT.set(state)
             try:
-                environ[REQ_KEY] = RequestState(time.perf_counter(), at, api_of_path(environ.get("PATH_INFO", "")))
                 return super().wsgi_app(environ, start_response)
             finally:
+                CURRENT.reset(token)
                 clock.release()
 
     # -- before the view -------------------------------------------------------------------------------------
-    def full_dispatch_request(self) -> Response:
-        self._got_first_request = True
-        req = _cv_request.get().request
-        try:
-            if request_started.receivers:
-                request_started.send(self, _async_wrapper=self.ensure_sync)
-            rv = None
-            if req.routing_exception is None:
-                rv = self._before(state_of(req, self.sim), req)
-            if rv is None:
-                rv = self.dispatch_request()
-        except Exception as e:
-            rv = self.handle_user_exception(e)
-        return self.finalize_request(rv)
+    def dispatch_request(self) -> Any:
+        """The gates and the fault stage, then Flask's own dispatch (the view)."""
+        state = CURRENT.get()
+        req = state.request
+        if req is not None and req.routing_exception is None:
+            rv = self._before(state, req)
+            if rv is not None:
+                return rv
+        return super().dispatch_request()
 
     def _before(self, state: RequestState, req: Request) -> Any:
-        route = state.route = ROUTE_NAMES.get(req.url_rule.endpoint)  # type: ignore[union-attr]
+        plan = self._plans.get(req.url_rule.endpoint)  # type: ignore[union-attr]
+        if plan is not None:
+            state.spec = plan.spec
+            state.route = plan.spec.name
+            state.finish = plan.finish
         length = req.environ.get("CONTENT_LENGTH")
         if length and len(length) >= 8 and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return error_response(state.api, 413, f"the request body is {length} bytes; the limit is "
                                                   f"{MAX_BODY_BYTES}")
-        stages = GATES.get(state.api)
-        if stages is not None:
-            gate, limit = stages
-            rv = gate(self.sim, state, req)
-            if rv is not None:
-                return rv
-            if limit is not None:
-                rv = limit(self.sim, state, req)
+        if plan is not None:
+            for gate in plan.gates:
+                rv = gate(state)
                 if rv is not None:
                     return rv
-        hooks, pre, bp = self.before_request_funcs, self.url_value_preprocessors, req.blueprint
-        if (hooks and (None in hooks or bp in hooks)) or (pre and (None in pre or bp in pre)):
-            rv = self.preprocess_request()  # a blueprint's own tenant/auth/limit (the Shopify API's)
-            if rv is not None:
-                return rv
         if self.sim.faults.rules:
-            return self._faults(state, req, route)
+            return self._faults(state, req, state.route)
         return None
 
     def _faults(self, state: RequestState, req: Request, route: str | None) -> Response | None:
         faults = self.sim.faults
         method = req.environ["REQUEST_METHOD"]
         shop = state.shop
-        if shop is None:
-            shop = g.get("shop")
-            if shop is None and req.view_args and "domain" in req.view_args:  # control routes name their shop
-                shop = self.sim.shops.get(req.view_args["domain"])
-            state.shop = shop
+        if shop is None and req.view_args and "domain" in req.view_args:  # control routes name their shop
+            shop = state.shop = self.sim.shops.get(req.view_args["domain"])
         candidates = faults.candidates(state.api, route, method, shop.domain if shop is not None else None)
         if not candidates:
             return None
@@ -266,28 +254,21 @@ class RivosimFlask(Flask):
         return None  # commit_then_fail, malformed_body and slow_body act on the view's response
 
     # -- after the view --------------------------------------------------------------------------------------
-    def process_response(self, response: Response) -> Response:
-        ctx = _cv_request.get()
-        req = ctx.request
-        state = state_of(req, self.sim)
-        # Post-view faults first, so an injected response still gets the API's own headers from its hooks.
+    def process_response(self, response: Response) -> Response:  # type: ignore[override]
+        """Post-view faults, then the API's finish (so an injected response still gets the API's own headers),
+        then Flask's own after-request processing, then the journal."""
+        state = CURRENT.get()
+        req = state.request
         action: TransportAction | None = None
         status, extra = response.status_code, 0.0
         if state.decision is not None:
-            response, action, status, extra = carry_out(state, state.decision, response, req.environ)
-        funcs = self.after_request_funcs
-        if ctx._after_request_functions or (funcs and (None in funcs or req.blueprint in funcs)):
-            for func in ctx._after_request_functions:
-                response = self.ensure_sync(func)(response)
-            for name in chain(req.blueprints, (None,)):
-                if name in funcs:
-                    for func in reversed(funcs[name]):
-                        response = self.ensure_sync(func)(response)
-        if not self.session_interface.is_null_session(ctx._session):
-            self.session_interface.save_session(self, ctx._session, response)
+            response, action, status, extra = carry_out(state, state.decision, response, req.environ)  # type: ignore[union-attr]
+        if state.finish is not None:
+            response = state.finish(state, response)
+        response = super().process_response(response)
         if action is None:
             status = response.status_code
-        self._journal(state, req, response, action, status, extra)
+        self._journal(state, req, response, action, status, extra)  # type: ignore[arg-type]
         return response
 
     def _journal(self, state: RequestState, req: Request, response: Response, action: TransportAction | None,
@@ -300,14 +281,8 @@ class RivosimFlask(Flask):
             view_status = state.view_status if state.view_status is not None else response.status_code
             lagging.after_write(sim, state.lag, state.at, applied=200 <= view_status < 300)
             state.lag = None
-        app_g = _cv_app.get().g  # ``g`` without its proxy: the journal runs on every request
         shop = state.shop
-        if shop is None:
-            shop = state.shop = app_g.get("shop")
         notes = state.notes
-        more = app_g.get("notes")  # blueprints that keep notes on g (the Shopify API)
-        if more:
-            notes = [*(notes or ()), *(n for n in more if n not in (notes or ()))]
         if status == 429 and state.limit is None and (decision is None or decision.terminal is None):
             state.limit = f"{state.api} rate limit (Retry-After {response.headers.get('Retry-After', '?')})"
         method = environ["REQUEST_METHOD"]
@@ -336,16 +311,16 @@ class RivosimFlask(Flask):
 
 
 # -- the app ----------------------------------------------------------------------------------------------
-def create_app(sim: Simulator) -> Flask:
-    # Blueprints register their route names on import; the Shopify Admin API comes with its control routes.
+def create_app(sim: Simulator) -> RivosimFlask:
+    """A new app serving ``sim``: the Rivo API, the Shopify Admin API (REST and GraphQL) and the control API."""
     from rivosim.http.control import admin as control_admin
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import webhooks as control_webhooks
-    from rivosim.http.rivo import views as rivo
-    from rivosim.http.shopify import blueprint as shopify
-    from rivosim.http.shopify.graphql import endpoint as shopify_graphql
+    from rivosim.http.rivo.blueprint import blueprint as rivo
+    from rivosim.http.shopify.blueprint import blueprint as shopify
+    from rivosim.http.shopify.graphql.endpoint import blueprint as shopify_graphql
     from rivosim.http.unmatched import unmatched
 
     app = RivosimFlask("rivosim")
@@ -355,38 +330,34 @@ def create_app(sim: Simulator) -> Flask:
     # Werkzeug would answer "//" in a path (e.g. an identifier that was an encoded "/") with an HTML 308
     # redirect to another route; an API answers with its own JSON 404 instead.
     app.url_map.merge_slashes = False
-    app.register_blueprint(rivo.blueprint)
-    app.register_blueprint(control.blueprint)
-    app.register_blueprint(control_webhooks.blueprint)
-    app.register_blueprint(control_faults.blueprint)
-    app.register_blueprint(shopify.blueprint)
-    app.register_blueprint(shopify_graphql.blueprint)
-    app.register_blueprint(control_shopify.blueprint)
-    app.register_blueprint(control_admin.blueprint)
+    for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
+                      shopify_graphql, control_shopify.blueprint, control_admin.blueprint):
+        app.plug(blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
     # nothing is recorded), so the handlers that build bodies from request data fall back to ``_bug``.
     @app.errorhandler(SimError)
     def _sim_error(exc: SimError) -> Response:
         try:
-            return sim_error_response(state_of(request, sim).api, exc)
+            return sim_error_response(current_req().api, exc)
         except Exception as failure:
             return _bug(failure)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         try:
-            api = state_of(request, sim).api
+            api = current_req().api
             if isinstance(exc, NotFound | MethodNotAllowed):
-                return unmatched(app, api, exc)
+                return unmatched(app, current_req(), exc)
             return error_response(api, exc.code or 400, exc.description or exc.name)
         except Exception as failure:
             return _bug(failure)
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> Response:
-        sim.record_bug(exc, f"{request.method} {request.path}")
-        state = state_of(request, sim)
+        state = current_req()
+        req = state.request
+        sim.record_bug(exc, f"{req.method} {req.path}" if req is not None else "(no request)")
         response = error_response(state.api, 500, f"rivosim bug: {type(exc).__name__}: {exc}")
         response.headers["X-Rivosim-Bug"] = "1"
         state.error = f"{type(exc).__name__}: {exc}"

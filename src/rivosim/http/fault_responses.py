@@ -18,7 +18,7 @@ from rivosim.kernel.transport_action import TransportAction
 
 if TYPE_CHECKING:
     from rivosim.faults.fault_set import Decision, FaultRule
-    from rivosim.http.app import RequestState
+    from rivosim.http.state import RequestState
 
 __all__ = ["carry_out", "injected_error", "no_response"]
 

@@ -14,9 +14,9 @@ import orjson
 from flask import Request
 
 from rivosim.kernel.errors import MalformedRequest as BadRequest
-from rivosim.kernel.errors import ValidationFailed
+from rivosim.kernel.errors import NotFound, ValidationFailed
 
-__all__ = ["Page", "read_body", "read_filters", "read_page", "read_sort", "whole_number"]
+__all__ = ["Page", "path_id", "read_body", "read_filters", "read_page", "read_sort", "whole_number"]
 
 T = TypeVar("T")
 
@@ -86,6 +86,25 @@ def whole_number(raw: str) -> int | None:
     if not text or not text.isascii() or not text.isdigit() or len(text) > MAX_DIGITS:
         return None
     return int(text)
+
+
+def path_id(value: str, what: str, api: str) -> int:
+    """A numeric id from a path segment (``what`` names it: ``reward id``), refused as ``api`` refuses it:
+
+    - Rivo: anything but ASCII digits is a 422 naming the id; digits longer than any id are a 404;
+    - Shopify: anything but a whole number is a resource that does not exist (404 ``Not Found``);
+    - control API: anything but a whole number is a 422 naming the id.
+    """
+    if api == "rivo" and (not value.isascii() or not value.isdigit()):
+        raise ValidationFailed(f"{what} must be a numeric id, got {value!r}", field="id")
+    number = whole_number(value)
+    if number is not None:
+        return number
+    if api == "shopify":
+        raise NotFound("Not Found")
+    if api == "rivo":  # digits, but longer than any id
+        raise NotFound(f"{what} {value[:30]}... not found", resource=what.split(" id")[0].replace(" ", "_"))
+    raise ValidationFailed(f"{what} must be numeric, got {value!r}", field="id")
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

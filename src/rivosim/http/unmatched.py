@@ -4,27 +4,43 @@ nearest: …"), in the API's own error shape, with the candidates kept for the j
 from __future__ import annotations
 
 import difflib
+from typing import Protocol
 
-from flask import Flask, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.routing import Rule
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from rivosim.http.app import ROUTE_NAMES, state_of
 from rivosim.http.errors import error_response
+from rivosim.http.routing import RouteSpec
+from rivosim.http.state import RequestState
 
 __all__ = ["unmatched"]
 
-def unmatched(app: Flask, api: str, exc: HTTPException) -> Response:
+
+class RouteTable(Protocol):
+    """What this needs of the app: its URL map and the route each endpoint serves."""
+
+    url_map: Map
+
+    def route_spec(self, endpoint: str | None) -> RouteSpec | None: ...
+
+
+def unmatched(app: RouteTable, state: RequestState, exc: HTTPException) -> Response:
     """404/405 that explains itself: which routes are nearest and why each did not match."""
-    method, path = request.method, request.path
-    state = state_of(request, app.sim)  # type: ignore[attr-defined]
+    request = state.request
+    assert request is not None
+    api, method, path = state.api, request.method, request.path
+
+    def name_of(rule: Rule) -> str:
+        spec = app.route_spec(rule.endpoint)
+        return spec.name if spec is not None else rule.endpoint
+
     rules: list[Rule] = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         same_path = sorted(m for m in exc.valid_methods if m not in ("HEAD", "OPTIONS"))
         detail = f"no route for {method} {path}; this path accepts {', '.join(same_path)}"
         state.note(detail)
-        state.nearest = [{"route": ROUTE_NAMES.get(r.endpoint) or r.endpoint, "method": m, "path": r.rule,
+        state.nearest = [{"route": name_of(r), "method": m, "path": r.rule,
                           "why": f"the route takes {m}, not {method}"}
                          for r in rules if _path_matches(r, path)
                          for m in sorted((r.methods or set()) - {"HEAD", "OPTIONS"})][:5]
@@ -42,7 +58,7 @@ def unmatched(app: Flask, api: str, exc: HTTPException) -> Response:
     state.nearest = []
     for key in nearest:
         m, rule = candidates[key]
-        state.nearest.append({"route": ROUTE_NAMES.get(rule.endpoint) or rule.endpoint, "method": m,
+        state.nearest.append({"route": name_of(rule), "method": m,
                               "path": rule.rule, "why": _why(rule, m, method, path)})
     return error_response(api, 404, detail if api != "shopify" else "Not Found")
 

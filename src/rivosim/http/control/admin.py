@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.domain.admin import CAUSES, REMEDIES, InvalidSessionToken, StaffMember
 from rivosim.domain.shop import Shop
 from rivosim.http.errors import json_response
 from rivosim.http.params import read_body
-from rivosim.http.routing import current_shop, route_declarer
+from rivosim.http.routing import ApiBlueprint, Routes, current_shop
 from rivosim.kernel.errors import ValidationFailed
 
 __all__ = ["blueprint"]
 
-blueprint = Blueprint("control_admin", __name__, url_prefix="/_rivosim/shops/<domain>/admin")
-
-route = route_declarer(blueprint)
+routes = Routes()
+route = routes.route
+blueprint = ApiBlueprint("control_admin", __name__, api="control", url_prefix="/_rivosim/shops/<domain>/admin",
+                         routes=(routes,))
 
 # How each remedy is carried out through this simulator ({shop}, {staff}: the shop's domain, a staff member).
 _BASE = "/_rivosim/shops/{shop}"

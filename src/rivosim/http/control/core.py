@@ -8,15 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.domain.rivo.members import validate_dob
 from rivosim.domain.shop import Shop
 from rivosim.domain.shopify.models import Order, ShopifyCustomer
 from rivosim.http.errors import json_response
-from rivosim.http.params import read_body, whole_number
-from rivosim.http.routing import current_shop, current_sim, route_declarer
+from rivosim.http.params import path_id, read_body, whole_number
+from rivosim.http.routing import ApiBlueprint, Routes, current_shop, current_sim
+from rivosim.http.state import current_req
 from rivosim.kernel.clock import parse_duration, parse_instant
 from rivosim.kernel.errors import ValidationFailed
 from rivosim.wire import rivo as wire
@@ -24,27 +25,17 @@ from rivosim.wire.state import snapshot
 
 __all__ = ["blueprint"]
 
-blueprint = Blueprint("control", __name__, url_prefix="/_rivosim")
-
-
-route = route_declarer(blueprint)
-
+routes = Routes()
+route = routes.route
+blueprint = ApiBlueprint("control", __name__, api="control", url_prefix="/_rivosim",
+                         routes=(routes,))
 
 _sim = current_sim
-
-
 _shop = current_shop
 
 
 def _body(required: bool = True) -> dict[str, Any]:
     return read_body(request, required=required)
-
-
-def _int_id(value: str, what: str) -> int:
-    number = whole_number(value)
-    if number is None:
-        raise ValidationFailed(f"{what} must be numeric, got {value!r}", field="id")
-    return number
 
 
 # -- serialisation of Shopify-side records (the Admin API shapes come with the Shopify surface) -------------
@@ -85,7 +76,7 @@ def order_json(o: Order) -> dict[str, Any]:
 @route("/shops", "POST", "control.shops.create")
 def shops_create() -> Response:
     shop = _sim().create_shop(_body(required=False))
-    g.shop = shop
+    current_req().shop = shop
     return json_response(shop.credentials_dict(), 201)
 
 
@@ -112,7 +103,7 @@ def shops_patch(domain: str) -> Response:
 def shops_delete(domain: str) -> Response:
     _shop(domain)
     _sim().delete_shop(domain)
-    g.shop = None
+    current_req().shop = None
     return json_response({"deleted": domain})
 
 
@@ -162,7 +153,7 @@ def customers_create(domain: str) -> Response:
 @route("/shops/<domain>/customers/<customer_id>", "GET", "control.customers.get")
 def customers_get(domain: str, customer_id: str) -> Response:
     shop = _shop(domain)
-    customer = shop.shopify.get_customer(_int_id(customer_id, "customer id"))
+    customer = shop.shopify.get_customer(path_id(customer_id, "customer id", "control"))
     return json_response(customer_json(customer, shop))
 
 
@@ -202,13 +193,13 @@ def orders_create(domain: str) -> Response:
 @route("/shops/<domain>/orders/<order_id>", "GET", "control.orders.get")
 def orders_get(domain: str, order_id: str) -> Response:
     shop = _shop(domain)
-    return json_response(order_json(shop.shopify.get_order(_int_id(order_id, "order id"))))
+    return json_response(order_json(shop.shopify.get_order(path_id(order_id, "order id", "control"))))
 
 
 @route("/shops/<domain>/orders/<order_id>/pay", "POST", "control.orders.pay")
 def orders_pay(domain: str, order_id: str) -> Response:
     shop = _shop(domain)
-    return json_response(order_json(shop.shopify.pay_order(_int_id(order_id, "order id"))))
+    return json_response(order_json(shop.shopify.pay_order(path_id(order_id, "order id", "control"))))
 
 
 @route("/shops/<domain>/orders/<order_id>/refund", "POST", "control.orders.refund")
@@ -221,7 +212,7 @@ def orders_refund(domain: str, order_id: str) -> Response:
     note = body.get("note")
     if note is not None and not isinstance(note, str):
         raise ValidationFailed("note must be a string", field="note")
-    oid = _int_id(order_id, "order id")
+    oid = path_id(order_id, "order id", "control")
     shop.shopify.refund_order(oid, body.get("amount"), note)
     return json_response(order_json(shop.shopify.get_order(oid)))
 
@@ -231,7 +222,7 @@ def orders_cancel(domain: str, order_id: str) -> Response:
     shop = _shop(domain)
     body = _body(required=False)
     reason = body.get("reason", "customer")
-    return json_response(order_json(shop.shopify.cancel_order(_int_id(order_id, "order id"), reason)))
+    return json_response(order_json(shop.shopify.cancel_order(path_id(order_id, "order id", "control"), reason)))
 
 
 @route("/shops/<domain>/customers/<customer_id>/actions", "POST", "control.customers.actions")
@@ -241,7 +232,7 @@ def customers_actions(domain: str, customer_id: str) -> Response:
     body = _body()
     action = body.get("action")
     details = {k: v for k, v in body.items() if k != "action"}
-    cid = _int_id(customer_id, "customer id")
+    cid = path_id(customer_id, "customer id", "control")
     widget, earned = shop.rivo.record_action(cid, action, details)
     member = shop.rivo.members[cid]
     return json_response({

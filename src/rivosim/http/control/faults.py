@@ -6,21 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.http.errors import json_response
 from rivosim.http.params import read_body
-from rivosim.http.routing import current_sim, route_declarer
+from rivosim.http.routing import ApiBlueprint, Routes, current_sim
 from rivosim.kernel.errors import NotFound, ValidationFailed
 
 __all__ = ["blueprint"]
 
-blueprint = Blueprint("control_faults", __name__, url_prefix="/_rivosim")
-
-
-route = route_declarer(blueprint)
-
+routes = Routes()
+route = routes.route
+blueprint = ApiBlueprint("control_faults", __name__, api="control", url_prefix="/_rivosim",
+                         routes=(routes,))
 
 _sim = current_sim
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.domain.integrations import INTEGRATIONS
@@ -16,30 +16,20 @@ from rivosim.domain.shop import Shop
 from rivosim.domain.shopify.themes import app_embed_state
 from rivosim.domain.syncs import FAMILIES
 from rivosim.http.errors import json_response
-from rivosim.http.params import read_body, whole_number
-from rivosim.http.routing import current_shop, current_sim, route_declarer
+from rivosim.http.params import path_id, read_body, whole_number
+from rivosim.http.routing import ApiBlueprint, Routes, current_shop, current_sim
 from rivosim.kernel.errors import NotFound, ValidationFailed
 from rivosim.wire import shopify as wire
 
 __all__ = ["blueprint"]
 
-blueprint = Blueprint("control_shopify", __name__, url_prefix="/_rivosim/shops/<domain>")
-
-
-route = route_declarer(blueprint)
-
+routes = Routes()
+route = routes.route
+blueprint = ApiBlueprint("control_shopify", __name__, api="control", url_prefix="/_rivosim/shops/<domain>",
+                         routes=(routes,))
 
 _sim = current_sim
-
-
 _shop = current_shop
-
-
-def _id(value: str, what: str) -> int:
-    number = whole_number(value)
-    if number is None:
-        raise ValidationFailed(f"{what} must be numeric, got {value!r}", field="id")
-    return number
 
 
 # -- syncs ----------------------------------------------------------------------------------------------------
@@ -111,7 +101,7 @@ def themes_create(domain: str) -> Response:
 @route("/themes/<theme_id>/publish", "POST", "control.themes.publish")
 def themes_publish(domain: str, theme_id: str) -> Response:
     shop = _shop(domain)
-    theme = shop.shopify.publish_theme(_id(theme_id, "theme id"))
+    theme = shop.shopify.publish_theme(path_id(theme_id, "theme id", "control"))
     return json_response(_theme_json(shop, theme))
 
 
@@ -122,7 +112,7 @@ def themes_app_embed(domain: str, theme_id: str) -> Response:
     body = read_body(request)
     if set(body) != {"state"}:
         raise ValidationFailed('send {"state": "enabled" | "disabled" | "missing"}', field="state")
-    tid = _id(theme_id, "theme id")
+    tid = path_id(theme_id, "theme id", "control")
     shop.shopify.set_app_embed(tid, body["state"])
     return json_response(_theme_json(shop, shop.shopify.get_theme(tid)))
 

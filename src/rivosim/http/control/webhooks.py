@@ -4,20 +4,22 @@ log (every topic fired, subscribed or not — what property tests compare agains
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.http.errors import json_response
-from rivosim.http.routing import current_sim, route_declarer
+from rivosim.http.routing import ApiBlueprint, Routes, current_sim
+from rivosim.http.state import current_req
 from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = ["blueprint"]
 
-blueprint = Blueprint("control_webhooks", __name__, url_prefix="/_rivosim")
+routes = Routes()
+route = routes.route
+blueprint = ApiBlueprint("control_webhooks", __name__, api="control", url_prefix="/_rivosim",
+                         routes=(routes,))
 _STATUSES = ("pending", "in_flight", "delivered", "failed")
 
-
-route = route_declarer(blueprint)
 
 
 _sim = current_sim
@@ -38,7 +40,7 @@ def deliveries_list() -> Response:
         raise ValidationFailed("api must be rivo or shopify", field="api")
     shop = args.get("shop")
     if shop is not None:
-        g.shop = _sim().shop(shop)
+        current_req().shop = _sim().shop(shop)
     with_body = args.get("body", "true") != "false"
     items = _sim().outbox.list(shop=shop, topic=args.get("topic"), status=status, api=api)
     return json_response({"deliveries": [d.to_dict(body=with_body) for d in items]})
@@ -67,7 +69,7 @@ def deliveries_redeliver(delivery_id: str) -> Response:
 @route("/shops/<domain>/triggers", "GET", "control.triggers.list")
 def triggers_list(domain: str) -> Response:
     shop = _sim().shop(domain)
-    g.shop = shop
+    current_req().shop = shop
     args = request.args
     log = _sim().triggers.log(domain)
     items = log.items

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from rivosim.domain.shopify.metafields import MetafieldInput
 from rivosim.domain.shopify.models import ShopifyCustomer
 from rivosim.http.errors import json_response
-from rivosim.http.shopify.blueprint import route, shop
+from rivosim.http.routing import Routes
 from rivosim.http.shopify.params import (
     fields_param,
     id_path,
@@ -25,10 +25,14 @@ from rivosim.http.shopify.params import (
     read_page_request,
     time_window,
 )
+from rivosim.http.shopify.pipeline import shop
 from rivosim.kernel.errors import AlreadyExists, SimError, ValidationFailed
 from rivosim.wire import shopify as wire
 
-__all__: list[str] = []
+__all__ = ["routes"]
+
+routes = Routes()
+route = routes.route
 
 _WRITABLE = ("email", "first_name", "last_name", "phone", "tags", "note", "verified_email", "accepts_marketing",
              "state")

@@ -15,7 +15,7 @@ from rivosim.domain.shopify.models import Order, Transaction
 from rivosim.domain.shopify.orders import CANCEL_REASONS
 from rivosim.domain.shopify.values import money
 from rivosim.http.errors import json_response
-from rivosim.http.shopify.blueprint import route, shop
+from rivosim.http.routing import Routes
 from rivosim.http.shopify.params import (
     boolean,
     choice_param,
@@ -29,10 +29,14 @@ from rivosim.http.shopify.params import (
     read_page_request,
     time_window,
 )
+from rivosim.http.shopify.pipeline import shop
 from rivosim.kernel.errors import MalformedRequest, NotFound, ValidationFailed
 from rivosim.wire import shopify as wire
 
-__all__: list[str] = []
+__all__ = ["routes"]
+
+routes = Routes()
+route = routes.route
 
 STATUSES = ("open", "closed", "cancelled", "any")
 FINANCIAL = ("authorized", "pending", "paid", "partially_paid", "refunded", "voided", "partially_refunded", "any",

@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import orjson
-from flask import g, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.http.errors import json_response
-from rivosim.http.params import whole_number
-from rivosim.kernel.errors import MalformedRequest, NotFound, ValidationFailed
+from rivosim.http.params import path_id, whole_number
+from rivosim.http.state import current_req
+from rivosim.kernel.errors import MalformedRequest, ValidationFailed
 
 __all__ = [
     "PageRequest",
@@ -54,23 +55,20 @@ def read_json(root: str, *, required: bool = True) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        g.notes = [f"the body is not valid JSON: {exc}"]
+        current_req().note(f"the body is not valid JSON: {exc}")
         raise missing from exc
     inner = body.get(root) if isinstance(body, dict) else None
     if not isinstance(inner, dict):
         if not required and isinstance(body, dict) and root not in body:
             return {}
-        g.notes = [f'the body must be {{"{root}": {{...}}}}']
+        current_req().note(f'the body must be {{"{root}": {{...}}}}')
         raise missing
     return inner
 
 
 def id_path(value: str) -> int:
     """A numeric id from the path; anything else is a resource that does not exist."""
-    number = whole_number(value)
-    if number is None:
-        raise NotFound("Not Found")
-    return number
+    return path_id(value, "id", "shopify")
 
 
 def _bad_param(name: str, message: str) -> MalformedRequest:

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from rivosim.domain.shopify.models import Metafield, Theme, WebhookSubscription
 from rivosim.http.errors import json_response
-from rivosim.http.shopify.blueprint import route, shop
+from rivosim.http.routing import Routes
 from rivosim.http.shopify.params import (
     PageRequest,
     fields_param,
@@ -25,10 +25,15 @@ from rivosim.http.shopify.params import (
     read_page_request,
     time_window,
 )
+from rivosim.http.shopify.pipeline import shop
+from rivosim.http.state import current_req
 from rivosim.kernel.errors import MalformedRequest, NotFound, ValidationFailed
 from rivosim.wire import shopify as wire
 
-__all__: list[str] = []
+__all__ = ["routes"]
+
+routes = Routes()
+route = routes.route
 
 
 @route("/shop.json", "GET", "shopify.shop.get", None)
@@ -240,10 +245,8 @@ def webhooks_get(webhook_id: str) -> Response:
 
 @route("/webhooks.json", "POST", "shopify.webhooks.create", None)
 def webhooks_create() -> Response:
-    from flask import g
-
     body = read_json("webhook")
-    sub = shop().shopify.create_webhook_subscription(body, g.shopify_version)
+    sub = shop().shopify.create_webhook_subscription(body, current_req().version)
     return json_response({"webhook": _wh_json(sub)}, 201)
 
 

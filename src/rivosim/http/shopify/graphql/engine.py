@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import orjson
-from flask import g, request
+from flask import request
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -39,9 +39,10 @@ from graphql import (
 from werkzeug.wrappers import Response
 
 from rivosim.http.errors import json_response
-from rivosim.http.shopify.blueprint import graphql_bucket, sim
 from rivosim.http.shopify.graphql.resolvers import Root
 from rivosim.http.shopify.graphql.schema import schema
+from rivosim.http.shopify.pipeline import graphql_bucket, sim
+from rivosim.http.state import current_req
 from rivosim.kernel.errors import MalformedRequest, SimError
 
 __all__ = ["MAX_QUERY_COST", "MUTATION_COST", "handle", "query_cost"]
@@ -146,7 +147,9 @@ def _format(error: GraphQLError) -> dict[str, Any]:
 
 def handle() -> Response:
     """Answer one GraphQL request (auth, shop state and headers are the blueprint's)."""
-    found = g.shop
+    state = current_req()
+    found = state.shop
+    assert found is not None
     spec = graphql_bucket(found)
     key = f"shopify_graphql:{found.domain}:{found.credentials.shopify_access_token}"
     now = sim().now()
@@ -185,11 +188,11 @@ def handle() -> Response:
             "extensions": cost(requested, None)})
     decision = sim().limiter.check(key, spec, now, cost=float(requested))
     if decision is not None and not decision.allowed:
-        g.notes = [f"throttled: the query costs {requested}, {int(decision.remaining)} available"]
+        state.note(f"throttled: the query costs {requested}, {int(decision.remaining)} available")
         return json_response({"errors": [{"message": "Throttled", "extensions": {
             "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
             "extensions": cost(requested, None)})
-    result = execute_sync(schema(), doc, root_value=Root(found, g.shopify_version), variable_values=variables,
+    result = execute_sync(schema(), doc, root_value=Root(found, state.version), variable_values=variables,
                           operation_name=operation_name)
     body: dict[str, Any] = {}
     if result.errors:

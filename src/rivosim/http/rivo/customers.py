@@ -1,0 +1,62 @@
+"""Rivo customers (rivo-api.md §3.1): list, get (by id, email or Shopify id), advocate stats, update, set the
+VIP tier."""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.wrappers import Response
+
+from rivosim.http.lag import stale_member, stale_members
+from rivosim.http.params import read_body, read_filters
+from rivosim.http.rivo.common import lag_view, many, one, request_shop
+from rivosim.http.routing import Routes
+from rivosim.kernel.errors import ValidationFailed
+from rivosim.wire import rivo as wire
+
+__all__ = ["routes"]
+
+routes = Routes()
+
+
+@routes.route("/customers", "GET", "rivo.customers.list")
+def customers_list() -> Response:
+    read_filters(request, ())
+    shop = request_shop()
+    members = stale_members(lag_view(shop), shop.rivo.ordered_members())
+    return many("customer", members, lambda m: m.id, lambda m: wire.customer(m, shop),
+                 sort_fields=("id", "created_at", "points_tally", "email"))
+
+
+@routes.route("/customers/<identifier>", "GET", "rivo.customers.get")
+def customers_get(identifier: str) -> Response:
+    shop = request_shop()
+    member = stale_member(lag_view(shop), shop.rivo.find_member(identifier))
+    return one("customer", member.id, wire.customer(member, shop))
+
+
+@routes.route("/customers/<identifier>/advocate_stats", "GET", "rivo.customers.advocate_stats")
+def customers_advocate_stats(identifier: str) -> Response:
+    # rivo-api.md §1.6 (OBSERVED quirk): this returns the plain customer object.
+    return customers_get(identifier)
+
+
+@routes.route("/customers/<identifier>", "PUT", "rivo.customers.update")
+def customers_update(identifier: str) -> Response:
+    shop = request_shop()
+    body = read_body(request)
+    fields = body.get("customer", body) if isinstance(body.get("customer"), dict) else body
+    member = shop.rivo.update_member(identifier, fields)
+    return one("customer", member.id, wire.customer(member, shop))
+
+
+@routes.route("/customers/<identifier>/vip_tier", "POST", "rivo.customers.vip_tier.update")
+def customers_vip_tier_update(identifier: str) -> Response:
+    shop = request_shop()
+    body = read_body(request)
+    unknown = set(body) - {"vip_tier_id", "internal_note", "external_note"}
+    if unknown:
+        raise ValidationFailed(f"unknown parameter {sorted(unknown)[0]}; accepted: vip_tier_id, internal_note, "
+                               "external_note", field=sorted(unknown)[0])
+    member = shop.rivo.set_member_tier(identifier, body.get("vip_tier_id"), internal_note=body.get("internal_note"),
+                                       external_note=body.get("external_note"))
+    return one("customer", member.id, wire.customer(member, shop))

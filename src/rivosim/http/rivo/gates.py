@@ -1,0 +1,75 @@
+"""The Rivo API's gates: tenant + auth by API key, then the per-key rate limit (rivo-api.md §1.2, §1.7)."""
+
+from __future__ import annotations
+
+import math
+
+from werkzeug.wrappers import Response
+
+from rivosim.domain.shop import Shop
+from rivosim.faults.ratelimit import BucketSpec
+from rivosim.http.errors import error_response
+from rivosim.http.state import RequestState
+from rivosim.kernel.errors import ApiAccessDenied, Unauthorized
+
+__all__ = ["authenticate", "rate_limit"]
+
+
+def authenticate(state: RequestState) -> Response | None:
+    """The pipeline's tenant + auth stage for this API. Raw key in ``Authorization`` (rivo-api.md §1.2,
+    CONFIRMED); ``Bearer `` only when the shop allows it (OBSERVED: the live API answers 401 to it)."""
+    sim, req = state.sim, state.request
+    assert req is not None
+    environ = req.environ
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header is None or header == "":
+        raise Unauthorized("missing API key: send it raw in the Authorization header (Authorization: <api key>)")
+    presented = header
+    bearer = False
+    if header[:7].lower() == "bearer ":
+        presented, bearer = header[7:], True
+    shop: Shop | None = sim.shop_for_rivo_key(presented)
+    if shop is None or not shop.check_rivo_key(presented):
+        if presented != presented.strip() and sim.shop_for_rivo_key(presented.strip()) is not None:
+            state.note("the API key has leading or trailing whitespace (copied with extra spaces?)")
+        raise Unauthorized("invalid API key")
+    if bearer and not shop.config["api"]["accept_bearer"]:
+        state.note("the key was sent as 'Bearer <key>'; this shop only accepts the raw key")
+        raise Unauthorized("invalid API key: send the raw key without the 'Bearer ' prefix")
+    state.shop = shop
+    if not shop.has_api_access():
+        status = shop.config["api"]["plan_refusal_status"]
+        message = (f"API access requires the Plus plan or higher; {shop.domain} is on the {shop.plan} plan "
+                   "(upgrade the plan, then copy the API key again)")
+        exc = ApiAccessDenied(message) if status == 403 else Unauthorized(message)
+        exc.code = "plan_without_api_access"
+        raise exc
+    raw_length = environ.get("CONTENT_LENGTH")
+    if raw_length:
+        limit = shop.config["api"]["max_body_bytes"]
+        length = int(raw_length) if raw_length.isdigit() else req.content_length
+        if length is not None and length > limit:
+            # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
+            return error_response("rivo", 413, f"the request body is {length} bytes; the limit is {limit}")
+    return None
+
+
+def rate_limit(state: RequestState) -> Response | None:
+    """15 requests/s per API key with a burst of 15 (rivo-api.md §1.7; ``rate_limits.rivo`` in the shop document),
+    refilled on the simulator clock. Over it: 429 in Rivo's error shape, ``Retry-After`` in whole seconds rounded
+    up, so a client that waits that long always gets through. A refused request changes nothing."""
+    shop = state.shop
+    assert shop is not None
+    raw = shop.config["rate_limits"]["rivo"]
+    if not raw.get("enabled", True):
+        return None
+    spec = BucketSpec(rate=float(raw.get("rate", 15)), burst=float(raw.get("burst", 15)))
+    decision = state.sim.limiter.check(f"rivo:{shop.credentials.rivo_api_key}", spec, state.at)
+    if decision is None or decision.allowed:
+        return None
+    wait = max(1, math.ceil(decision.retry_after))
+    state.limit = (f"rivo {spec.rate:g}/s burst {spec.burst:g} per API key: refused; tokens back in "
+                   f"{decision.retry_after:.3f} s")
+    return error_response("rivo", 429, f"Too many requests: at most {spec.rate:g} requests per second per API key; "
+                          f"retry after {wait} s", code="rate_limited", headers={"Retry-After": str(wait)})
+
