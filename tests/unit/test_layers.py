@@ -40,7 +40,6 @@ KNOWN_UPWARD = {
 KNOWN_CIRCLES = {
     ("rivosim.domain.admin", "rivosim.domain.shop"),
     ("rivosim.engine", "rivosim.webhooks.shopify_topics"),
-    ("rivosim.scenarios.context", "rivosim.scenarios.expectations"),
 }
 KNOWN_OVERSIZE = {"domain/admin.py", "faults/fault_set.py", "pytest_plugin.py",
                   "transports/http11.py"}

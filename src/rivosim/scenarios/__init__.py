@@ -3,18 +3,20 @@ was delivered and what a MESA-style workflow client did (``rivosim run``; format
 
 Modules: ``schema`` (the published JSON Schema), ``loader`` (YAML with file:line errors: ``yaml_positions``
 composes, ``validation`` checks meaning), ``expr`` (filters and templates), ``transport`` (in-process or HTTP),
-``runner`` (set-up, steps, failures, many scenarios), ``context`` (what steps see, settling), ``steps``,
-``expectations``, ``report`` (terminal and JUnit XML).
+``runner`` (``ScenarioRunner``: set-up, steps, failures, many scenarios; the step kinds are registered on the
+runner), ``context`` (what steps see, settling), ``steps`` (what each step kind does), ``expectations``,
+``matching`` (expected-subset comparisons), ``report`` (terminal and JUnit XML).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LoadError", "Scenario", "ScenarioResult", "load_paths", "load_scenario", "run_scenario", "run_scenarios"]
+__all__ = ["LoadError", "Scenario", "ScenarioResult", "ScenarioRunner", "load_paths", "load_scenario", "run_scenario",
+           "run_scenarios"]
 
 _LAZY = {"LoadError": "loader", "Scenario": "loader", "load_paths": "loader", "load_scenario": "loader",
-         "ScenarioResult": "runner", "run_scenario": "runner", "run_scenarios": "runner"}
+         "ScenarioResult": "runner", "ScenarioRunner": "runner", "run_scenario": "runner", "run_scenarios": "runner"}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rivosim.kernel.clock import parse_duration
 from rivosim.scenarios.loader import Scenario
+from rivosim.scenarios.matching import subset_mismatch
 from rivosim.transports.runner import Reply, Transport
 from rivosim.workflows import HttpReceiver, WorkflowClient
 from rivosim.workflows.expr import Scope, render
@@ -210,8 +211,6 @@ def check_response(reply: Reply, expect: Any, what: str) -> None:
         raise StepFailure(f"{what}: the error does not mention {expect['error_contains']!r}",
                           expected=expect["error_contains"], actual=reply.error_detail())
     if "json" in expect:
-        from rivosim.scenarios.expectations import subset_mismatch
-
         problem = subset_mismatch(reply.json, expect["json"])
         if problem:
             raise StepFailure(f"{what}: the response does not match ({problem})", expected=expect["json"],

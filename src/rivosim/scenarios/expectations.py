@@ -4,12 +4,13 @@ records). A mismatch raises ``StepFailure`` with what was expected and what was 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
 from typing import Any
 
 from rivosim.kernel.clock import parse_duration, parse_instant
 from rivosim.scenarios.context import RunContext, StepFailure, journal_entries
+from rivosim.scenarios.matching import equal as _equal
+from rivosim.scenarios.matching import subset_mismatch
 from rivosim.webhooks import verify
 
 __all__ = ["CHECKS", "subset_mismatch"]
@@ -19,43 +20,6 @@ def _client(ctx: RunContext) -> Any:
     if ctx.client is None:
         raise StepFailure("this scenario declares no workflows, so there is no workflow client")
     return ctx.client
-
-
-# -- matching -------------------------------------------------------------------------------------------------
-def _equal(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual is expected if isinstance(expected, bool) else actual == expected
-    if isinstance(expected, int | float) and isinstance(actual, str | int | float):
-        try:
-            return Decimal(str(actual)) == Decimal(str(expected))
-        except InvalidOperation:
-            return False
-    if isinstance(expected, str) and isinstance(actual, int | float):
-        return _equal(expected, actual)
-    return bool(actual == expected)
-
-
-def subset_mismatch(actual: Any, expected: Any, path: str = "") -> str | None:
-    """Where ``expected`` is not a subset of ``actual`` (None when it is)."""
-    if isinstance(expected, Mapping):
-        if not isinstance(actual, Mapping):
-            return f"{path or 'value'}: expected an object, got {actual!r}"
-        for key, value in expected.items():
-            if key not in actual:
-                return f"{path}{'.' if path else ''}{key}: missing"
-            problem = subset_mismatch(actual[key], value, f"{path}{'.' if path else ''}{key}")
-            if problem:
-                return problem
-        return None
-    if isinstance(expected, list):
-        if not isinstance(actual, list) or len(actual) != len(expected):
-            return f"{path or 'value'}: expected {expected!r}, got {actual!r}"
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            problem = subset_mismatch(a, e, f"{path}[{i}]")
-            if problem:
-                return problem
-        return None
-    return None if _equal(actual, expected) else f"{path or 'value'}: expected {expected!r}, got {actual!r}"
 
 
 def _count(what: str, items: list[Any], want: dict[str, Any], seen: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,11 @@ from rivosim.workflows import HttpReceiver, InProcessReceiver, Workflow, Workflo
 
 # RunContext, StepFailure, check_response, journal_entries and MAX_ROUNDS live in ``context`` now (steps and
 # expectations import them from there); they stay importable from here, where callers knew them.
-__all__ = ["Failure", "RunContext", "ScenarioResult", "StepFailure", "run_scenario", "run_scenarios"]
+__all__ = ["Failure", "RunContext", "ScenarioResult", "ScenarioRunner", "StepFailure", "StepHandler", "run_scenario",
+           "run_scenarios"]
+
+StepHandler = Callable[[RunContext, Any], None]
+"""What one step kind does with a step's body; raises ``StepFailure`` when the step fails."""
 
 IN_PROCESS_HOOKS = "http://mesa.rivosim.test/hooks"
 
@@ -155,76 +159,6 @@ def _free_domain(transport: Transport, domain: str) -> str:
     raise StepFailure(f"no free shop domain near {domain}")
 
 
-def run_scenario(scenario: Scenario, *, against: str | None = None, seed: int | None = None,
-                 in_process: InProcessTransport | None = None, remote: Remote | None = None) -> ScenarioResult:
-    """Run one scenario; never raises for a scenario failure (it is in the result).
-
-    In-process: a fresh world with the scenario's seed (``in_process`` lets a run reuse one simulator and app,
-    reset between scenarios). Against a server (``against``, or a shared ``remote``): a new shop on it, named
-    after the scenario, left in place afterwards."""
-    from rivosim.scenarios.steps import STEPS
-
-    started = time.perf_counter()
-    own_remote = None
-    if against is None and remote is None:
-        world_seed = seed if seed is not None else (scenario.seed or 0)
-        if in_process is None:
-            in_process = InProcessTransport(Simulator(seed=world_seed))
-        else:
-            in_process.sim.reset(world_seed)
-        ctx = RunContext(scenario, in_process, IN_PROCESS_HOOKS)
-    else:
-        if remote is None:
-            remote = own_remote = Remote(str(against))
-        ctx = RunContext(scenario, remote.transport, remote.receiver.url, remote.receiver)
-    transport = ctx.transport
-    failure: Failure | None = None
-    steps_run = 0
-    try:
-        bugs_before = _bug_count(transport)
-        try:
-            if ctx.receiver is not None and not scenario.shop.get("domain"):
-                ctx.domain = _free_domain(transport, ctx.domain)
-                ctx.values["shop"]["domain"] = ctx.domain
-            _setup(ctx)
-        except StepFailure as exc:
-            failure = Failure(scenario.path, scenario.line, "setup", exc.message, exc.expected, exc.actual)
-        except Exception as exc:  # a transport error, a bug: the scenario fails, the run goes on
-            failure = Failure(scenario.path, scenario.line, "setup", _crash(exc))
-        if failure is None:
-            for step in scenario.steps:
-                ctx.record("step", {"index": step.index, "line": step.line, "kind": step.kind})
-                if ctx.client is not None:
-                    ctx.client.begin_step()
-                try:
-                    STEPS[step.kind](ctx, step.body)
-                    if step.kind not in ("advance", "advance_to", "expect"):
-                        ctx.settle()
-                except StepFailure as exc:
-                    failure = Failure(scenario.path, step.line, f"steps[{step.index}] {step.describe()}", exc.message,
-                                      exc.expected, exc.actual)
-                    break
-                except Exception as exc:
-                    failure = Failure(scenario.path, step.line, f"steps[{step.index}] {step.describe()}", _crash(exc))
-                    break
-                steps_run += 1
-        if failure is None:
-            failure = _final_checks(ctx, transport, bugs_before)
-        if failure is not None:
-            failure.journal = _journal_excerpt(ctx)
-            failure.shop = ctx.domain
-    finally:
-        if ctx.receiver is not None:
-            if ctx.client is not None:
-                with contextlib.suppress(Exception):  # best effort: the server may be gone
-                    ctx.client.disconnect()
-            ctx.receiver.client = None
-        if own_remote is not None:
-            own_remote.close()
-    return ScenarioResult(scenario, failure is None, steps_run, time.perf_counter() - started, failure,
-                          ctx.transcript)
-
-
 def _crash(exc: Exception) -> str:
     import traceback
 
@@ -248,34 +182,132 @@ def _final_checks(ctx: RunContext, transport: Transport, bugs_before: int) -> Fa
     return None
 
 
+class ScenarioRunner:
+    """Runs scenarios. Its step kinds are registered on it: ``steps`` maps each step kind of the scenario format
+    to what it does (``scenarios.steps.default_steps()`` unless given)."""
+
+    def __init__(self, steps: Mapping[str, StepHandler] | None = None) -> None:
+        if steps is None:
+            from rivosim.scenarios.steps import default_steps
+
+            steps = default_steps()
+        self.steps: dict[str, StepHandler] = dict(steps)
+
+    def run(self, scenario: Scenario, *, against: str | None = None, seed: int | None = None,
+                in_process: InProcessTransport | None = None, remote: Remote | None = None) -> ScenarioResult:
+        """Run one scenario; never raises for a scenario failure (it is in the result).
+
+        In-process: a fresh world with the scenario's seed (``in_process`` lets a run reuse one simulator and app,
+        reset between scenarios). Against a server (``against``, or a shared ``remote``): a new shop on it, named
+        after the scenario, left in place afterwards."""
+        started = time.perf_counter()
+        own_remote = None
+        if against is None and remote is None:
+            world_seed = seed if seed is not None else (scenario.seed or 0)
+            if in_process is None:
+                in_process = InProcessTransport(Simulator(seed=world_seed))
+            else:
+                in_process.sim.reset(world_seed)
+            ctx = RunContext(scenario, in_process, IN_PROCESS_HOOKS)
+        else:
+            if remote is None:
+                remote = own_remote = Remote(str(against))
+            ctx = RunContext(scenario, remote.transport, remote.receiver.url, remote.receiver)
+        transport = ctx.transport
+        failure: Failure | None = None
+        steps_run = 0
+        try:
+            bugs_before = _bug_count(transport)
+            try:
+                if ctx.receiver is not None and not scenario.shop.get("domain"):
+                    ctx.domain = _free_domain(transport, ctx.domain)
+                    ctx.values["shop"]["domain"] = ctx.domain
+                _setup(ctx)
+            except StepFailure as exc:
+                failure = Failure(scenario.path, scenario.line, "setup", exc.message, exc.expected, exc.actual)
+            except Exception as exc:  # a transport error, a bug: the scenario fails, the run goes on
+                failure = Failure(scenario.path, scenario.line, "setup", _crash(exc))
+            if failure is None:
+                for step in scenario.steps:
+                    ctx.record("step", {"index": step.index, "line": step.line, "kind": step.kind})
+                    if ctx.client is not None:
+                        ctx.client.begin_step()
+                    try:
+                        self.steps[step.kind](ctx, step.body)
+                        if step.kind not in ("advance", "advance_to", "expect"):
+                            ctx.settle()
+                    except StepFailure as exc:
+                        failure = Failure(scenario.path, step.line, f"steps[{step.index}] {step.describe()}",
+                                          exc.message, exc.expected, exc.actual)
+                        break
+                    except Exception as exc:
+                        failure = Failure(scenario.path, step.line, f"steps[{step.index}] {step.describe()}",
+                                          _crash(exc))
+                        break
+                    steps_run += 1
+            if failure is None:
+                failure = _final_checks(ctx, transport, bugs_before)
+            if failure is not None:
+                failure.journal = _journal_excerpt(ctx)
+                failure.shop = ctx.domain
+        finally:
+            if ctx.receiver is not None:
+                if ctx.client is not None:
+                    with contextlib.suppress(Exception):  # best effort: the server may be gone
+                        ctx.client.disconnect()
+                ctx.receiver.client = None
+            if own_remote is not None:
+                own_remote.close()
+        return ScenarioResult(scenario, failure is None, steps_run, time.perf_counter() - started, failure,
+                              ctx.transcript)
+
+    def run_all(self, scenarios: Sequence[Scenario], *, against: str | None = None, seed: int | None = None,
+                    keep_going: bool = True,
+                    on_start: Callable[[int, Scenario], None] | None = None,
+                    on_result: Callable[[int, ScenarioResult], None] | None = None) -> list[ScenarioResult]:
+        """Run scenarios in order. Without ``keep_going`` the run stops at the first failure; the rest are
+        reported as skipped."""
+        results: list[ScenarioResult] = []
+        stop = False
+        # In-process, one simulator and one app serve every scenario: ``reset(seed)`` makes each a fresh world
+        # (building the app's routes costs more than most scenarios).
+        shared = InProcessTransport(Simulator()) if against is None else None
+        remote = Remote(against) if against is not None else None
+        try:
+            for i, scenario in enumerate(scenarios):
+                if stop:
+                    result = ScenarioResult(scenario, False, 0, 0.0, skipped=True)
+                else:
+                    if on_start is not None:
+                        on_start(i, scenario)
+                    result = self.run(scenario, seed=seed, in_process=shared, remote=remote)
+                    stop = not result.passed and not keep_going
+                results.append(result)
+                if on_result is not None:
+                    on_result(i, result)
+        finally:
+            if remote is not None:
+                remote.close()
+        return results
+
+
+def run_scenario(scenario: Scenario, *, against: str | None = None, seed: int | None = None,
+                 in_process: InProcessTransport | None = None, remote: Remote | None = None) -> ScenarioResult:
+    """Run one scenario with the standard step kinds; never raises for a scenario failure (it is in the result).
+
+    In-process: a fresh world with the scenario's seed (``in_process`` lets a run reuse one simulator and app,
+    reset between scenarios). Against a server (``against``, or a shared ``remote``): a new shop on it, named
+    after the scenario, left in place afterwards."""
+    return ScenarioRunner().run(scenario, against=against, seed=seed, in_process=in_process, remote=remote)
+
+
 def run_scenarios(scenarios: Sequence[Scenario], *, against: str | None = None, seed: int | None = None,
                   keep_going: bool = True,
                   on_start: Callable[[int, Scenario], None] | None = None,
                   on_result: Callable[[int, ScenarioResult], None] | None = None) -> list[ScenarioResult]:
-    """Run scenarios in order. Without ``keep_going`` the run stops at the first failure; the rest are
-    reported as skipped."""
-    results: list[ScenarioResult] = []
-    stop = False
-    # In-process, one simulator and one app serve every scenario: ``reset(seed)`` makes each a fresh world
-    # (building the app's routes costs more than most scenarios).
-    shared = InProcessTransport(Simulator()) if against is None else None
-    remote = Remote(against) if against is not None else None
-    try:
-        for i, scenario in enumerate(scenarios):
-            if stop:
-                result = ScenarioResult(scenario, False, 0, 0.0, skipped=True)
-            else:
-                if on_start is not None:
-                    on_start(i, scenario)
-                result = run_scenario(scenario, seed=seed, in_process=shared, remote=remote)
-                stop = not result.passed and not keep_going
-            results.append(result)
-            if on_result is not None:
-                on_result(i, result)
-    finally:
-        if remote is not None:
-            remote.close()
-    return results
+    """Run scenarios in order with the standard step kinds (see :meth:`ScenarioRunner.run_all`)."""
+    return ScenarioRunner().run_all(scenarios, against=against, seed=seed, keep_going=keep_going,
+                                    on_start=on_start, on_result=on_result)
 
 
 def transcript_lines(results: Iterable[ScenarioResult]) -> list[dict[str, Any]]:

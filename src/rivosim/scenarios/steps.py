@@ -10,20 +10,12 @@ from typing import Any
 
 from rivosim.kernel.clock import parse_duration, parse_instant
 from rivosim.scenarios.context import RunContext, StepFailure
-from rivosim.scenarios.expectations import CHECKS, subset_mismatch
+from rivosim.scenarios.expectations import CHECKS
+from rivosim.scenarios.matching import subset_mismatch
 
-__all__ = ["STEPS", "subset_mismatch"]  # subset_mismatch: re-exported for older imports
+__all__ = ["Handler", "default_steps", "subset_mismatch"]  # subset_mismatch: re-exported for older imports
 
 Handler = Callable[[RunContext, Any], None]
-STEPS: dict[str, Handler] = {}
-
-
-def step(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        STEPS[kind] = fn
-        return fn
-
-    return register
 
 
 def _expect(body: Any) -> Any:
@@ -31,7 +23,6 @@ def _expect(body: Any) -> Any:
 
 
 # -- Shopify side -------------------------------------------------------------------------------------------------
-@step("customer_created")
 def customer_created(ctx: RunContext, body: dict[str, Any]) -> None:
     fields = ctx.render({k: v for k, v in body.items() if k not in ("as", "expect")})
     reply = ctx.request("POST", f"/_rivosim/shops/{ctx.domain}/customers", json=fields, expect=_expect(body),
@@ -40,7 +31,6 @@ def customer_created(ctx: RunContext, body: dict[str, Any]) -> None:
         ctx.values["customers"][body["as"]] = reply.json
 
 
-@step("order_placed")
 def order_placed(ctx: RunContext, body: dict[str, Any]) -> None:
     rendered = ctx.render({k: v for k, v in body.items() if k not in ("as", "expect", "customer")})
     items = rendered.pop("line_items", None) or [{"title": "Item", "price": str(rendered.pop("amount"))}]
@@ -71,17 +61,14 @@ def _order_call(ctx: RunContext, body: dict[str, Any], action: str, fields: dict
         ctx.values["orders"][body["order"]] = reply.json
 
 
-@step("order_paid")
 def order_paid(ctx: RunContext, body: dict[str, Any]) -> None:
     _order_call(ctx, body, "pay", {})
 
 
-@step("order_refunded")
 def order_refunded(ctx: RunContext, body: dict[str, Any]) -> None:
     _order_call(ctx, body, "refund", {k: body[k] for k in ("amount", "note") if k in body})
 
 
-@step("order_cancelled")
 def order_cancelled(ctx: RunContext, body: dict[str, Any]) -> None:
     _order_call(ctx, body, "cancel", {k: body[k] for k in ("reason",) if k in body})
 
@@ -98,53 +85,43 @@ _FOLLOW = {"instagram": "instagram_follow", "tiktok": "tiktok_follow", "twitter"
            "facebook": "facebook_like"}
 
 
-@step("follow")
 def follow(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, _FOLLOW[body["network"]])
 
 
-@step("share")
 def share(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, f"{body['network']}_share")
 
 
-@step("subscribe")
 def subscribe(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, f"{body['channel']}_subscribe")
 
 
-@step("review")
 def review(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, "review", **{k: body[k] for k in ("product_id", "rating") if k in body})
 
 
-@step("custom_action")
 def custom_action(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, "custom_action", custom_action_name=body["name"])
 
 
-@step("visit_url")
 def visit_url(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, "visit_url", url=body["url"])
 
 
-@step("receipt_upload")
 def receipt_upload(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, "receipt_upload")
 
 
-@step("set_birthday")
 def set_birthday(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, "birthday_set", dob=body["dob"])
 
 
-@step("storefront")
 def storefront(ctx: RunContext, body: dict[str, Any]) -> None:
     _storefront(ctx, body, body["action"], **{k: v for k, v in body.items()
                                                if k not in ("customer", "action", "expect")})
 
 
-@step("referral_claim")
 def referral_claim(ctx: RunContext, body: dict[str, Any]) -> None:
     advocate = ctx.control("GET", f"/shops/{ctx.domain}/customers/{ctx.customer_id(body['advocate'])}")
     ctx.claims += 1
@@ -156,7 +133,6 @@ def referral_claim(ctx: RunContext, body: dict[str, Any]) -> None:
 
 
 # -- merchant -----------------------------------------------------------------------------------------------------
-@step("adjust_points")
 def adjust_points(ctx: RunContext, body: dict[str, Any]) -> None:
     points = ctx.render(body["points"])
     event = {"customer_identifier": ctx.identifier(body["customer"]), "source": "manual",
@@ -167,7 +143,6 @@ def adjust_points(ctx: RunContext, body: dict[str, Any]) -> None:
         ctx.values[body["as"]] = reply.json["data"]["attributes"]
 
 
-@step("change_tier")
 def change_tier(ctx: RunContext, body: dict[str, Any]) -> None:
     tier = ctx.render(body["tier"])
     if not isinstance(tier, int):
@@ -184,7 +159,6 @@ def change_tier(ctx: RunContext, body: dict[str, Any]) -> None:
              what="changing the VIP tier")
 
 
-@step("patch_shop")
 def patch_shop(ctx: RunContext, body: dict[str, Any]) -> None:
     reply = ctx.request("PATCH", f"/_rivosim/shops/{ctx.domain}", json=ctx.render(body), what="patching the shop")
     ctx.shop.update({k: v for k, v in reply.json.items() if k != "config"})
@@ -204,24 +178,20 @@ def _set_rule(ctx: RunContext, body: dict[str, Any], enabled: bool) -> None:
                 what=f"{'enabling' if enabled else 'disabling'} the {body['trigger']} rule")
 
 
-@step("enable_rule")
 def enable_rule(ctx: RunContext, body: dict[str, Any]) -> None:
     _set_rule(ctx, body, True)
 
 
-@step("disable_rule")
 def disable_rule(ctx: RunContext, body: dict[str, Any]) -> None:
     _set_rule(ctx, body, False)
 
 
-@step("regenerate_key")
 def regenerate_key(ctx: RunContext, body: Any) -> None:
     reply = ctx.control("POST", f"/shops/{ctx.domain}/api_key/regenerate")
     ctx.shop["rivo_api_key"] = reply["rivo_api_key"]
 
 
 # -- direct calls, time, webhooks ---------------------------------------------------------------------------------
-@step("http")
 def http(ctx: RunContext, body: dict[str, Any]) -> None:
     path = str(ctx.render(body["path"]))
     auth = ctx.render(body.get("auth", "shop" if path.startswith("/merchant_api/") else "none"))
@@ -239,24 +209,20 @@ def http(ctx: RunContext, body: dict[str, Any]) -> None:
         ctx.values[body["as"]] = reply.json
 
 
-@step("advance")
 def advance(ctx: RunContext, body: Any) -> None:
     ctx.advance(body)
 
 
-@step("advance_to")
 def advance_to(ctx: RunContext, body: str) -> None:
     value = ctx.render(body)
     target = value if not isinstance(value, str) else parse_instant(value)
     ctx.advance_until(target)
 
 
-@step("run_until_idle")
 def run_until_idle(ctx: RunContext, body: Any) -> None:
     ctx.settle()
 
 
-@step("redeliver")
 def redeliver(ctx: RunContext, body: dict[str, Any]) -> None:
     items = ctx.control("GET", "/webhooks/deliveries", params={"shop": ctx.domain, "topic": body["topic"],
                                                                "body": "false"})["deliveries"]
@@ -267,7 +233,6 @@ def redeliver(ctx: RunContext, body: dict[str, Any]) -> None:
     ctx.control("POST", f"/webhooks/deliveries/{items[index]['id']}/redeliver")
 
 
-@step("fault")
 def fault(ctx: RunContext, body: dict[str, Any]) -> None:
     """A fault rule scoped to this scenario's shop, or ``{clear: true}`` to drop the shop's rules."""
     if body.get("clear"):
@@ -284,20 +249,54 @@ def _client(ctx: RunContext) -> Any:
     return ctx.client
 
 
-@step("workflow_credential")
 def workflow_credential(ctx: RunContext, body: dict[str, Any]) -> None:
     _client(ctx).connect(str(ctx.render(body["api_key"])))
 
 
-@step("workflow_update")
 def workflow_update(ctx: RunContext, body: dict[str, Any]) -> None:
     _client(ctx).update_workflow(body["name"], {k: v for k, v in body.items() if k != "name"})
 
 
 # -- expectations (checked in expectations.py) ------------------------------------------------------------
-@step("expect")
 def expect(ctx: RunContext, body: dict[str, Any]) -> None:
     body = ctx.render(body)
     for kind, check in CHECKS.items():
         if kind in body:
             check(ctx, body[kind])
+
+
+def default_steps() -> dict[str, Handler]:
+    """Every step kind of the scenario format and what it does: a new table each call, which the runner that
+    asks for it owns (``ScenarioRunner.steps``)."""
+    return {
+        "customer_created": customer_created,
+        "order_placed": order_placed,
+        "order_paid": order_paid,
+        "order_refunded": order_refunded,
+        "order_cancelled": order_cancelled,
+        "follow": follow,
+        "share": share,
+        "subscribe": subscribe,
+        "review": review,
+        "custom_action": custom_action,
+        "visit_url": visit_url,
+        "receipt_upload": receipt_upload,
+        "set_birthday": set_birthday,
+        "storefront": storefront,
+        "referral_claim": referral_claim,
+        "adjust_points": adjust_points,
+        "change_tier": change_tier,
+        "patch_shop": patch_shop,
+        "enable_rule": enable_rule,
+        "disable_rule": disable_rule,
+        "regenerate_key": regenerate_key,
+        "http": http,
+        "advance": advance,
+        "advance_to": advance_to,
+        "run_until_idle": run_until_idle,
+        "redeliver": redeliver,
+        "fault": fault,
+        "workflow_credential": workflow_credential,
+        "workflow_update": workflow_update,
+        "expect": expect,
+    }
