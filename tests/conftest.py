@@ -1,5 +1,7 @@
 """Suite-wide set-up: hypothesis profiles (``ci`` when the ``CI`` variable is set, ``dev`` by default, ``long``
-for local soaks; ``HYPOTHESIS_PROFILE`` picks one) and pytester for the plugin's own tests."""
+for local soaks; ``HYPOTHESIS_PROFILE`` picks one), pytester for the plugin's own tests, and
+``RIVOSIM_CHECK_CACHES=1``: every hit of the HTTP layer's shape cache is recomputed and compared, so the whole
+suite checks that the cache never serves stale data (servers the tests start inherit it)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytester"]
+os.environ.setdefault("RIVOSIM_CHECK_CACHES", "1")
 
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("ci", max_examples=25, stateful_step_count=25, deadline=None, derandomize=True,

@@ -159,9 +159,9 @@ def read_page(request: Request, items: Sequence[T], id_of: Callable[[T], int], *
     last = max(1, ceil(total / per_page))
     start = (page_no - 1) * per_page
     chunk = list(items[start:start + per_page])
-    return Page(chunk, {"self": _url(request, page_no, per_page),
-                        "next": _url(request, page_no + 1, per_page) if page_no < min(last, 500) else None,
-                        "last": _url(request, min(last, 500), per_page)})
+    url = _page_url(request, per_page)
+    return Page(chunk, {"self": url(page_no), "next": url(page_no + 1) if page_no < min(last, 500) else None,
+                        "last": url(min(last, 500))})
 
 
 def _first_after(items: Sequence[T], since: int, id_of: Callable[[T], int]) -> int:
@@ -175,10 +175,13 @@ def _first_after(items: Sequence[T], since: int, id_of: Callable[[T], int]) -> i
     return lo
 
 
-def _url(request: Request, page: int, per_page: int) -> str:
-    args = [(k, v) for k, v in request.args.items(multi=True) if not k.startswith("pagination[")]
-    args += [("pagination[page]", str(page)), ("pagination[per_page]", str(per_page))]
-    return f"{request.host_url.rstrip('/')}{request.path}?{urlencode(args)}"
+def _page_url(request: Request, per_page: int) -> Callable[[int], str]:
+    """The URL of a page: this request's URL with its other parameters kept (encoded once per request) and the
+    offset pagination parameters replaced."""
+    args = urlencode([(k, v) for k, v in request.args.items(multi=True) if not k.startswith("pagination[")])
+    base = f"{request.host_url.rstrip('/')}{request.path}?{args}{'&' if args else ''}pagination%5Bpage%5D="
+    tail = f"&pagination%5Bper_page%5D={per_page}"
+    return lambda page: f"{base}{page}{tail}"
 
 
 def read_sort(request: Request, allowed: Sequence[str]) -> tuple[str | None, bool]:

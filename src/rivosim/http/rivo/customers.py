@@ -3,12 +3,13 @@ VIP tier."""
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from werkzeug.wrappers import Response
 
 from rivosim.http.lag import stale_member, stale_members
 from rivosim.http.params import read_body, read_filters
 from rivosim.http.rivo.common import lag_view, many, one, request_shop
+from rivosim.http.rivo.shapes import CustomerShapes
 from rivosim.http.routing import Routes
 from rivosim.kernel.errors import ValidationFailed
 from rivosim.wire import rivo as wire
@@ -16,6 +17,7 @@ from rivosim.wire import rivo as wire
 __all__ = ["routes"]
 
 routes = Routes()
+SHAPES_KEY = "rivosim.customer_shapes"  # the app's CustomerShapes, in Flask's per-app ``extensions``
 
 
 @routes.route("/customers", "GET", "rivo.customers.list")
@@ -23,8 +25,11 @@ def customers_list() -> Response:
     read_filters(request, ())
     shop = request_shop()
     members = stale_members(lag_view(shop), shop.rivo.ordered_members())
+    shapes = current_app.extensions.get(SHAPES_KEY)
+    if shapes is None:
+        shapes = current_app.extensions[SHAPES_KEY] = CustomerShapes()
     return many("customer", members, lambda m: m.id, lambda m: wire.customer(m, shop),
-                 sort_fields=("id", "created_at", "points_tally", "email"))
+                sort_fields=("id", "created_at", "points_tally", "email"), encoded=shapes.encoder(shop))
 
 
 @routes.route("/customers/<identifier>", "GET", "rivo.customers.get")
