@@ -31,10 +31,12 @@ __all__ = ["CustomerShapes"]
 
 MAX_ENTRIES = 20_000  # per shop; past it the cache starts over (any client can page through a million members)
 _CONTAINER = re.compile(r"\b(set|frozenset|list|dict)\[")
-_READERS: dict[type, tuple[Callable[[Any], tuple[Any, ...]], tuple[int, ...]]] = {}
+_READERS: dict[type, Callable[[Any], Any]] = {}
 
 
 def _frozen(value: Any) -> Any:
+    if value is None:
+        return None
     if isinstance(value, set | frozenset):
         return frozenset(value)
     if isinstance(value, list | tuple):
@@ -44,24 +46,35 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def _values(obj: Any) -> tuple[Any, ...]:
-    """Every field of a domain record, containers copied (a later in-place change must not change this tuple)."""
-    reader = _READERS.get(type(obj))
-    if reader is None:
-        assert is_dataclass(obj)
-        names = tuple(f.name for f in fields(obj))
-        # Fields whose annotation names a container are copied; scalars, dates and Decimals are immutable.
-        mutable = tuple(i for i, f in enumerate(fields(obj)) if _CONTAINER.search(str(f.type)))
-        reader = _READERS[type(obj)] = (attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),)),
-                                        mutable)
-    get, mutable = reader
-    values = get(obj)
-    if not mutable:
-        return values  # type: ignore[no-any-return]
-    values = list(values)
-    for i in mutable:
-        values[i] = _frozen(values[i])
-    return tuple(values)
+def _reader(cls: type) -> Callable[[Any], Any]:
+    names = [f.name for f in fields(cls)]
+    # Fields whose annotation names a container are copied too; scalars, dates and Decimals are immutable.
+    containers = [f.name for f in fields(cls) if _CONTAINER.search(str(f.type))]
+    get_all = attrgetter(*names, "__class__")  # at least two names: attrgetter then always returns a tuple
+    if not containers:
+        return get_all
+    get_containers = attrgetter(*containers, "__class__")
+
+    def read(obj: Any) -> Any:
+        # The container references in ``get_all`` stay equal to themselves when changed in place; their copies
+        # do not.
+        return get_all(obj), tuple(map(_frozen, get_containers(obj)))
+
+    return read
+
+
+def _values(obj: Any) -> Any:
+    """Every field of a domain record, containers copied (a later in-place change must not change this value)."""
+    read = _READERS.get(type(obj))
+    if read is None:
+        read = _READERS[type(obj)] = _reader(type(obj)) if is_dataclass(obj) else _any_reader
+    return read(obj)
+
+
+def _any_reader(obj: Any) -> Any:
+    """Not a dataclass: every attribute, each copied."""
+    names = getattr(type(obj), "__slots__", None) or sorted(vars(obj))
+    return tuple(_frozen(getattr(obj, name, None)) for name in names)
 
 
 def _shop_version(shop: Shop) -> tuple[Any, ...]:
