@@ -76,13 +76,13 @@ def customers_list(domain: str) -> Response:
 def customer_history_data(sim: Simulator, shop: Shop, customer_id: int) -> dict[str, Any]:
     """The ledger oldest first with the balance after each entry, the balance as a series, tier changes (from
     the trigger log, which records every tier move whether or not a webhook was subscribed), redemptions and
-    referrals."""
+    referrals. The simulator's view: a member the Rivo API does not show yet (its visibility delay) is shown,
+    with ``visible_to_rivo_api: false``."""
     rivo = shop.rivo
     member = rivo.members.get(customer_id)
     if member is None:
         if customer_id in shop.shopify.customers:
-            raise NotFound(f"customer {customer_id} is not (yet) a Rivo member: Rivo sees a new customer after "
-                           "the shop's visibility delay", resource="member")
+            raise NotFound(f"customer {customer_id} has no Rivo record", resource="member")
         raise NotFound(f"no customer {customer_id} in {shop.domain}", resource="customer")
     events = sorted(rivo.ledger.get(member.id, ()), key=lambda e: (e.applied_at, e.id))
     balance = 0
@@ -103,8 +103,10 @@ def customer_history_data(sim: Simulator, shop: Shop, customer_id: int) -> dict[
         "ledger": ledger,
         "balance": series,
         "tiers": tiers,
-        "redemptions": [wire.redemption(r, rivo) for r in rivo.list_redemptions(member.id)],
-        "referrals": [wire.referral(r, rivo) for r in rivo.list_referrals(member.id)],
+        "visible_to_rivo_api": member.visible_at <= sim.now(),
+        "redemptions": [wire.redemption(r, rivo) for r in rivo.redemptions.values() if r.customer_id == member.id],
+        "referrals": [wire.referral(r, rivo) for r in rivo.referrals.values()
+                      if r.advocate_customer_id == member.id or r.referred_customer_id == member.id],
     }
 
 

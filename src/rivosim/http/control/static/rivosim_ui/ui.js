@@ -137,11 +137,16 @@
     return tr;
   }
 
+  // Each poll is itself a (journaled) control API call: poll every second while entries arrive, back off to
+  // every 5 s while nothing happens, and not at all while the tab is hidden or paused.
+  let delay = 1000;
   async function poll() {
     if (pause && pause.checked) {
       state.textContent = "paused";
-      return;
+      return false;
     }
+    if (document.hidden) return false;
+    let arrived = false;
     const params = new URLSearchParams({ since: String(since) });
     for (const name of ["shop", "api", "route", "status"]) {
       if (journal.dataset[name]) params.set(name, journal.dataset[name]);
@@ -150,6 +155,8 @@
       const data = await call("GET", `/_rivosim/journal?${params}`);
       for (const e of data.entries) {
         since = Math.max(since, e.seq);
+        if (e.api === "control" && e.route === "control.journal") continue;  // our own polls
+        arrived = true;
         if (hideControl && e.api === "control") continue;
         tbody.insertBefore(row(e), tbody.firstChild);
       }
@@ -160,7 +167,12 @@
       state.textContent = "disconnected";
       state.className = "badge failed";
     }
+    return arrived;
   }
-  setInterval(poll, 1000);
-  poll();
+  async function loop() {
+    const arrived = await poll();
+    delay = arrived ? 1000 : Math.min(delay * 1.5, 5000);
+    setTimeout(loop, delay);
+  }
+  loop();
 })();
