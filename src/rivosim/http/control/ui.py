@@ -16,6 +16,7 @@ from flask import Blueprint, render_template, request, send_from_directory
 from werkzeug.wrappers import Response
 
 from rivosim.domain.syncs import FAMILIES
+from rivosim.http.control import inspect, trigger
 from rivosim.http.control.inspect import customer_history_data, customers_data, rate_limits_data, subscriptions_data
 from rivosim.http.control.ui_charts import balance_chart, deliveries_timeline
 from rivosim.http.errors import status_for
@@ -23,7 +24,7 @@ from rivosim.http.params import whole_number
 from rivosim.http.routing import current_shop, current_sim, route_declarer
 from rivosim.kernel.errors import SimError, ValidationFailed
 
-__all__ = ["blueprint"]
+__all__ = ["BLUEPRINTS", "blueprint"]
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static" / "rivosim_ui"
@@ -182,3 +183,7 @@ def faults_page() -> Response:
     limits = {domain: rate_limits_data(sim, shop) for domain, shop in sim.shops.items()}
     return _page("faults.html", faults=[r.to_dict() for r in sim.faults.list()], limits=limits,
                  example=EXAMPLE_RULE)
+
+
+BLUEPRINTS = (inspect.blueprint, trigger.blueprint, blueprint)
+"""What ``create_app`` registers for the inspector: the control reads it renders, webhooks on demand, its pages."""
