@@ -38,10 +38,19 @@
     return out;
   }
 
-  async function then(el) {
-    // After a redelivery, run the shop's queued work so the new attempt shows at once on a virtual clock.
-    if (el.dataset.then === "run-idle") {
-      await call("POST", "/_rivosim/run_until_idle", el.dataset.shop ? { shop: el.dataset.shop } : {});
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function then(el, answer) {
+    // After a redelivery, wait (up to 10 s) for the new attempt's outcome: the server's tick makes it at once on
+    // either clock. Nothing here moves the clock.
+    if (el.dataset.then === "await-delivery" && answer) {
+      const url = `/_rivosim/webhooks/deliveries/${encodeURIComponent(answer.id)}`;
+      const before = answer.attempts.length;
+      for (let i = 0; i < 50; i++) {
+        const now = await call("GET", url);
+        if (now.attempts.length > before && now.status !== "in_flight") break;
+        await sleep(200);
+      }
     }
     window.location.reload();
   }
@@ -61,8 +70,8 @@
     const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
     button.disabled = true;
     try {
-      await call(method, url, body);
-      await then(button);
+      const answer = await call(method, url, body);
+      await then(button, answer);
     } catch (e) {
       flash(e.message, true);
       button.disabled = false;
@@ -74,8 +83,8 @@
     if (!form) return;
     event.preventDefault();
     try {
-      await call(form.dataset.method, form.dataset.url, formBody(form));
-      await then(form);
+      const answer = await call(form.dataset.method, form.dataset.url, formBody(form));
+      await then(form, answer);
     } catch (e) {
       flash(e.message, true);
     }
