@@ -143,6 +143,15 @@ def test_a_failed_delivery_is_redelivered_from_its_button(page: Page, served: tu
     assert "delivered" in summary and "3 attempt(s)" in summary
     assert len(receiver.received) == 3
 
+    # A sample of the same topic from the form: a second delivery, signed and logged like the first.
+    p.locator("#trigger select[name=topic]").select_option("customer/joined")
+    p.locator("#trigger input[name=customer]").fill("late@example.com")
+    with p.expect_navigation():
+        p.locator("#trigger button[type=submit]").click()
+    assert p.locator("details.delivery[data-topic='customer/joined']").count() == 2
+    assert receiver.received[-1]["headers"]["rivo-webhook-topic"] == "customer/joined"
+    assert json.loads(receiver.received[-1]["body"])["customer"]["email"] == "late@example.com"
+
 
 def test_every_page_renders_without_console_errors(page: Page, served: tuple[Simulator, str]) -> None:
     sim, _ = served

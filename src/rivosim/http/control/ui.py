@@ -23,6 +23,7 @@ from rivosim.http.errors import status_for
 from rivosim.http.params import whole_number
 from rivosim.http.routing import current_shop, current_sim, route_declarer
 from rivosim.kernel.errors import SimError, ValidationFailed
+from rivosim.webhooks.samples import RIVO_TOPICS, SHOPIFY_TOPICS
 
 __all__ = ["BLUEPRINTS", "blueprint"]
 
@@ -128,7 +129,8 @@ def webhooks_page() -> Response:
     deliveries = [d.to_dict() for d in sim.outbox.list(shop=shop_domain, status=status, topic=topic)]
     return _page("webhooks.html", deliveries=list(reversed(deliveries))[:200], total=len(deliveries),
                  timeline=deliveries_timeline(deliveries), subscriptions=subscriptions, shop_filter=shop_domain,
-                 status_filter=status, topic_filter=topic, statuses=DELIVERY_STATUSES, why_failed=why_failed)
+                 status_filter=status, topic_filter=topic, statuses=DELIVERY_STATUSES, why_failed=why_failed,
+                 rivo_topics=RIVO_TOPICS, shopify_topics=SHOPIFY_TOPICS)
 
 
 def why_failed(delivery: dict[str, Any]) -> str | None:

@@ -34,7 +34,9 @@
       try { return JSON.parse(text); } catch (e) { throw new Error(`not valid JSON: ${e.message}`); }
     }
     const out = {};
-    for (const [name, value] of new FormData(form).entries()) out[name] = value;
+    for (const [name, value] of new FormData(form).entries()) {
+      if (value !== "") out[name] = value;  // a field left empty is left out (the API's default)
+    }
     return out;
   }
 
