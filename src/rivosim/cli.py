@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -193,8 +194,12 @@ def _trigger(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"topic": args.topic}
     if args.customer is not None:
         body["customer"] = args.customer
+    # A server started with a control token wants it as a bearer token (RIVOSIM_CONTROL_TOKEN, as for serve).
+    token = os.environ.get("RIVOSIM_CONTROL_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        reply = requests.post(f"{base}/_rivosim/shops/{args.shop}/webhooks/trigger", json=body, timeout=60)
+        reply = requests.post(f"{base}/_rivosim/shops/{args.shop}/webhooks/trigger", json=body, headers=headers,
+                              timeout=60)
     except requests.RequestException as exc:
         print(f"cannot reach {base}: {exc}", file=sys.stderr)
         return 2
