@@ -317,6 +317,7 @@ def create_app(sim: Simulator) -> RivosimFlask:
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
+    from rivosim.http.control import ui as control_ui
     from rivosim.http.control import webhooks as control_webhooks
     from rivosim.http.rivo.blueprint import blueprint as rivo
     from rivosim.http.shopify.blueprint import blueprint as shopify
@@ -331,7 +332,8 @@ def create_app(sim: Simulator) -> RivosimFlask:
     # redirect to another route; an API answers with its own JSON 404 instead.
     app.url_map.merge_slashes = False
     for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
-                      shopify_graphql, control_shopify.blueprint, control_admin.blueprint):
+                      shopify_graphql, control_shopify.blueprint, control_admin.blueprint,
+                      *control_ui.BLUEPRINTS):  # the inspector and the control routes it adds
         app.plug(blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and

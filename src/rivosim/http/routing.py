@@ -54,12 +54,13 @@ class Routes:
 class ApiBlueprint(Blueprint):
     """A Flask blueprint made of route groups, with the API's gates (run in order before the view, after the
     app's body-size check and before the fault stage) and its ``finish`` (run on every response of its routes,
-    error responses included). ``variants`` serve each rule under several prefixes: ``(prefix, defaults)``."""
+    error responses included). ``variants`` serve each rule under several prefixes: ``(prefix, defaults)``; other
+    keywords are Flask's (``template_folder``)."""
 
     def __init__(self, name: str, import_name: str, *, api: str, url_prefix: str, routes: Sequence[Routes],
                  gates: Sequence[Gate] = (), finish: Finish | None = None,
-                 variants: Sequence[tuple[str, dict[str, Any] | None]] = (("", None),)) -> None:
-        super().__init__(name, import_name, url_prefix=url_prefix)
+                 variants: Sequence[tuple[str, dict[str, Any] | None]] = (("", None),), **flask_options: Any) -> None:
+        super().__init__(name, import_name, url_prefix=url_prefix, **flask_options)
         self.api = api
         self.gates = tuple(gates)
         self.finish = finish
