@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flask import request
 from werkzeug.wrappers import Response
 
 from rivosim.domain.shop import Shop
@@ -44,6 +43,8 @@ def many(type_: str, items: Sequence[Any], id_of: Callable[[Any], int], to_attrs
     """A collection response. ``ids_sorted`` says whether ``items`` come in ascending id order (cursor mode
     relies on it; pass False when the natural order is something else). ``encoded``, when given, makes an item's
     whole envelope as JSON bytes (a cache of them: ``shapes.py``) instead of ``to_attrs`` making its attributes."""
+    request = current_req().request  # the request itself, not Flask's proxy: a page reads it many times
+    assert request is not None
     field, desc = read_sort(request, sort_fields)
     if field is not None:
         key = sort_key or (lambda obj, f: getattr(obj, f))
