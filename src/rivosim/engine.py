@@ -10,10 +10,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from rivosim.domain.config import resolve_config
+from rivosim.domain.config import resolve_config, validate_config
 from rivosim.domain.seeding import seed_customers
+from rivosim.domain.settings import thaw
 from rivosim.domain.shop import Shop
-from rivosim.faults.fault_set import FaultSet
+from rivosim.faults.fault_set import FaultSet, validate_rules
 from rivosim.faults.ratelimit import RateLimiter
 from rivosim.faults.read_lag import ReadLag
 from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock
@@ -25,7 +26,15 @@ from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.senders import BlockingSender, Sender, ThreadedSender
 from rivosim.webhooks.shopify_topics import install as install_shopify_webhooks
 
-__all__ = ["Simulator"]
+__all__ = ["Simulator", "validate_shop_document"]
+
+
+def validate_shop_document(doc: Any) -> None:
+    """A shop configuration document checked in full (``rivosim.validate_config``): the domain's JSON Schema and
+    cross-field rules, then each ``faults`` rule as the faults layer parses it (refusals name ``faults[i].field``)."""
+    validate_config(doc)
+    if doc.get("faults"):
+        validate_rules(doc["faults"])
 
 
 class Simulator:
@@ -154,6 +163,8 @@ class Simulator:
             raise InvalidConfig("customers: must be an integer from 0 to 2000000", field="customers")
         with self.lock:
             resolved = resolve_config(doc)
+            if resolved["faults"]:
+                validate_rules(resolved["faults"])  # before the shop exists: a refused document creates nothing
             domain = resolved.pop("domain", None) or self._next_domain()
             if domain in self.shops:
                 raise AlreadyExists(f"a shop with domain {domain} already exists", field="domain")
@@ -205,8 +216,6 @@ class Simulator:
             shop = self.shop(domain)
             if "faults" in patch and patch["faults"] is not None:
                 # Check the new rules before the patch changes anything (a refused patch changes nothing).
-                from rivosim.faults.fault_set import validate_rules
-
                 validate_rules(patch["faults"])
             shop.patch(patch)
             if "faults" in patch:
@@ -215,7 +224,7 @@ class Simulator:
 
     def _install_shop_faults(self, shop: Shop) -> None:
         """The shop document's ``faults``, scoped to that shop, replacing those it installed before."""
-        rules = shop.config.get("faults") or []
+        rules = [thaw(rule) for rule in shop.settings.faults]
         origin = f"shop:{shop.domain}"
         if rules or any(r.origin == origin for r in self.faults.rules):
             self.faults.replace_origin(origin, rules, where="faults", scope={"shop": shop.domain},

@@ -114,7 +114,7 @@ class ShopifyWebhooks:
     @staticmethod
     def _payload(shop: Shop, event: DomainEvent, topic: str) -> dict[str, Any] | None:
         sf = shop.shopify
-        tz, currency = shop.config["timezone"], shop.config["currency"]
+        tz, currency = shop.settings.timezone, shop.settings.currency
         if isinstance(event, OrderRefunded):
             order = sf.orders.get(event.order_id)
             if order is None:

@@ -30,7 +30,7 @@ class RivoBackend(SubscriptionOps, LifecycleOps):
 
     def __init__(self, ctx: ShopContext) -> None:
         super().__init__(ctx)
-        self.apply_program_config(ctx.config()["program"])
+        self.apply_program_config(ctx.settings().program)
         self.init_lifecycle()
         bus = ctx.bus
         bus.subscribe(CustomerCreated, self._on_customer_created)
@@ -43,7 +43,7 @@ class RivoBackend(SubscriptionOps, LifecycleOps):
         self.next_visibility_delay: timedelta | None = None
 
     def visibility_delay(self) -> timedelta:
-        raw = self.ctx.config()["api"]["new_customer_visibility_delay"]
+        raw = self.ctx.settings().api.new_customer_visibility_delay
         now = self.ctx.now()
         return parse_duration(raw).after(now) - now  # calendar parts ("P1M") count too
 

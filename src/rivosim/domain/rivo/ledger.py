@@ -85,7 +85,7 @@ def _note(value: Any, field: str) -> str | None:
 class LedgerOps(MemberOps):
     # -- guards ------------------------------------------------------------------------------------------
     def _program_active(self) -> bool:
-        return bool(self.ctx.config()["program"]["active"])
+        return self.ctx.settings().program.active
 
     def earning_block(self, member: Member, rule: EarningRule | None, trigger: str) -> str | None:
         """Why ``member`` cannot earn from ``rule`` now (None when they can)."""
@@ -182,7 +182,7 @@ class LedgerOps(MemberOps):
     def _check_balance(self, plan: PointsEventPlan, overlay: dict[int, tuple[int, Decimal]] | None) -> None:
         member = plan.member
         points, credits = (overlay or {}).get(member.id, (member.points_tally, member.credits_tally))
-        if self.ctx.config()["api"]["allow_negative_balance"]:
+        if self.ctx.settings().api.allow_negative_balance:
             return
         if points + plan.points_diff < 0:
             raise InsufficientPoints(f"customer {member.id} has {points} points; cannot deduct {-plan.points_diff}",

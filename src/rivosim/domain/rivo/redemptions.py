@@ -66,7 +66,7 @@ class RedemptionOps(TierOps):
             value = cents(reward.reward_value * points / step)
         else:
             points = reward.points_amount
-        allow_negative = self.ctx.config()["api"]["allow_negative_balance"]
+        allow_negative = self.ctx.settings().api.allow_negative_balance
         if points > member.points_tally and not allow_negative:
             raise InsufficientPoints(f"customer {member.id} has {member.points_tally} points; {reward.name!r} needs "
                                      f"{points}", balance=member.points_tally, required=points)

@@ -14,6 +14,7 @@ from rivosim.domain.events import ReferralClaimed, ReferralCompleted
 from rivosim.domain.rivo.ledger import PointsEventPlan
 from rivosim.domain.rivo.models import Referral
 from rivosim.domain.rivo.redemptions import RedemptionOps
+from rivosim.domain.settings import ReferralSettings
 from rivosim.kernel.errors import Conflict, CustomerExcluded, NotFound, ValidationFailed
 
 __all__ = ["ReferralOps"]
@@ -22,8 +23,8 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ReferralOps(RedemptionOps):
-    def _referral_settings(self) -> dict[str, Any]:
-        return self.ctx.config()["program"]["referrals"]
+    def _referral_settings(self) -> ReferralSettings:
+        return self.ctx.settings().program.referrals
 
     def create_referral(self, fields: dict[str, Any]) -> Referral:
         allowed = {"email", "referral_code", "remote_ip"}
@@ -44,7 +45,7 @@ class ReferralOps(RedemptionOps):
         if advocate_id is None or advocate_id not in self.members:
             raise NotFound(f"no advocate with referral_code {fields['referral_code']!r}", resource="referral_code")
         settings = self._referral_settings()
-        if not settings["enabled"] or not self._program_active():
+        if not settings.enabled or not self._program_active():
             raise ValidationFailed("the referral program is not active", field="referral_code")
         advocate = self.members[advocate_id]
         if self.is_excluded(advocate):
@@ -57,13 +58,13 @@ class ReferralOps(RedemptionOps):
         block = None
         if advocate.email and advocate.email.casefold() == email.casefold():
             block = "self_referral"
-        elif settings["new_customers_only"] and self.members_by_email.get(email.casefold()) is not None \
+        elif settings.new_customers_only and self.members_by_email.get(email.casefold()) is not None \
                 and self.members[self.members_by_email[email.casefold()]].orders_count > 0:
             block = "existing_customer"
         else:
             week_ago = now - timedelta(days=7)
             same_ip = sum(1 for r in self.referrals.values() if r.signup_ip == ip and r.created_at >= week_ago)
-            if same_ip >= settings["weekly_ip_threshold"]:
+            if same_ip >= settings.weekly_ip_threshold:
                 block = "ip_threshold_exceeded"
         referral = Referral(
             id=self.ctx.ids.next("referral"), advocate_customer_id=advocate.id, referred_email=email, signup_ip=ip,
@@ -101,7 +102,7 @@ class ReferralOps(RedemptionOps):
         if advocate is not None:
             settings = self._referral_settings()
             rule = self.find_rule("referral_complete")
-            points = rule.points_amount if rule is not None else settings["advocate_points"]
+            points = rule.points_amount if rule is not None else settings.advocate_points
             event = None
             if rule is not None:
                 event = self.earn(advocate, "referral_complete", points=points, title="Referral completed")

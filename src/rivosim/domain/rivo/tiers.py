@@ -19,6 +19,7 @@ from rivosim.domain.numbers import int_text
 from rivosim.domain.rivo.ledger import NON_EARNING_SOURCES, LedgerOps
 from rivosim.domain.rivo.models import Member, VipTier
 from rivosim.domain.rivo.program import ProgramOps
+from rivosim.domain.settings import VipSettings
 from rivosim.kernel.clock import add_months
 from rivosim.kernel.errors import CustomerExcluded, ValidationFailed
 
@@ -27,11 +28,11 @@ __all__ = ["TierOps"]
 
 class TierOps(LedgerOps, ProgramOps):
     tiers_deferred = False
-    def _vip(self) -> dict[str, Any]:
-        return self.ctx.config()["program"]["vip"]
+    def _vip(self) -> VipSettings:
+        return self.ctx.settings().program.vip
 
     def shop_tz(self) -> ZoneInfo:
-        return ZoneInfo(self.ctx.config()["timezone"])
+        return ZoneInfo(self.ctx.settings().timezone)
 
     def _year_start(self, year: int) -> datetime:
         """1 January 00:00 in the shop's time zone, as a UTC instant (calendar years are the shop's)."""
@@ -41,27 +42,27 @@ class TierOps(LedgerOps, ProgramOps):
         """Start of the current tier period (None for lifetime), respecting the program start date."""
         vip = self._vip()
         start: datetime | None = None
-        if vip["period"] == "calendar_year":
+        if vip.period == "calendar_year":
             start = self._year_start(at.astimezone(self.shop_tz()).year)
-        elif vip["period"] == "rolling_year":
+        elif vip.period == "rolling_year":
             # The window is (at - 12 months, at]: what happened exactly a year ago has just left it.
             start = add_months(at, -12) + timedelta(microseconds=1)
-        if vip.get("start_date"):
-            program_start = datetime.combine(date.fromisoformat(vip["start_date"]), datetime.min.time(), UTC)
+        if vip.start_date:
+            program_start = datetime.combine(date.fromisoformat(vip.start_date), datetime.min.time(), UTC)
             start = program_start if start is None or program_start > start else start
         return start
 
     def next_period_boundary(self, at: datetime) -> datetime | None:
-        if self._vip()["period"] == "calendar_year":
+        if self._vip().period == "calendar_year":
             return self._year_start(at.astimezone(self.shop_tz()).year + 1)
-        if self._vip()["period"] == "rolling_year":
+        if self._vip().period == "rolling_year":
             return add_months(at, 12)
         return None
 
     def tier_progress(self, member: Member, at: datetime | None = None) -> Decimal:
         """The member's progress in the entry method's unit over the current period."""
         at = at or self.ctx.now()
-        method = self._vip()["entry_method"]
+        method = self._vip().entry_method
         start = self.period_start(at)
         if method == "points_earned":
             if start is None:

@@ -25,7 +25,7 @@ class ShopifyBackend(CustomerOps, OrderOps, MetafieldOps, ThemeOps, WebhookSubsc
         super().__init__(ctx)
         self.shop_id = shop_id
         # Every shop starts with a published theme; whether it carries Rivo's app embed is configurable.
-        self.create_theme("Dawn", role="main", app_embed=self.options()["app_embed"], theme_store_id=887)
+        self.create_theme("Dawn", role="main", app_embed=self.options().app_embed, theme_store_id=887)
 
     def shop_owner_id(self) -> int:
         return self.shop_id

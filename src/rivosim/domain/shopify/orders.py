@@ -121,7 +121,7 @@ class OrderOps(ShopifyState):
         order = Order(
             id=self.ctx.ids.next("shopify_order"), number=self._order_number,
             customer_id=customer.id if customer else None, email=email_value,
-            line_items=lines, currency=self.ctx.config()["currency"], subtotal_price=subtotal,
+            line_items=lines, currency=self.ctx.settings().currency, subtotal_price=subtotal,
             total_discounts=discounts, total_tax=tax, total_price=subtotal + tax, created_at=now,
             updated_at=now, processed_at=now, tags=order_tags, note=note, note_attributes=attributes,
             discount_codes=[d.code for d in codes], discount_details=codes, source_name=source_name, test=test,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rivosim.domain.context import ShopContext
+from rivosim.domain.settings import ShopifySettings
 from rivosim.domain.shopify.models import Metafield, Order, ShopifyCustomer, Theme, WebhookSubscription
 from rivosim.domain.shopify.values import (
     MAX_CUSTOMER_TAG_LENGTH,
@@ -75,21 +76,21 @@ class ShopifyState:
         """Hook: an owner's metafields go with it (``MetafieldOps`` implements it)."""
 
     # -- shared helpers ----------------------------------------------------------------------------------
-    def options(self) -> dict[str, Any]:
-        return self.ctx.config()["shopify"]  # type: ignore[no-any-return]
+    def options(self) -> ShopifySettings:
+        return self.ctx.settings().shopify
 
     def _tags(self, raw: Any, *, order: bool = False) -> list[str]:
         opts = self.options()
         if raw is not None and not isinstance(raw, str | list | tuple):
             raise ValidationFailed("tags must be a comma-separated string or a list of strings", field="tags")
         return normalize_tags(
-            raw, case_sensitive=opts["tags_case_sensitive"], sort=opts["sort_tags"],
+            raw, case_sensitive=opts.tags_case_sensitive, sort=opts.sort_tags,
             max_count=None if order else MAX_CUSTOMER_TAGS,
             max_length=MAX_ORDER_TAG_LENGTH if order else MAX_CUSTOMER_TAG_LENGTH,
         )
 
     def _tag_key(self, tag: str) -> str:
-        return tag if self.options()["tags_case_sensitive"] else tag.casefold()
+        return tag if self.options().tags_case_sensitive else tag.casefold()
 
     @staticmethod
     def _email(value: Any) -> str | None:
