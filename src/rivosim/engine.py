@@ -24,7 +24,7 @@ from rivosim.kernel.journal import Journal
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.senders import BlockingSender, Sender, ThreadedSender
-from rivosim.webhooks.shopify_topics import install as install_shopify_webhooks
+from rivosim.webhooks.shopify_topics import ShopifyWebhooks
 
 __all__ = ["Simulator", "validate_shop_document"]
 
@@ -56,7 +56,6 @@ class Simulator:
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
         self._init(seed)
-        install_shopify_webhooks(self)  # Shopify's outbound webhooks for every shop (issue 4)
 
     def _init(self, seed: int) -> None:
         self.seed = int(seed)
@@ -82,7 +81,10 @@ class Simulator:
         # thread pool. A virtual clock delivers inline, deterministically, when time is advanced.
         sender = ThreadedSender() if self.clock.kind == "wall" else BlockingSender()
         self.outbox = Outbox(self.clock, sender)
+        # The two webhook pipelines, built the same way on the outbox they deliver through: Rivo's topics
+        # (domain events -> trigger log -> subscriptions) and Shopify's (shop events -> the app's subscriptions).
         self.triggers = Triggers(self.outbox)
+        self.shopify_webhooks = ShopifyWebhooks(self.outbox, self.randomness)
         self.faults = FaultSet(self.randomness, now=self.clock.now)
         self.limiter = RateLimiter()
         # Read-after-write lag: what reads of a customer show while a lagged write is still "propagating".
@@ -173,6 +175,7 @@ class Simulator:
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
             self._by_shopify_token[shop.credentials.shopify_access_token] = shop
             self.triggers.attach(shop)
+            self.shopify_webhooks.attach(shop)
             self._install_shop_faults(shop)
             for hook in list(self.on_shop_created):
                 hook(shop)
@@ -204,6 +207,7 @@ class Simulator:
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
             self.triggers.detach(domain)
+            self.shopify_webhooks.detach(domain)
             self.faults.clear(shop=domain)
             self.lag.forget(domain)
             self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
