@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import (
@@ -19,17 +20,20 @@ from rivosim.domain.events import (
 )
 from rivosim.domain.rivo.ledger import PointsEventPlan, cents
 from rivosim.domain.rivo.lifecycle import LifecycleOps
-from rivosim.domain.rivo.subscriptions import SubscriptionOps
+from rivosim.domain.rivo.models import WebhookSubscription
+from rivosim.domain.rivo.subscriptions import StorefrontOps, WebhookSubscriptions
 from rivosim.kernel.clock import parse_duration
 
 __all__ = ["RivoBackend"]
 
 
-class RivoBackend(SubscriptionOps, LifecycleOps):
-    """Program, members, ledger, tiers, redemptions, referrals, subscriptions, lifecycle. See each mixin."""
+class RivoBackend(StorefrontOps, LifecycleOps):
+    """Program, members, ledger, tiers, redemptions, referrals, storefront actions and lifecycle (mixed in: they
+    share the members and the ledger), and the webhook subscriptions (composed: a resource of its own)."""
 
     def __init__(self, ctx: ShopContext) -> None:
         super().__init__(ctx)
+        self.webhooks = WebhookSubscriptions(ctx)
         self.apply_program_config(ctx.settings().program)
         self.init_lifecycle()
         bus = ctx.bus
@@ -41,6 +45,26 @@ class RivoBackend(SubscriptionOps, LifecycleOps):
         bus.subscribe(OrderRefunded, self._on_order_refunded)
         bus.subscribe(OrderCancelled, self._on_order_cancelled)
         self.next_visibility_delay: timedelta | None = None
+
+    # -- webhook subscriptions (the resource's; these names are the REST views') ------------------------------
+    @property
+    def subscriptions(self) -> dict[int, WebhookSubscription]:
+        return self.webhooks.subscriptions
+
+    def create_subscription(self, fields: dict[str, Any]) -> WebhookSubscription:
+        return self.webhooks.create_subscription(fields)
+
+    def get_subscription(self, sub_id: int) -> WebhookSubscription:
+        return self.webhooks.get_subscription(sub_id)
+
+    def update_subscription(self, sub_id: int, fields: dict[str, Any]) -> WebhookSubscription:
+        return self.webhooks.update_subscription(sub_id, fields)
+
+    def delete_subscription(self, sub_id: int) -> WebhookSubscription:
+        return self.webhooks.delete_subscription(sub_id)
+
+    def subscription_for(self, topic: str) -> WebhookSubscription | None:
+        return self.webhooks.subscription_for(topic)
 
     def visibility_delay(self) -> timedelta:
         raw = self.ctx.settings().api.new_customer_visibility_delay

@@ -15,7 +15,6 @@ from rivosim.domain.rivo.models import (
     Referral,
     Reward,
     VipTier,
-    WebhookSubscription,
     WidgetEvent,
 )
 
@@ -40,7 +39,6 @@ class RivoState:
         self.purchases: dict[int, list[tuple[object, Decimal, int]]] = {}
         self.redemptions: dict[int, Redemption] = {}
         self.referrals: dict[int, Referral] = {}
-        self.subscriptions: dict[int, WebhookSubscription] = {}
         self.widget_events: dict[int, WidgetEvent] = {}
         self.order_points: dict[int, list[int]] = {}
         # Members not yet visible to the API (Shopify -> Rivo propagation delay), pruned as time passes.

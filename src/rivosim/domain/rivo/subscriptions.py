@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import StorefrontActionRecorded
 from rivosim.domain.rivo.members import validate_dob
 from rivosim.domain.rivo.models import Member, PointsEvent, WebhookSubscription, WidgetEvent
 from rivosim.domain.rivo.referrals import ReferralOps
 from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
-__all__ = ["STOREFRONT_ACTIONS", "TOPICS", "SubscriptionOps"]
+__all__ = ["STOREFRONT_ACTIONS", "TOPICS", "StorefrontOps", "WebhookSubscriptions"]
 
 # Real topics (rivo-api.md §4.5) first, then the ones rivosim names for seed triggers without a known topic.
 TOPICS = (
@@ -38,8 +39,14 @@ STOREFRONT_ACTIONS: dict[str, str | None] = {
 _SUB_FIELDS = {"event_type", "topic", "url", "endpoint_url", "description", "status"}
 
 
-class SubscriptionOps(ReferralOps):
-    # -- webhook subscriptions ---------------------------------------------------------------------------
+class WebhookSubscriptions:
+    """The shop's Rivo webhook subscriptions: one per event type, each enabled or disabled. Owns its store and
+    needs nothing but the shop context; ``RivoBackend`` composes it (as ``webhooks``)."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        self.subscriptions: dict[int, WebhookSubscription] = {}
+
     def _subscription_fields(self, fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         for key in fields:
             if key not in _SUB_FIELDS:
@@ -112,7 +119,9 @@ class SubscriptionOps(ReferralOps):
                 return sub
         return None
 
-    # -- storefront actions ------------------------------------------------------------------------------
+class StorefrontOps(ReferralOps):
+    """Storefront actions and widget events (the part of ``RivoBackend`` still mixed in: it earns points)."""
+
     def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
                                                                                               PointsEvent | None]:
         """A customer does something on the storefront; earns through the matching rule when allowed."""
