@@ -20,21 +20,23 @@ from rivosim.domain.events import (
 )
 from rivosim.domain.rivo.ledger import PointsEventPlan, cents
 from rivosim.domain.rivo.lifecycle import LifecycleOps
-from rivosim.domain.rivo.models import WebhookSubscription
+from rivosim.domain.rivo.models import EarningRule, Reward, VipTier, WebhookSubscription
 from rivosim.domain.rivo.subscriptions import StorefrontOps, WebhookSubscriptions
+from rivosim.domain.settings import ProgramSettings
 from rivosim.kernel.clock import parse_duration
 
 __all__ = ["RivoBackend"]
 
 
 class RivoBackend(StorefrontOps, LifecycleOps):
-    """Program, members, ledger, tiers, redemptions, referrals, storefront actions and lifecycle (mixed in: they
-    share the members and the ledger), and the webhook subscriptions (composed: a resource of its own)."""
+    """Members, ledger, tiers, redemptions, referrals, storefront actions and lifecycle (mixed in: they share the
+    members and the ledger), and two composed resources of their own: the program (rules, rewards, tiers) and the
+    webhook subscriptions."""
 
     def __init__(self, ctx: ShopContext) -> None:
         super().__init__(ctx)
         self.webhooks = WebhookSubscriptions(ctx)
-        self.apply_program_config(ctx.settings().program)
+        self.program.apply_program_config(ctx.settings().program)
         self.init_lifecycle()
         bus = ctx.bus
         bus.subscribe(CustomerCreated, self._on_customer_created)
@@ -45,6 +47,56 @@ class RivoBackend(StorefrontOps, LifecycleOps):
         bus.subscribe(OrderRefunded, self._on_order_refunded)
         bus.subscribe(OrderCancelled, self._on_order_cancelled)
         self.next_visibility_delay: timedelta | None = None
+
+    # -- the program (the resource's; these names are the REST views' and the control API's) -------------------
+    @property
+    def rules(self) -> dict[int, EarningRule]:
+        return self.program.rules
+
+    @property
+    def rewards(self) -> dict[int, Reward]:
+        return self.program.rewards
+
+    @property
+    def tiers(self) -> dict[int, VipTier]:
+        return self.program.tiers
+
+    @property
+    def tier_order(self) -> list[VipTier]:
+        return self.program.tier_order
+
+    def apply_program_config(self, program: ProgramSettings) -> None:
+        self.program.apply_program_config(program)
+
+    def list_rewards(self) -> list[Reward]:
+        return self.program.list_rewards()
+
+    def get_reward(self, reward_id: int) -> Reward:
+        return self.program.get_reward(reward_id)
+
+    def create_reward(self, fields: dict[str, Any]) -> Reward:
+        return self.program.create_reward(fields)
+
+    def update_reward(self, reward_id: int, fields: dict[str, Any]) -> Reward:
+        return self.program.update_reward(reward_id, fields)
+
+    def delete_reward(self, reward_id: int) -> Reward:
+        return self.program.delete_reward(reward_id)
+
+    def vip_available(self) -> bool:
+        return self.program.vip_available()
+
+    def list_tiers(self) -> list[VipTier]:
+        return self.program.list_tiers()
+
+    def get_tier(self, tier_id: int) -> VipTier:
+        return self.program.get_tier(tier_id)
+
+    def list_earning_rules(self) -> list[EarningRule]:
+        return self.program.list_earning_rules()
+
+    def find_rule(self, trigger: str, name: str | None = None) -> EarningRule | None:
+        return self.program.find_rule(trigger, name)
 
     # -- webhook subscriptions (the resource's; these names are the REST views') ------------------------------
     @property
@@ -97,7 +149,7 @@ class RivoBackend(StorefrontOps, LifecycleOps):
         # product rule, then their points events, then at most one tier change (README, trigger table).
         now = self.ctx.now()
         plans: list[PointsEventPlan] = []
-        rule = self.find_rule("order_placed")
+        rule = self.program.find_rule("order_placed")
         if rule is not None and self.earning_block(member, rule, "order_placed") is None:
             self.announce(member, rule, {"order_id": event.order_id, "subtotal": f"{event.subtotal:.2f}",
                                          "total": f"{event.total:.2f}"})
@@ -108,7 +160,7 @@ class RivoBackend(StorefrontOps, LifecycleOps):
                                              title=f"Placed an order (${event.subtotal:.2f})", rule=rule,
                                              order_id=event.order_id))
         purchased = {line.product_id for line in event.lines if line.product_id is not None}
-        for product_rule in sorted(self.rules.values(), key=lambda r: r.id):
+        for product_rule in sorted(self.program.rules.values(), key=lambda r: r.id):
             matched = purchased & set(product_rule.product_ids)
             if (product_rule.trigger == "product_purchased" and matched
                     and self.earning_block(member, product_rule, "product_purchased") is None):

@@ -71,7 +71,7 @@ class LifecycleOps(TierOps):
             self._schedule_daily()
 
     def _rule_can_fire(self, trigger: str) -> bool:
-        rule = self.find_rule(trigger)
+        rule = self.program.find_rule(trigger)
         return rule is not None and rule.enabled and self._program_active()
 
     def _celebrate(self, today: date, trigger: str, member_ids: list[int]) -> None:

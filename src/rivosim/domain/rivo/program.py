@@ -1,5 +1,6 @@
-"""The program half of ``RivoBackend``: earning rules, rewards and VIP tiers, kept in step with the shop
-configuration document, plus the REST operations on rewards.
+"""The program: earning rules, rewards and VIP tiers, kept in step with the shop's settings, plus the REST
+operations on rewards. A resource of its own (``Program``), composed by ``RivoBackend`` as ``program``; the
+ledger, tiers, redemptions, referrals and lifecycle reach it as ``self.program``.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.numbers import parse_bool, parse_decimal, parse_int, parse_optional_int
 from rivosim.domain.rivo.models import EarningRule, Reward, VipTier
-from rivosim.domain.rivo.state import RivoState
 from rivosim.domain.settings import ProgramSettings
 from rivosim.kernel.errors import InvalidConfig, NotFound, ValidationFailed
 
-__all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "ProgramOps"]
+__all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "Program"]
 
 REWARD_TYPES = ("fixed_amount", "percentage", "free_shipping", "free_product", "gift_card", "points_to_credit")
 REWARD_SOURCES = ("points", "credits", "referrer", "referred", "vip_tier", "birthday")
@@ -28,7 +29,18 @@ MAX_VALUE = Decimal(1_000_000_000)  # keeps money arithmetic inside Decimal's pr
 PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
 
 
-class ProgramOps(RivoState):
+class Program:
+    """The shop's earning rules, rewards and tiers (``tier_order``: by threshold). Needs only the shop context."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        self.rules: dict[int, EarningRule] = {}
+        self.rewards: dict[int, Reward] = {}
+        self.tiers: dict[int, VipTier] = {}
+        self.tier_order: list[VipTier] = []
+        # The rule/tier/reward lists last applied from the settings (see apply_program_config).
+        self._applied_program: dict[str, Any] = {}
+
     # -- configuration -----------------------------------------------------------------------------------
     def apply_program_config(self, program: ProgramSettings) -> None:
         """Bring rules, rewards and tiers in line with the document, keeping ids of entries that match

@@ -36,7 +36,7 @@ class RedemptionOps(TierOps):
             raise ValidationFailed("reward_id is required", field="reward_id")
         reward_id = parse_int(fields["reward_id"], "reward_id")
         member = self.find_member(fields["customer_identifier"])
-        reward = self.get_reward(reward_id)
+        reward = self.program.get_reward(reward_id)
         if not reward.enabled:
             raise ValidationFailed(f"reward {reward.id} ({reward.name!r}) is disabled", field="reward_id")
         if not self._program_active():

@@ -101,7 +101,7 @@ class ReferralOps(RedemptionOps):
         advocate = self.members.get(referral.advocate_customer_id)
         if advocate is not None:
             settings = self._referral_settings()
-            rule = self.find_rule("referral_complete")
+            rule = self.program.find_rule("referral_complete")
             points = rule.points_amount if rule is not None else settings.advocate_points
             event = None
             if rule is not None:
