@@ -20,7 +20,9 @@ from rivosim.domain.events import (
 )
 from rivosim.domain.rivo.ledger import PointsEventPlan, cents
 from rivosim.domain.rivo.lifecycle import LifecycleOps
-from rivosim.domain.rivo.models import EarningRule, Reward, VipTier, WebhookSubscription
+from rivosim.domain.rivo.models import EarningRule, Redemption, Referral, Reward, VipTier, WebhookSubscription
+from rivosim.domain.rivo.redemptions import Redemptions
+from rivosim.domain.rivo.referrals import Referrals
 from rivosim.domain.rivo.subscriptions import StorefrontOps, WebhookSubscriptions
 from rivosim.domain.settings import ProgramSettings
 from rivosim.kernel.clock import parse_duration
@@ -29,13 +31,16 @@ __all__ = ["RivoBackend"]
 
 
 class RivoBackend(StorefrontOps, LifecycleOps):
-    """Members, ledger, tiers, redemptions, referrals, storefront actions and lifecycle (mixed in: they share the
-    members and the ledger), and two composed resources of their own: the program (rules, rewards, tiers) and the
+    """The members, their ledger, tiers, storefront actions and lifecycle (mixed in: each writes the members and the
+    ledger), composing the resources that own their own state: the program (rules, rewards, tiers), redemptions
+    and referrals (handed the program and this core, :class:`~rivosim.domain.rivo.core.MemberLedger`) and the
     webhook subscriptions."""
 
     def __init__(self, ctx: ShopContext) -> None:
         super().__init__(ctx)
         self.webhooks = WebhookSubscriptions(ctx)
+        self.redemption_book = Redemptions(ctx, self.program, self)
+        self.referral_book = Referrals(ctx, self.program, self)
         self.program.apply_program_config(ctx.settings().program)
         self.init_lifecycle()
         bus = ctx.bus
@@ -97,6 +102,45 @@ class RivoBackend(StorefrontOps, LifecycleOps):
 
     def find_rule(self, trigger: str, name: str | None = None) -> EarningRule | None:
         return self.program.find_rule(trigger, name)
+
+    # -- redemptions and referrals (the resources'; these names are the REST views') ---------------------------
+    @property
+    def redemptions(self) -> dict[int, Redemption]:
+        return self.redemption_book.redemptions
+
+    def redeem_reward(self, fields: dict[str, Any]) -> Redemption:
+        return self.redemption_book.redeem_reward(fields)
+
+    def list_redemptions(self, customer_identifier: Any = None) -> list[Redemption]:
+        return self.redemption_book.list_redemptions(customer_identifier)
+
+    def redemption_for_code(self, code: str) -> Redemption | None:
+        return self.redemption_book.redemption_for_code(code)
+
+    def use_code(self, code: str) -> Redemption | None:
+        return self.redemption_book.use_code(code)
+
+    @property
+    def referrals(self) -> dict[int, Referral]:
+        return self.referral_book.referrals
+
+    def create_referral(self, fields: dict[str, Any]) -> Referral:
+        return self.referral_book.create_referral(fields)
+
+    def get_referral(self, referral_id: int) -> Referral:
+        return self.referral_book.get_referral(referral_id)
+
+    def complete_referral(self, referral_id: int, order_id: int | None = None) -> Referral:
+        return self.referral_book.complete_referral(referral_id, order_id)
+
+    def complete_referral_for_order(self, customer_id: int, email: str | None, order_id: int) -> Referral | None:
+        return self.referral_book.complete_referral_for_order(customer_id, email, order_id)
+
+    def referral_for_code(self, code: str) -> Referral | None:
+        return self.referral_book.referral_for_code(code)
+
+    def list_referrals(self, customer_identifier: Any = None) -> list[Referral]:
+        return self.referral_book.list_referrals(customer_identifier)
 
     # -- webhook subscriptions (the resource's; these names are the REST views') ------------------------------
     @property

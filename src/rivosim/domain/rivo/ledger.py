@@ -87,6 +87,9 @@ class LedgerOps(MemberOps):
     def _program_active(self) -> bool:
         return self.ctx.settings().program.active
 
+    def program_active(self) -> bool:
+        return self._program_active()
+
     def earning_block(self, member: Member, rule: EarningRule | None, trigger: str) -> str | None:
         """Why ``member`` cannot earn from ``rule`` now (None when they can)."""
         if not self._program_active():

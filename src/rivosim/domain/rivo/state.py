@@ -9,8 +9,6 @@ from rivosim.domain.context import ShopContext
 from rivosim.domain.rivo.models import (
     Member,
     PointsEvent,
-    Redemption,
-    Referral,
     WidgetEvent,
 )
 from rivosim.domain.rivo.program import Program
@@ -31,8 +29,6 @@ class RivoState:
         self.points_events: dict[int, PointsEvent] = {}
         self.ledger: dict[int, list[PointsEvent]] = {}
         self.purchases: dict[int, list[tuple[object, Decimal, int]]] = {}
-        self.redemptions: dict[int, Redemption] = {}
-        self.referrals: dict[int, Referral] = {}
         self.widget_events: dict[int, WidgetEvent] = {}
         self.order_points: dict[int, list[int]] = {}
         # Members not yet visible to the API (Shopify -> Rivo propagation delay), pruned as time passes.

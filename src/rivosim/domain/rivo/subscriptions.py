@@ -11,7 +11,7 @@ from rivosim.domain.context import ShopContext
 from rivosim.domain.events import StorefrontActionRecorded
 from rivosim.domain.rivo.members import validate_dob
 from rivosim.domain.rivo.models import Member, PointsEvent, WebhookSubscription, WidgetEvent
-from rivosim.domain.rivo.referrals import ReferralOps
+from rivosim.domain.rivo.tiers import TierOps
 from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
 __all__ = ["STOREFRONT_ACTIONS", "TOPICS", "StorefrontOps", "WebhookSubscriptions"]
@@ -119,7 +119,7 @@ class WebhookSubscriptions:
                 return sub
         return None
 
-class StorefrontOps(ReferralOps):
+class StorefrontOps(TierOps):
     """Storefront actions and widget events (the part of ``RivoBackend`` still mixed in: it earns points)."""
 
     def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
