@@ -20,27 +20,38 @@ from rivosim.domain.events import (
 )
 from rivosim.domain.rivo.ledger import PointsEventPlan, cents
 from rivosim.domain.rivo.lifecycle import LifecycleOps
-from rivosim.domain.rivo.models import EarningRule, Redemption, Referral, Reward, VipTier, WebhookSubscription
+from rivosim.domain.rivo.models import (
+    EarningRule,
+    Member,
+    PointsEvent,
+    Redemption,
+    Referral,
+    Reward,
+    VipTier,
+    WebhookSubscription,
+    WidgetEvent,
+)
 from rivosim.domain.rivo.redemptions import Redemptions
 from rivosim.domain.rivo.referrals import Referrals
-from rivosim.domain.rivo.subscriptions import StorefrontOps, WebhookSubscriptions
+from rivosim.domain.rivo.subscriptions import Storefront, WebhookSubscriptions
 from rivosim.domain.settings import ProgramSettings
 from rivosim.kernel.clock import parse_duration
 
 __all__ = ["RivoBackend"]
 
 
-class RivoBackend(StorefrontOps, LifecycleOps):
-    """The members, their ledger, tiers, storefront actions and lifecycle (mixed in: each writes the members and the
-    ledger), composing the resources that own their own state: the program (rules, rewards, tiers), redemptions
-    and referrals (handed the program and this core, :class:`~rivosim.domain.rivo.core.MemberLedger`) and the
-    webhook subscriptions."""
+class RivoBackend(LifecycleOps):
+    """The members, their ledger, tiers and lifecycle (mixed in: each writes the members and the ledger), composing
+    the resources that own their own state: the program (rules, rewards, tiers); redemptions, referrals and
+    storefront actions (handed the program and this core, :class:`~rivosim.domain.rivo.core.MemberLedger`); and
+    the webhook subscriptions."""
 
     def __init__(self, ctx: ShopContext) -> None:
         super().__init__(ctx)
         self.webhooks = WebhookSubscriptions(ctx)
         self.redemption_book = Redemptions(ctx, self.program, self)
         self.referral_book = Referrals(ctx, self.program, self)
+        self.storefront = Storefront(ctx, self)
         self.program.apply_program_config(ctx.settings().program)
         self.init_lifecycle()
         bus = ctx.bus
@@ -141,6 +152,21 @@ class RivoBackend(StorefrontOps, LifecycleOps):
 
     def list_referrals(self, customer_identifier: Any = None) -> list[Referral]:
         return self.referral_book.list_referrals(customer_identifier)
+
+    # -- storefront actions (the resource's) -------------------------------------------------------------------
+    @property
+    def widget_events(self) -> dict[int, WidgetEvent]:
+        return self.storefront.widget_events
+
+    def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
+                                                                                              PointsEvent | None]:
+        return self.storefront.record_action(customer_id, action, details)
+
+    def record_widget_event(self, member: Member | None, name: str, details: dict[str, Any]) -> WidgetEvent:
+        return self.storefront.record_widget_event(member, name, details)
+
+    def list_widget_events(self) -> list[WidgetEvent]:
+        return self.storefront.list_widget_events()
 
     # -- webhook subscriptions (the resource's; these names are the REST views') ------------------------------
     @property

@@ -1,7 +1,7 @@
-"""What the composed Rivo resources (redemptions, referrals) need from the program's core — the members and their
-ledger, still one mixed-in object (``RivoBackend``) because every part of it writes both: finding a member, the
-exclusion and program-active checks, and adding points. Typed as a protocol so each resource names exactly what it
-calls."""
+"""What the composed Rivo resources (redemptions, referrals, storefront actions) need from the program's core:
+the members and their ledger, still one mixed-in object (``RivoBackend``) because every part of it writes both —
+finding a member, the exclusion and program-active checks, a birthday, adding points. Typed as a protocol so each
+resource names exactly what it calls."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class MemberLedger(Protocol):
     members_by_email: dict[str, int]
 
     def find_member(self, identifier: Any, *, visible_only: bool = True) -> Member: ...
+
+    def set_dob(self, member: Member, dob: str | None) -> None: ...
 
     def member_id_for_code(self, code: str) -> int | None: ...
 

@@ -9,7 +9,6 @@ from rivosim.domain.context import ShopContext
 from rivosim.domain.rivo.models import (
     Member,
     PointsEvent,
-    WidgetEvent,
 )
 from rivosim.domain.rivo.program import Program
 
@@ -29,7 +28,6 @@ class RivoState:
         self.points_events: dict[int, PointsEvent] = {}
         self.ledger: dict[int, list[PointsEvent]] = {}
         self.purchases: dict[int, list[tuple[object, Decimal, int]]] = {}
-        self.widget_events: dict[int, WidgetEvent] = {}
         self.order_points: dict[int, list[int]] = {}
         # Members not yet visible to the API (Shopify -> Rivo propagation delay), pruned as time passes.
         self.hidden_until: dict[int, object] = {}
