@@ -7,7 +7,7 @@ code reads attributes (``shop.settings.program.vip.period``), so a misspelt sett
 the first test that touches it instead of raising ``KeyError`` deep inside a request.
 
 Lists of entries the program turns into objects of its own (earning rules, rewards, VIP tiers, staff, fault
-rules) stay read-only mappings here: their one reader (``ProgramOps.apply_program_config``, the staff roster,
+rules) stay read-only mappings here: their one reader (``Program.apply_program_config``, the staff roster,
 the faults parser) validates and converts them field by field with its own error messages.
 """
 

@@ -62,7 +62,7 @@ class Writeback:
         self.tier_tags: dict[int, str] = {}
         self.first_redeemed: dict[int, datetime] = {}
         # Customers whose metafields are due a rewrite: id -> (first, last) change time. Written when anyone
-        # next touches Shopify's metafields (see ShopifyState.settle_metafields), not on every points change.
+        # next touches Shopify's metafields (see Metafields.settle_metafields), not on every points change.
         self._stale: dict[int, tuple[datetime, datetime]] = {}
         shopify.add_deferred_metafield_writer(self._write_stale)
         bus = ctx.bus
