@@ -33,12 +33,12 @@ def authenticate(state: RequestState) -> Response | None:
         if presented != presented.strip() and sim.shop_for_rivo_key(presented.strip()) is not None:
             state.note("the API key has leading or trailing whitespace (copied with extra spaces?)")
         raise Unauthorized("invalid API key")
-    if bearer and not shop.config["api"]["accept_bearer"]:
+    if bearer and not shop.settings.api.accept_bearer:
         state.note("the key was sent as 'Bearer <key>'; this shop only accepts the raw key")
         raise Unauthorized("invalid API key: send the raw key without the 'Bearer ' prefix")
     state.shop = shop
     if not shop.has_api_access():
-        status = shop.config["api"]["plan_refusal_status"]
+        status = shop.settings.api.plan_refusal_status
         message = (f"API access requires the Plus plan or higher; {shop.domain} is on the {shop.plan} plan "
                    "(upgrade the plan, then copy the API key again)")
         exc = ApiAccessDenied(message) if status == 403 else Unauthorized(message)
@@ -46,7 +46,7 @@ def authenticate(state: RequestState) -> Response | None:
         raise exc
     raw_length = environ.get("CONTENT_LENGTH")
     if raw_length:
-        limit = shop.config["api"]["max_body_bytes"]
+        limit = shop.settings.api.max_body_bytes
         length = int(raw_length) if raw_length.isdigit() else req.content_length
         if length is not None and length > limit:
             # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
@@ -60,10 +60,11 @@ def rate_limit(state: RequestState) -> Response | None:
     up, so a client that waits that long always gets through. A refused request changes nothing."""
     shop = state.shop
     assert shop is not None
-    raw = shop.config["rate_limits"]["rivo"]
-    if not raw.get("enabled", True):
+    bucket = shop.settings.rate_limits.rivo
+    if not bucket.enabled:
         return None
-    spec = BucketSpec(rate=float(raw.get("rate", 15)), burst=float(raw.get("burst", 15)))
+    spec = BucketSpec(rate=float(15 if bucket.rate is None else bucket.rate),
+                      burst=float(15 if bucket.burst is None else bucket.burst))
     decision = state.sim.limiter.check(f"rivo:{shop.credentials.rivo_api_key}", spec, state.at)
     if decision is None or decision.allowed:
         return None

@@ -48,7 +48,7 @@ def earning_rules_list() -> Response:
         rules = [r for r in rules if r.trigger == filters["trigger"]]
     if "status" in filters:
         rules = [r for r in rules if ("active" if r.enabled else "inactive") == filters["status"]]
-    currency = shop.config["currency"]
+    currency = shop.settings.currency
     return many("earning_rule", rules, lambda r: r.id, lambda r: wire.earning_rule(r, currency),
                  sort_fields=("id",))
 

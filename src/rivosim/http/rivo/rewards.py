@@ -20,7 +20,7 @@ routes = Routes()
 
 
 def _reward_attrs(shop: Shop) -> Callable[[Any], dict[str, Any]]:
-    points_name = shop.config["program"]["points_name"]
+    points_name = shop.settings.program.points_name
     return lambda r: wire.reward(r, points_name)
 
 
