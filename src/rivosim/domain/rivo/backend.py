@@ -6,7 +6,6 @@ cancellations). The thin methods below keep the names the REST views, the contro
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,8 +49,8 @@ __all__ = ["RivoBackend"]
 class RivoBackend:
     """Composes the resources, each owning its state: the members (``member_book``), the program (rules, rewards,
     tiers), the ledger (``ledger_book``, handed the program and members), tiers (``tier_book``, handed those and the
-    ledger), the lifecycle (handed all four); redemptions, referrals and storefront actions (handed the program and
-    the members' ledger, :class:`~rivosim.domain.rivo.core.MemberLedger`); and the webhook subscriptions.
+    ledger), the lifecycle (handed all four); redemptions, referrals and storefront actions (handed the program, the
+    members and the ledger); and the webhook subscriptions (handed nothing but the shop context).
 
     A ledger change reaches the others through listeners registered here, in this order: the lifecycle hears of
     the event as it is written (expiry lots, the rolling window), ``PointsEventCreated`` is published (the
@@ -69,9 +68,9 @@ class RivoBackend:
         self.points_events = self.ledger_book.points_events
         self.ledger = self.ledger_book.by_member
         self.webhooks = WebhookSubscriptions(ctx)
-        self.redemption_book = Redemptions(ctx, self.program, self)
-        self.referral_book = Referrals(ctx, self.program, self)
-        self.storefront = Storefront(ctx, self)
+        self.redemption_book = Redemptions(ctx, self.program, self.member_book, self.ledger_book)
+        self.referral_book = Referrals(ctx, self.program, self.member_book, self.ledger_book)
+        self.storefront = Storefront(ctx, self.member_book, self.ledger_book)
         self.program.apply_program_config(ctx.settings().program)
         self.lifecycle = Lifecycle(ctx, self.program, self.member_book, self.ledger_book, self.tier_book)
         self.member_book.on_days_changed(self.lifecycle.index_member_days)
@@ -109,9 +108,6 @@ class RivoBackend:
     def update_member(self, identifier: Any, fields: dict[str, Any]) -> Member:
         return self.member_book.update_member(identifier, fields)
 
-    def set_dob(self, member: Member, dob: str | None) -> None:
-        self.member_book.set_dob(member, dob)
-
     def is_excluded(self, member: Member) -> bool:
         return self.member_book.is_excluded(member)
 
@@ -130,15 +126,6 @@ class RivoBackend:
 
     def list_points_events(self, customer_identifier: Any = None) -> list[PointsEvent]:
         return self.ledger_book.list_points_events(customer_identifier)
-
-    def program_active(self) -> bool:
-        return self.ledger_book.program_active()
-
-    def earning_block(self, member: Member, rule: EarningRule | None, trigger: str) -> str | None:
-        return self.ledger_book.earning_block(member, rule, trigger)
-
-    def apply_plan(self, plan: PointsEventPlan) -> PointsEvent:
-        return self.ledger_book.apply_plan(plan)
 
     def earn(self, member: Member, trigger: str, *, points: int | None = None, name: str | None = None,
              order_id: int | None = None, title: str | None = None,
@@ -169,9 +156,6 @@ class RivoBackend:
 
     def on_period_boundary(self) -> None:
         self.tier_book.on_period_boundary()
-
-    def deferred_tiers(self) -> AbstractContextManager[None]:
-        return self.tier_book.deferred_tiers()
 
     def points_expire_at(self, member: Member) -> datetime | None:
         return self.lifecycle.points_expire_at(member)
