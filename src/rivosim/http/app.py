@@ -343,6 +343,7 @@ def create_app(sim: Simulator) -> Flask:
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import webhooks as control_webhooks
+    from rivosim.http.openapi import serve as openapi_docs
     from rivosim.http.rivo import views as rivo
     from rivosim.http.shopify import blueprint as shopify
     from rivosim.http.shopify.graphql import endpoint as shopify_graphql
@@ -363,6 +364,7 @@ def create_app(sim: Simulator) -> Flask:
     app.register_blueprint(shopify_graphql.blueprint)
     app.register_blueprint(control_shopify.blueprint)
     app.register_blueprint(control_admin.blueprint)
+    app.register_blueprint(openapi_docs.blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
     # nothing is recorded), so the handlers that build bodies from request data fall back to ``_bug``.
