@@ -43,7 +43,7 @@ openapi-shapes: $(STAMP)
 
 # schemathesis against a live `rivosim serve`, longer than the bounded run in `make test`.
 fuzz: $(STAMP)
-	RIVOSIM_FUZZ_CASES=$${RIVOSIM_FUZZ_CASES:-1000} $(BIN)/python -m pytest -q -s -p no:randomly tests/fuzz
+	RIVOSIM_FUZZ_EXAMPLES=$${RIVOSIM_FUZZ_EXAMPLES:-25} RIVOSIM_FUZZ_PHASES=coverage,fuzzing,stateful $(BIN)/python -m pytest -q -p no:randomly tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

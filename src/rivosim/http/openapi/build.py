@@ -10,12 +10,14 @@ lists those.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rivosim.http.openapi import requests_control, requests_rivo, requests_shopify
 from rivosim.http.openapi.compact import expand
+from rivosim.http.openapi.overrides import apply_overrides
 from rivosim.http.openapi.routes import AppRoute, app_routes, path_params
 from rivosim.http.openapi.webhooks import webhooks_for
 
@@ -36,7 +38,9 @@ _TITLES = {
                 "leaky bucket (`X-Shopify-Shop-Api-Call-Limit`, 429 with `Retry-After`), cursor pages in `Link`. "
                 "The GraphQL endpoint's schema (SDL) is at `GET /_rivosim/openapi/shopify.graphql`."),
     "control": ("rivosim control API", "The simulator's own API under `/_rivosim`: shops, customers and "
-                "orders, the clock, faults, webhooks deliveries, the journal, the embedded admin."),
+                "orders, the clock, faults, webhooks deliveries, the journal, the embedded admin. "
+                "Control API responses are the simulator's own documents and dumps, which grow with it: their "
+                "schemas name the fields they always have and leave objects open."),
 }
 _ERROR_STATUSES = {
     "rivo": {"400": "Malformed request", "401": "Missing or invalid API key", "403": "Plan without API access",
@@ -117,10 +121,45 @@ def route_shapes(api: str, route: str) -> dict[str, Any] | None:
     return _HAND_SHAPES.get(route)
 
 
+def _link(target: str, parameters: dict[str, str] | None = None, body: Any = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": target}
+    if parameters:
+        out["parameters"] = parameters
+    if body is not None:
+        out["requestBody"] = body
+    return out
+
+
+_RIVO_ID = "$response.body#/data/id"
+# OpenAPI links: what a client (and schemathesis' stateful run) can do next with the id a response returned.
+_LINKS: dict[str, dict[str, dict[str, Any]]] = {
+    "rivo.rewards.create": {
+        "UpdateReward": _link("rivo.rewards.update", {"path.reward_id": _RIVO_ID}),
+        "RedeemReward": _link("rivo.points_redemptions.create", body={"reward_id": _RIVO_ID}),
+        "DeleteReward": _link("rivo.rewards.delete", {"path.reward_id": _RIVO_ID})},
+    "rivo.webhooks.create": {
+        "UpdateWebhook": _link("rivo.webhooks.update", {"path.sub_id": _RIVO_ID}),
+        "DeleteWebhook": _link("rivo.webhooks.delete", {"path.sub_id": _RIVO_ID})},
+    "rivo.webhooks.update": {"DeleteWebhook": _link("rivo.webhooks.delete", {"path.sub_id": _RIVO_ID})},
+    "rivo.referrals.create": {
+        "CompleteReferral": _link("rivo.referrals.complete", {"path.referral_id": _RIVO_ID})},
+    "shopify.customers.create": {
+        name: _link(f"shopify.customers.{verb}", {"path.customer_id": "$response.body#/customer/id"})
+        for name, verb in (("GetCustomer", "get"), ("UpdateCustomer", "update"), ("DeleteCustomer", "delete"))},
+    "shopify.orders.create": {
+        name: _link(f"shopify.orders.{verb}", {"path.order_id": "$response.body#/order/id"})
+        for name, verb in (("GetOrder", "get"), ("CancelOrder", "cancel"), ("CloseOrder", "close"))},
+    "shopify.webhooks.create": {
+        name: _link(f"shopify.webhooks.{verb}", {"path.webhook_id": "$response.body#/webhook/id"})
+        for name, verb in (("UpdateWebhook", "update"), ("DeleteWebhook", "delete"))},
+}
+
+
 @cache
 def shapes(api: str) -> dict[str, Any]:
-    """The response shape table of ``api`` (see ``derive.py``)."""
-    return json.loads((SHAPES_DIR / f"{api}.json").read_text("utf-8"))  # type: ignore[no-any-return]
+    """The response shape table of ``api`` (see ``derive.py``), with the hand-written widenings applied."""
+    table = json.loads((SHAPES_DIR / f"{api}.json").read_text("utf-8"))
+    return apply_overrides(api, table)
 
 
 def build_document(app: Flask, api: str) -> dict[str, Any]:
@@ -128,6 +167,9 @@ def build_document(app: Flask, api: str) -> dict[str, Any]:
         raise ValueError(f"unknown API {api!r}; known: {', '.join(APIS)}")
     table = shapes(api)
     schemas: dict[str, Any] = {name: expand(spec) for name, spec in sorted(table["components"].items())}
+    if api == "shopify":  # ?fields=a,b answers only those fields: each resource's partial variant
+        for name in list(schemas):
+            schemas[name + "Fields"] = {k: v for k, v in schemas[name].items() if k != "required"}
     error_name = f"{api.capitalize()}Error"
     schemas[error_name] = _ERROR_SCHEMAS[api]
     if api == "rivo":
@@ -159,6 +201,11 @@ def build_document(app: Flask, api: str) -> dict[str, Any]:
     if hooks:
         doc["webhooks"] = hooks
     return doc
+
+
+def _takes_fields(route_name: str) -> bool:
+    declared = requests_shopify.REQUESTS.get(route_name, {})
+    return any(p["name"] == "fields" for p in declared.get("query", ()))
 
 
 def _version() -> str:
@@ -205,9 +252,16 @@ def _responses(api: str, route: AppRoute, table: dict[str, Any], error_name: str
             success_headers["Link"] = {"$ref": "#/components/headers/Link"}
     if declared:
         for status, spec in declared.items():
-            out[status] = {"description": "success", "content": {"application/json": {"schema": expand(spec)}}}
+            schema = expand(spec, closed=api != "control")  # control bodies stay open (see its description)
+            if api == "shopify" and _takes_fields(route.name):
+                partial = json.loads(re.sub(r'"#(Shopify\w+)"', r'"#\1Fields"', json.dumps(spec)))
+                schema = {"anyOf": [schema, {**expand(partial), "x-rivosim-fields": True,
+                                             "description": "with ?fields=: only the fields asked for"}]}
+            out[status] = {"description": "success", "content": {"application/json": {"schema": schema}}}
             if success_headers:
                 out[status]["headers"] = success_headers
+            if route.name in _LINKS and status.startswith("2"):
+                out[status]["links"] = _LINKS[route.name]
     else:
         status = "201" if route.method == "POST" and route.name.endswith(".create") else "200"
         out[status] = {"description": "success (schema not declared yet)", "x-rivosim-undeclared": True,

@@ -11,25 +11,28 @@ __all__ = ["arr", "boolean", "enum", "expand", "integer", "nullable", "number", 
 _SCALARS = {"integer", "number", "string", "boolean", "object", "array"}
 
 
-def expand(spec: Any, ref_prefix: str = "#/components/schemas/") -> dict[str, Any]:
-    """JSON Schema for a compact spec; objects list every key they may have (``additionalProperties: false``)."""
+def expand(spec: Any, ref_prefix: str = "#/components/schemas/", *, closed: bool = True) -> dict[str, Any]:
+    """JSON Schema for a compact spec. ``closed``: objects list every key they may have
+    (``additionalProperties: false``), so a new field is drift too."""
     if isinstance(spec, str):
         return _expand_text(spec, ref_prefix)
     if isinstance(spec, list):
-        return {"type": "array", "items": expand(spec[0], ref_prefix)} if spec else {"type": "array"}
+        return {"type": "array", "items": expand(spec[0], ref_prefix, closed=closed)} if spec else {"type": "array"}
     if isinstance(spec, dict):
         if "$anyOf" in spec:
-            return {"anyOf": [expand(alt, ref_prefix) for alt in spec["$anyOf"]]}
+            return {"anyOf": [expand(alt, ref_prefix, closed=closed) for alt in spec["$anyOf"]]}
         if "$nullable" in spec:
-            return {"anyOf": [expand(spec["$nullable"], ref_prefix), {"type": "null"}]}
+            return {"anyOf": [expand(spec["$nullable"], ref_prefix, closed=closed), {"type": "null"}]}
         properties: dict[str, Any] = {}
         required: list[str] = []
         for key, value in spec.items():
             name = key[:-1] if key.endswith("?") else key
             if not key.endswith("?"):
                 required.append(name)
-            properties[name] = expand(value, ref_prefix)
-        out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+            properties[name] = expand(value, ref_prefix, closed=closed)
+        out: dict[str, Any] = {"type": "object", "properties": properties}
+        if closed:
+            out["additionalProperties"] = False
         if required:
             out["required"] = required
         return out

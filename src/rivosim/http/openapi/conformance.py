@@ -42,9 +42,11 @@ def check_response(app: Flask, response: TestResponse) -> None:
         body = json.loads(text)
     record = os.environ.get(RECORD_ENV)
     if record:
+        if "fields=" in entry.query:  # a partial resource says nothing about the whole one's fields
+            return
         with open(record, "a", encoding="utf-8") as out:
             out.write(json.dumps({"route": entry.route, "status": response.status_code,
                                   "mimetype": response.mimetype, "body": body}) + "\n")
         return
     check(app, entry.api, entry.route, entry.method, response.status_code, response.mimetype, dict(response.headers),
-          body, text)
+          body, text, entry.query)

@@ -72,8 +72,8 @@ class Node:
             return "any"
         deeper = None if depth is None else depth - 1
         if types == {"object"}:
-            if not self.props or depth == 0:
-                return "object" + mark
+            if not self.props or depth == 0 or any(_map_key(k) for k in self.props):
+                return "object" + mark  # empty, too deep, or a map keyed by ids, domains or emails
             out = {(k if self.key_counts[k] == self.count else k + "?"): n.spec(deeper)
                    for k, n in sorted(self.props.items())}
             return out if not nullable else {"$nullable": out}
@@ -85,6 +85,10 @@ class Node:
         if types & {"object", "array"}:
             return "any"
         return "|".join(sorted(types)) + mark
+
+
+def _map_key(key: str) -> bool:
+    return key.isdigit() or "." in key or "@" in key or "/" in key
 
 
 def _camel(name: str) -> str:
