@@ -31,6 +31,7 @@ openapi: $(STAMP)
 	mkdir -p docs/openapi
 	for api in rivo shopify control; do $(BIN)/python -m rivosim openapi $$api -o docs/openapi/$$api.json; done
 	$(BIN)/python -m rivosim openapi graphql -o docs/openapi/shopify.graphql
+	$(BIN)/python -m rivosim.http.openapi.readme
 
 # Re-derive the response shape tables from the contract suite's own responses (after a wire shape changed on
 # purpose), then regenerate the documents. Review the diff of src/rivosim/http/openapi/shapes/.

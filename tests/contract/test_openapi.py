@@ -147,6 +147,9 @@ def test_a_wire_shape_losing_a_field_fails_the_conformance_check(shop: ShopHandl
                                                                  client: FlaskClient) -> None:
     """What the suite catches: ``wire.reward`` without ``points_amount`` (its schema unchanged) is a mismatch on
     the first response that carries a reward — and so is a field the schema does not know."""
+    from rivosim.http.openapi.conformance import RECORD_ENV
+
+    monkeypatch.delenv(RECORD_ENV, raising=False)  # check, even while `make openapi-shapes` records
     app = client.application
     resp = shop.api.get("/rewards")
     check_response(app, resp)  # as the code stands: conforming
@@ -159,3 +162,38 @@ def test_a_wire_shape_losing_a_field_fails_the_conformance_check(shop: ShopHandl
 
 
 _original_reward = rivo_wire.reward
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_request_tables_are_generated_from_the_documents(app: Flask) -> None:
+    from rivosim.http.openapi.readme import readme_with_tables
+
+    text = README.read_text("utf-8")
+    assert text == readme_with_tables(app, text), "README.md's request tables are stale: run `make openapi`"
+    for api in APIS:
+        assert f"<!-- openapi:{api} -->" in text and f"docs/openapi/{api}.json" in text
+    assert "`rivo.rewards.create` | `POST /rewards` | body: `name`* string" in text
+    assert "`rivo.points_redemptions.create` | `POST /points_redemptions` | body: `customer_identifier`*" in text
+
+
+def test_the_readme_route_tables_name_only_real_routes_and_every_rivo_route(app: Flask) -> None:
+    """The hand-written tables of the API sections, checked against the route table: every name they give
+    (``rivo.rewards.list/create`` is two, ``shopify.transactions.*`` a family) is a documented operation."""
+    text = README.read_text("utf-8").split("## OpenAPI documents")[0]
+    operations = {r.name for r in app_routes(app)}
+    named: set[str] = set()
+    for cell in __import__("re").findall(r"^\| `((?:rivo|shopify)\.[^`]+)` \|", text, flags=__import__("re").M):
+        for alternative in cell.split("`, `"):
+            head, _, tails = alternative.rpartition(".")
+            for tail in tails.split("/"):
+                name = f"{head}.{tail}"
+                if name.endswith(".*") or "{" in name:
+                    family = name.split("{")[0].rstrip(".*")
+                    assert any(op.startswith(family) for op in operations), name
+                    named |= {op for op in operations if op.startswith(family.rstrip("."))}
+                else:
+                    assert name in operations, f"README names {name}, which is not a route"
+                    named.add(name)
+    assert {op for op in operations if op.startswith("rivo.")} <= named

@@ -12,8 +12,19 @@ from typing import Any
 import pytest
 import requests
 
-RESULTS: list[str] = []
-"""One line per API run: cases, operations, failures (printed in the terminal summary)."""
+
+def record_result(config: pytest.Config, line: str) -> None:
+    """Keep one API run's line (cases, operations, failures) for the terminal summary; under xdist the workers
+    write and the controller prints, so the lines go through pytest's cache directory."""
+    assert config.cache is not None
+    path = config.cache.mkdir("rivosim-schemathesis") / "results.txt"
+    with path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput") and session.config.cache is not None:
+        (session.config.cache.mkdir("rivosim-schemathesis") / "results.txt").unlink(missing_ok=True)
 
 
 
@@ -62,8 +73,11 @@ def make_shop(base: str) -> dict[str, Any]:
     return resp.json()  # type: ignore[no-any-return]
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if RESULTS:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if config.cache is None:
+        return
+    path = config.cache.mkdir("rivosim-schemathesis") / "results.txt"
+    if path.exists():
         terminalreporter.section("schemathesis against rivosim serve")
-        for line in RESULTS:
+        for line in path.read_text("utf-8").splitlines():
             terminalreporter.write_line(line)

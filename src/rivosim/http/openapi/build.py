@@ -208,6 +208,7 @@ def _takes_fields(route_name: str) -> bool:
     return any(p["name"] == "fields" for p in declared.get("query", ()))
 
 
+@cache
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
