@@ -22,10 +22,11 @@ EXAMPLES = int(os.environ.get("RIVOSIM_FUZZ_EXAMPLES", "5"))
 PHASES = os.environ.get("RIVOSIM_FUZZ_PHASES", "fuzzing,stateful")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 # Control operations a fuzzer must not run: they end the world it is fuzzing (reset, delete the shop,
-# uninstall the app), move its clock, or install fault rules whose whole point is non-conforming responses.
+# uninstall the app), move its clock, send webhooks to wherever a subscription points, or install fault rules
+# whose whole point is non-conforming responses.
 CONTROL_EXCLUDED = ("control.reset", "control.shops.delete", "control.clock.advance", "control.run_until_idle",
                     "control.faults.create", "control.shopify.app.uninstall", "control.shops.patch",
-                    "control.shops.api_key.regenerate")
+                    "control.shops.api_key.regenerate", "control.webhooks.trigger")
 
 
 @pytest.mark.timeout(900)

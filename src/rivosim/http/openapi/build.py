@@ -104,6 +104,9 @@ _HAND_SHAPES: dict[str, dict[str, Any]] = {
     "control.openapi.get": {"200": "object"},
     "control.integrations.list": {"200": "object"},
     "control.themes.publish": {"200": "object"},
+    "control.webhooks.topics": {"200": {"rivo": ["string"], "shopify": ["string"]}},
+    "control.webhooks.trigger": {"202": {"api": "string", "topic": "string", "customer_id": "integer?",
+                                         "payload": "object", "deliveries": ["object"]}},
 }
 
 
@@ -237,6 +240,13 @@ def _operation(api: str, route: AppRoute, table: dict[str, Any], error_name: str
             content["application/x-www-form-urlencoded"] = {"schema": body}
         op["requestBody"] = {"required": not declared.get("body_optional", False), "content": content}
     op["responses"] = _responses(api, route, table, error_name)
+    if route.name.startswith("control.ui."):  # the inspector's pages: HTML (its static files: CSS, JavaScript)
+        types = ("text/css", "text/javascript") if route.name == "control.ui.static" else ("text/html",)
+        page = {t: {"schema": {"type": "string"}} for t in types}
+        error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{error_name}"}},
+                 "text/html": {"schema": {"type": "string"}}}
+        op["responses"] = {"200": {"description": "the page", "content": page},
+                           "default": {"description": "a refusal: a page or a control API error", "content": error}}
     if route.name == "control.openapi.graphql":
         op["responses"]["200"] = {"description": "the SDL", "content": {"text/plain": {"schema": {"type": "string"}}}}
     return op

@@ -32,6 +32,7 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "theme_id": {"schema": string(pattern=r"^\d+$"), "description": "theme id"},
     "name": {"schema": string(), "description": "integration name, e.g. klaviyo"},
     "ref": {"schema": string(), "description": "staff member id or email"},
+    "filename": {"schema": string(), "description": "ui.css or ui.js"},
 }
 
 _ANY_BODY = obj({}, description="see the README's control API section")
@@ -118,6 +119,26 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "control.admin.verify": {"summary": "Verify a session token", "body": _ANY_BODY},
     "control.admin.open": {"summary": "Open the embedded admin as a staff member", "body": _ANY_BODY,
                            "body_optional": True},
+    "control.customers.list": {"summary": "A shop's customers, searched by email or id (the inspector's list)",
+                               "query": [_q("q", string(), "an email or id fragment"), _LIMIT]},
+    "control.customers.history": {"summary": "One customer's ledger, points over time, tiers, redemptions"},
+    "control.webhooks.subscriptions": {"summary": "A shop's webhook subscriptions (Rivo and Shopify)"},
+    "control.rate_limits.get": {"summary": "A shop's rate limits and how full each bucket is"},
+    "control.webhooks.topics": {"summary": "The topics a sample webhook can be sent for"},
+    "control.webhooks.trigger": {"summary": "Send one sample webhook of a topic (signed, retried, logged)",
+                                 "body": obj({"topic": string(), "customer": {"type": ["string", "integer"]},
+                                              "wait": boolean()}, ("topic",))},
+    "control.ui.index": {"summary": "The inspector: shops"},
+    "control.ui.shop": {"summary": "The inspector: a shop", "query": [_q("q", string()), _LIMIT]},
+    "control.ui.customer": {"summary": "The inspector: a customer's history"},
+    "control.ui.syncs": {"summary": "The inspector: a shop's syncs and integrations"},
+    "control.ui.webhooks": {"summary": "The inspector: subscriptions and the delivery log",
+                            "query": [_SHOP, _q("status", string()), _q("topic", string())]},
+    "control.ui.journal": {"summary": "The inspector: the live journal", "query": [
+        _SHOP, _q("api", string()), _q("route", string()), _q("status", string()),
+        _q("control", enum("hide", "show"))]},
+    "control.ui.faults": {"summary": "The inspector: fault rules and rate limits"},
+    "control.ui.static": {"summary": "The inspector's stylesheet and script"},
     "control.openapi.get": {"summary": "An OpenAPI document: rivo, shopify or control"},
     "control.openapi.graphql": {"summary": "The Shopify Admin GraphQL schema (SDL) the simulator serves"},
 }
