@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test serve bench lint clean
+.PHONY: demo test serve bench lint clean openapi openapi-shapes fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,27 @@ serve: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk unavailable; HTTP load figures will be skipped"
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# The OpenAPI documents under docs/openapi/, generated from the code (a test fails when they are stale).
+openapi: $(STAMP)
+	mkdir -p docs/openapi
+	for api in rivo shopify control; do $(BIN)/python -m rivosim openapi $$api -o docs/openapi/$$api.json; done
+	$(BIN)/python -m rivosim openapi graphql -o docs/openapi/shopify.graphql
+	$(BIN)/python -m rivosim.http.openapi.readme
+
+# Re-derive the response shape tables from the contract suite's own responses (after a wire shape changed on
+# purpose), then regenerate the documents. Review the diff of src/rivosim/http/openapi/shapes/. (The stale-document
+# tests fail while recording; that is expected.)
+openapi-shapes: $(STAMP)
+	rm -f .openapi-recording.jsonl
+	-RIVOSIM_OPENAPI_RECORD=$(CURDIR)/.openapi-recording.jsonl $(BIN)/python -m pytest -q -p no:randomly -n 2 tests/contract
+	$(BIN)/python -m rivosim.http.openapi.derive .openapi-recording.jsonl
+	rm -f .openapi-recording.jsonl
+	$(MAKE) openapi
+
+# schemathesis against a live `rivosim serve`, longer than the bounded run in `make test`.
+fuzz: $(STAMP)
+	RIVOSIM_FUZZ_EXAMPLES=$${RIVOSIM_FUZZ_EXAMPLES:-25} RIVOSIM_FUZZ_PHASES=coverage,fuzzing,stateful $(BIN)/python -m pytest -q -p no:randomly tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -1,4 +1,5 @@
 """``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [plugin] [scenarios]
+[openapi]
 [--quick]``: run the benchmarks and print one table of figures, each next to a baseline measured in the same run.
 Exit status 0 even when a target is missed.
 """
@@ -65,6 +66,12 @@ def _scenarios(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return scenarios_load.run(quick, say)
 
 
+def _openapi(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import openapi_docs
+
+    return openapi_docs.run(quick, say)
+
+
 SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "lifecycle": _lifecycle,
     "startup": _startup,
@@ -74,6 +81,7 @@ SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "inprocess": _inprocess,
     "plugin": _plugin,
     "scenarios": _scenarios,
+    "openapi": _openapi,
 }
 
 

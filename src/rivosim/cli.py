@@ -147,6 +147,18 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(sim, DEMO_DOMAIN)
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    from rivosim.http.app import create_app
+    from rivosim.http.openapi import document_text, graphql_sdl
+
+    text = graphql_sdl() if args.api == "graphql" else document_text(create_app(Simulator(seed=0)), args.api)
+    if args.output:
+        Path(args.output).write_text(text, "utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     import time
 
@@ -263,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--keep-going", action="store_true", help="run every scenario even after a failure")
     run.add_argument("--transcript", metavar="FILE", help="write every request and workflow event as JSON lines")
     run.set_defaults(func=_run)
+
+    openapi = sub.add_parser("openapi", help="print an API's OpenAPI 3.1 document (or the Shopify GraphQL SDL)")
+    openapi.add_argument("api", choices=("rivo", "shopify", "control", "graphql"))
+    openapi.add_argument("-o", "--output", metavar="FILE", help="write it here instead of stdout")
+    openapi.set_defaults(func=_openapi)
 
     trigger = sub.add_parser("trigger", help="send one sample webhook of TOPIC through a running server "
                                              "(signed, retried, logged) and print the delivery's outcome")

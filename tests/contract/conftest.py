@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from rivosim import Simulator, create_app
+from rivosim.http.openapi.conformance import check_response
 
 BASE = "/merchant_api/v1"
 SEED = 20260101
@@ -237,13 +238,26 @@ def unchanged(shop: ShopHandle) -> Iterator[None]:
         assert after[key] == before[key], f"state changed: {key}"
 
 
+# -- the response-validation hook --------------------------------------------------------------------------
+class ConformingClient(FlaskClient):
+    """A test client that checks every response against the OpenAPI document of its API (the route's
+    documented statuses, content type, headers and body schema), so the whole suite is a conformance check."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:  # type: ignore[override]
+        response = super().open(*args, **kwargs)
+        check_response(self.application, response)
+        return response
+
+
 # -- fixtures --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def _shared_world() -> tuple[Simulator, Flask]:
     # Building the Flask app compiles every route (~30 ms); one app per session, and a fresh world per test
     # through ``Simulator.reset`` (clock, ids, shops, journal and bugs all start over).
     sim = Simulator(seed=SEED)
-    return sim, create_app(sim)
+    app = create_app(sim)
+    app.test_client_class = ConformingClient
+    return sim, app
 
 
 @pytest.fixture

@@ -319,6 +319,7 @@ def create_app(sim: Simulator) -> RivosimFlask:
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import ui as control_ui
     from rivosim.http.control import webhooks as control_webhooks
+    from rivosim.http.openapi import serve as openapi_docs
     from rivosim.http.rivo.blueprint import blueprint as rivo
     from rivosim.http.shopify.blueprint import blueprint as shopify
     from rivosim.http.shopify.graphql.endpoint import blueprint as shopify_graphql
@@ -333,7 +334,8 @@ def create_app(sim: Simulator) -> RivosimFlask:
     app.url_map.merge_slashes = False
     for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
                       shopify_graphql, control_shopify.blueprint, control_admin.blueprint,
-                      *control_ui.BLUEPRINTS):  # the inspector and the control routes it adds
+                      *control_ui.BLUEPRINTS,  # the inspector and the control routes it adds
+                      openapi_docs.blueprint):
         app.plug(blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
