@@ -13,10 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from rivosim.transports.http11 import HttpConnection
+from typing import Any, Protocol
 
 __all__ = ["AppErrorHook", "Context", "ShellLimits", "WSGIApp", "raise_open_files_limit"]
 
@@ -69,6 +66,14 @@ def raise_open_files_limit(want: int) -> int:
     return target
 
 
+class Connection(Protocol):
+    """What the context needs of a connection (``HttpConnection``)."""
+
+    def check_timeout(self, now: float) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class Context:
     """What every connection of one server shares."""
 
@@ -84,7 +89,7 @@ class Context:
         self.server_name = server_name
         self.server_port = str(server_port)
         self.scheme = scheme
-        self.connections: set[HttpConnection] = set()
+        self.connections: set[Connection] = set()
         self.buffered = 0  # request-body bytes held by all connections (received, not yet handed to the app)
         self._sweeper: asyncio.TimerHandle | None = None
 
