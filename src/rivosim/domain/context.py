@@ -12,6 +12,10 @@ from rivosim.domain.events import EventBus
 from rivosim.kernel.ids import IdSource
 
 
+def _never_refused(url: str) -> str | None:
+    return None
+
+
 @dataclass(slots=True)
 class ShopContext:
     domain: str
@@ -24,3 +28,5 @@ class ShopContext:
     """Queue background *work* at an instant (``run_until_idle`` waits for it: deliveries, syncs)."""
     keep_time: Callable[[datetime, Callable[[], object], str], object]
     """Schedule *timekeeping* (a daily tick, an expiry date): runs when time passes, never keeps anyone busy."""
+    webhook_url_refusal: Callable[[str], str | None] = _never_refused
+    """Why a webhook URL may not be subscribed (it points at the simulator's own server), or None."""

@@ -336,12 +336,13 @@ class RivosimFlask(Flask):
 
 
 # -- the app ----------------------------------------------------------------------------------------------
-def create_app(sim: Simulator) -> Flask:
+def create_app(sim: Simulator, control_token: str | None = None) -> Flask:
     # Blueprints register their route names on import; the Shopify Admin API comes with its control routes.
     from rivosim.http.control import admin as control_admin
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
+    from rivosim.http.control import token as control_token_module
     from rivosim.http.control import webhooks as control_webhooks
     from rivosim.http.rivo import views as rivo
     from rivosim.http.shopify import blueprint as shopify
@@ -392,4 +393,6 @@ def create_app(sim: Simulator) -> Flask:
         state.error = f"{type(exc).__name__}: {exc}"
         return response
 
+    if control_token:  # every /_rivosim request then needs the bearer token (http/control/token.py)
+        control_token_module.install_control_token(app, control_token)
     return app
