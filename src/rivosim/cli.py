@@ -139,6 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"rivosim serve: {exc}", file=sys.stderr)
         return 2
+    send_off_the_loop(sim)
     tune_gc_for_serving(sim)
     server.start()
     listen_on(sim, server.host, server.port)
@@ -164,6 +165,20 @@ def _serve(args: argparse.Namespace) -> int:
         logging.basicConfig()
         print(f"rivosim stopped; {abandoned} webhook deliveries abandoned", file=sys.stderr, flush=True)
     return 0
+
+
+def send_off_the_loop(sim: Simulator) -> None:
+    """Webhooks leave from the fair threaded sender on either clock: the event loop never waits on a receiver
+    (a virtual clock's default sender posts inline, during ``advance``/``tick``, which would freeze every
+    connection behind one slow receiver). After a reset, which restores the default sender, again."""
+    from rivosim.webhooks.senders import ThreadedSender
+
+    def install() -> None:
+        if not isinstance(sim.outbox.sender, ThreadedSender):
+            sim.use_sender(ThreadedSender())
+
+    install()
+    sim.on_reset.append(install)
 
 
 def listen_on(sim: Simulator, host: str, port: int) -> None:

@@ -18,6 +18,7 @@ import orjson
 from flask import g, request
 from werkzeug.wrappers import Response
 
+from rivosim.http import json_body
 from rivosim.http.errors import json_response
 from rivosim.http.params import whole_number
 from rivosim.kernel.errors import MalformedRequest, NotFound, ValidationFailed
@@ -52,7 +53,7 @@ def read_json(root: str, *, required: bool = True) -> dict[str, Any]:
             raise missing
         return {}
     try:
-        body = orjson.loads(raw)
+        body = json_body.loads(raw)
     except orjson.JSONDecodeError as exc:
         g.notes = [f"the body is not valid JSON: {exc}"]
         raise missing from exc
