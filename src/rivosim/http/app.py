@@ -343,6 +343,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> Flask:
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import token as control_token_module
+    from rivosim.http.control import ui as control_ui
     from rivosim.http.control import webhooks as control_webhooks
     from rivosim.http.rivo import views as rivo
     from rivosim.http.shopify import blueprint as shopify
@@ -364,6 +365,8 @@ def create_app(sim: Simulator, control_token: str | None = None) -> Flask:
     app.register_blueprint(shopify_graphql.blueprint)
     app.register_blueprint(control_shopify.blueprint)
     app.register_blueprint(control_admin.blueprint)
+    for inspector_blueprint in control_ui.BLUEPRINTS:  # the inspector and the control routes it adds
+        app.register_blueprint(inspector_blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
     # nothing is recorded), so the handlers that build bodies from request data fall back to ``_bug``.
@@ -393,6 +396,5 @@ def create_app(sim: Simulator, control_token: str | None = None) -> Flask:
         state.error = f"{type(exc).__name__}: {exc}"
         return response
 
-    if control_token:  # every /_rivosim request then needs the bearer token (http/control/token.py)
-        control_token_module.install_control_token(app, control_token)
+    control_token_module.install_control_token(app, control_token)  # with a token, /_rivosim needs it
     return app

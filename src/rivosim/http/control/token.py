@@ -67,8 +67,10 @@ def guard_control_api(app: WSGIApp, token: str) -> WSGIApp:
     return guarded
 
 
-def install_control_token(app: Any, token: str) -> None:
+def install_control_token(app: Any, token: str | None) -> None:
     """Guard a Flask app's control API with ``token`` (its ``wsgi_app`` is wrapped: the refusal happens before the
-    request pipeline, so a refused request changes nothing and reaches no journal)."""
+    request pipeline, so a refused request changes nothing and reaches no journal). No token: nothing to do."""
+    if not token:
+        return
     app.wsgi_app = guard_control_api(app.wsgi_app, token)
     app.control_token = token
