@@ -244,7 +244,7 @@ _LIMIT_HELP: dict[str, tuple[type, str, str]] = {
     "keepalive_timeout": (float, "S", "seconds an idle connection stays open between requests"),
     "body_timeout": (float, "S", "seconds without body progress before the request is dropped (408, closed)"),
     "max_connections": (int, "N", "open connections; one more gets 503 + Connection: close"),
-    "max_header_bytes": (int, "BYTES", "request line + headers, in all (then 431); at most 100 headers"),
+    "max_header_bytes": (int, "BYTES", "request line + headers, in all (then 431)"),
     "max_url_bytes": (int, "BYTES", "request target length (then 414)"),
     "max_body_bytes": (int, "BYTES", "one request body (then 413)"),
     "max_buffered_bytes": (int, "BYTES", "request bodies held across all connections (then 503)"),

@@ -158,8 +158,8 @@ class HttpConnection(AnsweringConnection):
     def check_timeout(self, now: float) -> None:
         """Close the connection if it has waited past the timeout of its phase (called by the sweeper)."""
         phase = self._phase
-        if self._busy or self._closing or self._transport is None:
-            return
+        if self._busy or self._closing or self._transport is None or self._paused or self._write_paused:
+            return  # answering, or we stopped reading (backpressure): the client is not the one waiting
         limits = self._ctx.limits
         if phase == _IDLE:
             if now - self._since > limits.keepalive_timeout and not self._pending:
