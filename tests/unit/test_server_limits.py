@@ -175,3 +175,17 @@ def test_tls_round_trip_with_a_self_signed_certificate(tmp_path: Path) -> None:
             requests.get(s.url + "/tls", timeout=T)  # not trusted without the certificate
         with pytest.raises((requests.exceptions.ConnectionError, ssl.SSLError)):
             requests.get(s.url.replace("https", "http") + "/plain", timeout=T)
+
+
+def big_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [b"x" * 1_000_000]
+
+
+def test_a_client_that_never_reads_its_answers_is_dropped() -> None:
+    with Server(big_app, body_timeout=0.5) as s, connect(s) as sock:
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 50)  # 50 MB of answers it will never read
+        deadline = time.monotonic() + T
+        while s.connection_count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.connection_count == 0

@@ -43,7 +43,7 @@ class HttpConnection(AnsweringConnection):
     applies and since when."""
 
     __slots__ = ("_base", "_began", "_body", "_body_len", "_env", "_head_bytes", "_header_count", "_keep_alive",
-                 "_parser", "_repeats", "_url")
+                 "_parser", "_repeats", "_url", "_write_paused_at")
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -56,6 +56,7 @@ class HttpConnection(AnsweringConnection):
         self._repeats: dict[str, list[str]] | None = None
         self._keep_alive = True
         self._began = False  # a request began during the current data_received
+        self._write_paused_at = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -97,6 +98,7 @@ class HttpConnection(AnsweringConnection):
         # A client that pipelines without reading would grow our write buffer without bound: stop reading its
         # requests until it catches up. (Hung/closing connections keep reading to notice the client leave.)
         self._write_paused = True
+        self._write_paused_at = self._ctx.loop.time()
         if self._transport is not None and not self._paused and self._reading:
             self._transport.pause_reading()
 
@@ -158,9 +160,12 @@ class HttpConnection(AnsweringConnection):
     def check_timeout(self, now: float) -> None:
         """Close the connection if it has waited past the timeout of its phase (called by the sweeper)."""
         phase = self._phase
+        limits = self._ctx.limits
+        if self._write_paused and not self._closing and now - self._write_paused_at > limits.body_timeout:
+            self.abort()  # it stopped reading our answers long ago: nothing more will reach it
+            return
         if self._busy or self._closing or self._transport is None or self._paused or self._write_paused:
             return  # answering, or we stopped reading (backpressure): the client is not the one waiting
-        limits = self._ctx.limits
         if phase == _IDLE:
             if now - self._since > limits.keepalive_timeout and not self._pending:
                 self.close()  # an idle keep-alive connection: close quietly, as every server does
