@@ -1,6 +1,6 @@
 """``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [plugin] [scenarios]
-[openapi]
-[--quick]``: run the benchmarks and print one table of figures, each next to a baseline measured in the same run.
+[openapi] [hostile] [--quick]``: run the benchmarks and print one table of figures, each next to a baseline measured
+in the same run.
 Exit status 0 even when a target is missed.
 """
 
@@ -60,6 +60,12 @@ def _plugin(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return plugin.run(quick, say)
 
 
+def _hostile(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import hostile
+
+    return hostile.run(quick, say)
+
+
 def _scenarios(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     from . import scenarios_load
 
@@ -82,6 +88,7 @@ SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "plugin": _plugin,
     "scenarios": _scenarios,
     "openapi": _openapi,
+    "hostile": _hostile,
 }
 
 

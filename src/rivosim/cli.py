@@ -66,34 +66,26 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def tune_gc_for_serving(sim: Simulator, young: int = 2_000) -> None:
-    """Garbage collection for a long-running server whose heap only grows (ledger, journal, trigger log): almost
-    every object a request keeps survives, so re-scanning old state is pure cost, and its pauses grew with the
-    heap (measured under wrk: a gen-1 pass over young objects 30 ms, the first full pass 450 ms).
+def tune_gc_for_serving(sim: Simulator) -> None:
+    """Garbage collection for a long-running server: the seeded world is frozen once after start-up (and again
+    after a reset or a deleted shop, which first collects the old world's cycles), so no collection ever re-scans
+    it; otherwise the collector keeps its defaults.
 
-    - The seeded world is frozen at start, and whatever survives a gen-1 pass is frozen after it: no pass ever
-      re-scans old state, and young passes stay small (``young`` allocations; gen 1 every 2 passes). Frozen
-      objects are still freed by reference counting; only reference cycles among them would stay.
-    - A reset or a deleted shop drops a whole world that *is* full of cycles (a shop and its closures), so then
-      everything is thawed, collected once and frozen again: one pause, at an operation that asked for it.
-    Measured with wrk (POST points_event, 4 x 10 s): no pause over 8 ms (was 450 ms once and 30 ms often), p99
-    8 ms (was 10-430 ms), and ~8 % more requests per second.
+    Why not more: freezing whatever survived every generation-1 pass (this command's earlier policy) kept every
+    young reference cycle forever — RSS grew ~350 B per request and throughput fell 16 % over 160k requests —
+    while the default collector stays flat (``make bench``'s hostile section measures RSS drift over 1,000,000
+    mixed requests). Frozen objects are still freed by reference counting.
     """
+    gc.collect()
     gc.freeze()
-    gc.set_threshold(young, 2, 50)
 
-    def refreeze(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info["generation"] >= 1:
-            gc.freeze()
-
-    def release(*_: object) -> None:
+    def refreeze(*_: object) -> None:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
 
-    gc.callbacks.append(refreeze)
-    sim.on_reset.append(release)
-    sim.on_shop_deleted.append(release)
+    sim.on_reset.append(refreeze)
+    sim.on_shop_deleted.append(refreeze)
 
 
 def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config: str | None) -> Simulator:
@@ -112,32 +104,89 @@ def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config
     return sim
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from rivosim.http.app import create_app
-    from rivosim.transports.server import Server
+_LOOPBACK_NAMES = ("localhost", "ip6-localhost")
 
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from rivosim.http.app import create_app
+    from rivosim.transports.server import LIMIT_NAMES, Server
+
+    token = args.control_token
+    if not token and not is_loopback(args.host) and not args.insecure_control:
+        print(f"refusing to serve the control API on {args.host} without a token: anyone who can connect could "
+              "reset the world or read every shop's keys. Pass --control-token TOKEN (or set "
+              "RIVOSIM_CONTROL_TOKEN), or --insecure-control if this network is yours alone.", file=sys.stderr)
+        return 2
     sim = build_simulator(seed=args.seed, clock=args.clock, demo=args.demo, customers=args.customers,
                           config=args.config)
-    server = Server(create_app(sim), host=args.host, port=args.port, tick=sim.tick,
-                    on_app_error=lambda exc, _env: sim.record_bug(exc, "server"))
+    limits = {name: getattr(args, name) for name in LIMIT_NAMES}
+    try:
+        server = Server(create_app(sim, control_token=token), host=args.host, port=args.port, tick=sim.tick,
+                        on_app_error=lambda exc, _env: sim.record_bug(exc, "server"), certfile=args.certfile,
+                        keyfile=args.keyfile, **limits)
+    except (ValueError, OSError) as exc:
+        print(f"rivosim serve: {exc}", file=sys.stderr)
+        return 2
+    send_off_the_loop(sim)
     tune_gc_for_serving(sim)
     server.start()
+    listen_on(sim, server.host, server.port)
     url = server.url
     print(f"rivosim {sim.clock.kind}-clock server on {url} (seed {sim.seed})")
     print(f"  Rivo merchant API : {url}/merchant_api/v1   (Authorization: <rivo_api_key>)")
-    print(f"  control API       : {url}/_rivosim")
+    print(f"  control API       : {url}/_rivosim" + ("   (Authorization: Bearer <control token>)" if token else ""))
     for shop in sim.shops.values():
         print(json.dumps(shop.credentials_dict(), indent=2))
     print("Ctrl-C stops the server.", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     try:
-        while not server.wait(0.5):
+        while not stopping and not server.wait(0.1):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        # Stop accepting and close the connections (the shell answers no request half-way: the app runs inline),
+        # then give up on webhook deliveries still queued: exit within 5 s whatever the receivers do.
+        server.stop(timeout=2.0)
+        abandoned = sim.outbox.shutdown()
+        logging.basicConfig()
+        print(f"rivosim stopped; {abandoned} webhook deliveries abandoned", file=sys.stderr, flush=True)
     return 0
+
+
+def send_off_the_loop(sim: Simulator) -> None:
+    """Webhooks leave from the fair threaded sender on either clock: the event loop never waits on a receiver
+    (a virtual clock's default sender posts inline, during ``advance``/``tick``, which would freeze every
+    connection behind one slow receiver). After a reset, which restores the default sender, again."""
+    from rivosim.webhooks.senders import ThreadedSender
+
+    def install() -> None:
+        if not isinstance(sim.outbox.sender, ThreadedSender):
+            sim.use_sender(ThreadedSender())
+
+    install()
+    sim.on_reset.append(install)
+
+
+def listen_on(sim: Simulator, host: str, port: int) -> None:
+    """Tell the simulator where it listens, so webhook URLs aimed back at it are refused (see webhooks/self_target)."""
+    from rivosim.webhooks.self_target import add_listening_address
+
+    add_listening_address(sim, host, port)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -172,9 +221,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.against and args.seed is not None:
         import requests
 
+        from rivosim.http.control.token import control_headers
+
         # Against a server the seed is the server's: replaying under another one means resetting its world.
         try:
-            reply = requests.post(args.against.rstrip("/") + "/_rivosim/reset", json={"seed": args.seed}, timeout=30)
+            reply = requests.post(args.against.rstrip("/") + "/_rivosim/reset", json={"seed": args.seed}, timeout=30,
+                                  headers=control_headers())
         except requests.RequestException as exc:
             print(f"cannot reach {args.against}: {exc}", file=sys.stderr)
             return 2
@@ -195,6 +247,42 @@ def _run(args: argparse.Namespace) -> int:
             "".join(json.dumps(line, sort_keys=True, default=str) + "\n" for line in transcript_lines(results)),
             "utf-8")
     return 0 if scenarios and not errors and all(r.passed for r in results) else 1
+
+
+# serve's limits: (flag value type, metavar, help). Defaults come from ShellLimits; README "Server limits".
+_LIMIT_HELP: dict[str, tuple[type, str, str]] = {
+    "header_timeout": (float, "S", "seconds from a request's first byte to the end of its headers (then 408, "
+                                   "closed)"),
+    "keepalive_timeout": (float, "S", "seconds an idle connection stays open between requests"),
+    "body_timeout": (float, "S", "seconds without body progress before the request is dropped (408, closed)"),
+    "max_connections": (int, "N", "open connections; one more gets 503 + Connection: close"),
+    "max_header_bytes": (int, "BYTES", "request line + headers, in all (then 431)"),
+    "max_url_bytes": (int, "BYTES", "request target length (then 414)"),
+    "max_body_bytes": (int, "BYTES", "one request body (then 413)"),
+    "max_buffered_bytes": (int, "BYTES", "request bodies held across all connections (then 503)"),
+    "max_headers": (int, "N", "request headers (then 431)"),
+}
+
+
+def _add_guard_flags(serve: argparse.ArgumentParser) -> None:
+    import os
+
+    from rivosim.transports.shell_context import ShellLimits
+
+    defaults = ShellLimits()
+    limits = serve.add_argument_group("limits (each protects the process; README: Server limits)")
+    for name, (kind, metavar, text) in _LIMIT_HELP.items():
+        limits.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, metavar=metavar,
+                            default=getattr(defaults, name), help=f"{text} (default: %(default)s)")
+    tls = serve.add_argument_group("TLS")
+    tls.add_argument("--certfile", help="serve HTTPS with this PEM certificate (chain)")
+    tls.add_argument("--keyfile", help="its private key (if not inside --certfile)")
+    guard = serve.add_argument_group("control API")
+    guard.add_argument("--control-token", default=os.environ.get("RIVOSIM_CONTROL_TOKEN") or None, metavar="TOKEN",
+                       help="every /_rivosim request must send Authorization: Bearer TOKEN (default: "
+                            "$RIVOSIM_CONTROL_TOKEN)")
+    guard.add_argument("--insecure-control", action="store_true",
+                       help="allow a non-loopback --host without a control token")
 
 
 def _trigger(args: argparse.Namespace) -> int:
@@ -259,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--clock", choices=("wall", "virtual"), default="wall")
     serve.add_argument("--config", help="YAML/JSON file: {seed: N, shops: [shop documents], faults: [rules], "
                                         "journal_cap: N}, or one shop document")
+    _add_guard_flags(serve)
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="start a real server, walk one customer through the API, "

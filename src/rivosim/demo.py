@@ -20,7 +20,9 @@ import requests
 
 from rivosim.engine import Simulator
 from rivosim.http.app import create_app
+from rivosim.http.control.token import control_headers, env_control_token
 from rivosim.transports.server import Server
+from rivosim.webhooks.self_target import add_listening_address
 
 __all__ = ["find_library", "run_demo"]
 
@@ -45,7 +47,9 @@ def run_demo(sim: Simulator, domain: str, out: Callable[[str], None] = print, *,
     """Serve ``sim`` (which holds the demo shop ``domain``) and replay the lifecycle and the scenario library
     against it over HTTP; 0 when everything behaved as the docs say."""
     failed = False
-    with Server(create_app(sim), tick=sim.tick) as server:
+    # With RIVOSIM_CONTROL_TOKEN set the demo's server guards its control API too (its clients send the token).
+    with Server(create_app(sim, control_token=env_control_token()), tick=sim.tick) as server:
+        add_listening_address(sim, server.host, server.port)
         if lifecycle:
             out("== Part 1: one customer's lifecycle over HTTP ==\n")
             try:
@@ -97,6 +101,8 @@ def _lifecycle(base: str, domain: str, out: Callable[[str], None]) -> None:
     api = f"{base}/merchant_api/v1"
 
     def call(method: str, url: str, expect: int, **kw: Any) -> Any:
+        if url.startswith(control):
+            kw["headers"] = {**control_headers(), **kw.get("headers", {})}
         response = http.request(method, url, timeout=10, **kw)
         if response.status_code != expect:
             raise DemoFailure(f"{method} {url} -> {response.status_code} (expected {expect}): {response.text[:300]}")

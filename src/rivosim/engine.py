@@ -17,12 +17,14 @@ from rivosim.domain.shop import Shop
 from rivosim.faults.fault_set import FaultSet, validate_rules
 from rivosim.faults.ratelimit import RateLimiter
 from rivosim.faults.read_lag import ReadLag
+from rivosim.kernel.bugs import BugRing
 from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock
 from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound
 from rivosim.kernel.ids import Randomness
 from rivosim.kernel.journal import Journal
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
+from rivosim.webhooks.self_target import subscription_refusal
 from rivosim.webhooks.senders import BlockingSender, Sender, ThreadedSender
 from rivosim.webhooks.shopify_topics import ShopifyWebhooks
 
@@ -52,6 +54,8 @@ class Simulator:
         # Called with every new shop (after the built-in services attach): per-shop services plug in here.
         self.on_shop_created: list[Callable[[Shop], None]] = []
         self.on_shop_deleted: list[Callable[[str], None]] = []
+        # Where servers serve this simulator (host, port): webhook URLs aimed there are refused (self_target.py).
+        self.listening: list[tuple[str, int]] = []
         # One lock serialises requests and Python-API calls: the server shell answers from its event loop
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
@@ -74,13 +78,13 @@ class Simulator:
         self._by_shopify_token: dict[str, Shop] = {}
         self._names = 0
         self.journal = Journal(self.journal_cap)
-        self.bugs: list[dict[str, Any]] = []
+        self.bugs = BugRing()  # the latest 1,000 bugs; bugs.total counts them all
         if getattr(self, "outbox", None) is not None:
             self.outbox.close()
         # A wall clock means a live server: deliveries must not block its event loop, so they go out from a
         # thread pool. A virtual clock delivers inline, deterministically, when time is advanced.
         sender = ThreadedSender() if self.clock.kind == "wall" else BlockingSender()
-        self.outbox = Outbox(self.clock, sender)
+        self.outbox = Outbox(self.clock, sender, listening=self.listening)
         # The two webhook pipelines, built the same way on the outbox they deliver through: Rivo's topics
         # (domain events -> trigger log -> subscriptions) and Shopify's (shop events -> the app's subscriptions).
         self.triggers = Triggers(self.outbox)
@@ -171,6 +175,7 @@ class Simulator:
             if domain in self.shops:
                 raise AlreadyExists(f"a shop with domain {domain} already exists", field="domain")
             shop = Shop(domain, resolved, self.randomness, self.clock)
+            shop.ctx.webhook_url_refusal = lambda url: subscription_refusal(url, self.listening)
             self.shops[domain] = shop
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
             self._by_shopify_token[shop.credentials.shopify_access_token] = shop

@@ -68,7 +68,7 @@ def _journal_seq(journal: Journal) -> int:
 
 def _watch(request: pytest.FixtureRequest, sim: Simulator, label: str, seed: int, allow_unmatched: bool) -> _Watch:
     errors = getattr(sim, "server_errors", [])
-    watch = _Watch(sim, label, seed, _journal_seq(sim.journal), len(sim.bugs), len(errors), allow_unmatched)
+    watch = _Watch(sim, label, seed, _journal_seq(sim.journal), sim.bugs.total, len(errors), allow_unmatched)
     request.node.stash.setdefault(_WATCHES, []).append(watch)
     return watch
 
@@ -78,11 +78,11 @@ def _problems(watch: _Watch) -> list[str]:
     sim = watch.sim
     out: list[str] = []
     with sim.lock:
-        bugs = list(sim.bugs[watch.bugs_since:])
+        bugs = sim.bugs.since(watch.bugs_since)
         errors = list(getattr(sim, "server_errors", [])[watch.errors_since:])
         unmatched = [] if watch.allow_unmatched else [
             e for e in sim.journal.calls(since=watch.journal_since) if e.route is None and e.api in ("rivo", "shopify")]
-    watch.bugs_since += len(bugs)
+    watch.bugs_since = sim.bugs.total
     watch.errors_since += len(errors)
     if unmatched:
         watch.journal_since = unmatched[-1].seq

@@ -421,7 +421,7 @@ def test_journal_survives_request_bodies_with_huge_numbers(shop: ShopHandle, mem
 
 
 def test_bugs_endpoint_is_empty(client: FlaskClient) -> None:
-    assert client.get("/_rivosim/bugs").get_json() == {"bugs": []}
+    assert client.get("/_rivosim/bugs").get_json() == {"bugs": [], "total": 0}
 
 
 def test_a_simulator_bug_is_a_marked_500(monkeypatch: pytest.MonkeyPatch, no_simulator_bugs: list[str]) -> None:

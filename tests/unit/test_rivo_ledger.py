@@ -304,8 +304,21 @@ def test_numbers_may_arrive_as_form_text() -> None:
     shop = make_shop()
     cid = member_id(shop)
     event = shop.rivo.create_points_event({"customer_identifier": str(cid), "source": "manual",
-                                           "points_amount": " -40 ", "credits_amount": "2.5"})
+                                           "points_amount": "-40", "credits_amount": "2.5"})
     assert (event.points_diff, event.credits_diff) == (-40, Decimal("2.50"))
+
+
+@pytest.mark.parametrize("field,text", [("points_amount", " -40 "), ("points_amount", "١٢"),
+                                        ("credits_amount", " 5"), ("credits_amount", "١٢")])
+def test_number_text_is_ascii_digits_with_nothing_around_them(field: str, text: str) -> None:
+    shop = make_shop()
+    cid = member_id(shop)
+    fields = {"customer_identifier": str(cid), "source": "manual", "points_amount": 1, "credits_amount": 0,
+              field: text}
+    before = len(shop.rivo.points_events)
+    with pytest.raises(ValidationFailed) as refused:
+        shop.rivo.create_points_event(fields)
+    assert refused.value.field == field and len(shop.rivo.points_events) == before
 
 
 def test_applied_at_backdates_the_event() -> None:

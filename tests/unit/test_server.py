@@ -373,7 +373,7 @@ def test_app_exception_gives_500_and_calls_hook(srv: Server, errors: list[tuple[
     r = requests.get(f"{srv.url}/boom", timeout=T)
     assert r.status_code == 500 and r.headers["X-Rivosim-Bug"] == "1"
     assert r.json() == {"errors": [{"status": "500", "title": "Internal Server Error",
-                                    "detail": "ValueError: kaboom"}]}
+                                    "detail": "ValueError: kaboom"}], "error": "ValueError: kaboom"}
     [(exc, env)] = errors
     assert isinstance(exc, ValueError) and env["PATH_INFO"] == "/boom"
     assert requests.get(srv.url, timeout=T).status_code == 200

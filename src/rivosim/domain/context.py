@@ -13,6 +13,10 @@ from rivosim.domain.settings import ShopSettings
 from rivosim.kernel.ids import IdSource
 
 
+def _never_refused(url: str) -> str | None:
+    return None
+
+
 @dataclass(slots=True)
 class Credentials:
     """A shop's secrets: its Rivo API key and webhook signing key, and the Shopify app's token, key and secret."""
@@ -37,3 +41,5 @@ class ShopContext:
     """Queue background *work* at an instant (``run_until_idle`` waits for it: deliveries, syncs)."""
     keep_time: Callable[[datetime, Callable[[], object], str], object]
     """Schedule *timekeeping* (a daily tick, an expiry date): runs when time passes, never keeps anyone busy."""
+    webhook_url_refusal: Callable[[str], str | None] = _never_refused
+    """Why a webhook URL may not be subscribed (it points at the simulator's own server), or None."""

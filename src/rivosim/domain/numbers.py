@@ -12,13 +12,16 @@ from rivosim.kernel.errors import ValidationFailed
 __all__ = ["int_text", "parse_bool", "parse_decimal", "parse_int", "parse_optional_int"]
 
 _INT_TEXT = re.compile(r"-?[0-9]{1,30}")
+# A decimal as text: ASCII digits, an optional sign, point and exponent; nothing around it. Decimal() itself also
+# takes other scripts' digits ("١٢" is 12) and surrounding spaces, which no API here accepts.
+_DECIMAL_TEXT = re.compile(r"[-+]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][-+]?[0-9]{1,4})?")
 
 
 def int_text(text: str) -> int | None:
-    """The integer a form-encoded field spells (``"42"``, ``" -5 "``), else None. ASCII digits only:
-    ``"²".isdigit()`` is true but ``int()`` refuses it, and a 5000-digit string would exceed int()'s limit."""
-    stripped = text.strip()
-    return int(stripped) if _INT_TEXT.fullmatch(stripped) else None
+    """The integer a form-encoded field spells (``"42"``, ``"-5"``), else None. ASCII digits only and nothing
+    around them: ``"²".isdigit()`` is true but ``int()`` refuses it, ``int(" 5")`` and ``int("١٢")`` accept what
+    the APIs refuse, and a 5000-digit string would exceed int()'s limit."""
+    return int(text) if _INT_TEXT.fullmatch(text) else None
 
 
 def parse_int(value: Any, field: str, *, low: int = -100_000_000, high: int = 100_000_000) -> int:
@@ -39,8 +42,12 @@ def parse_decimal(value: Any, field: str, *, low: Decimal | None, high: Decimal)
     """A finite decimal within ``[low, high]`` (``low=None``: negative amounts allowed down to ``-high``)."""
     if isinstance(value, bool):
         raise ValidationFailed(f"{field} must be a number", field=field)
+    text = str(value)
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(text):
+        raise ValidationFailed(f"{field} must be a number (ASCII digits, nothing around them), got {value!r}",
+                               field=field)
     try:
-        out = Decimal(str(value).strip())
+        out = Decimal(text)
     except (InvalidOperation, ValueError) as exc:
         raise ValidationFailed(f"{field} must be a number, got {value!r}", field=field) from exc
     if not out.is_finite():

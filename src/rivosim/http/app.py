@@ -311,12 +311,14 @@ class RivosimFlask(Flask):
 
 
 # -- the app ----------------------------------------------------------------------------------------------
-def create_app(sim: Simulator) -> RivosimFlask:
-    """A new app serving ``sim``: the Rivo API, the Shopify Admin API (REST and GraphQL) and the control API."""
+def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask:
+    """A new app serving ``sim``: the Rivo API, the Shopify Admin API (REST and GraphQL) and the control API
+    (guarded by ``control_token`` when one is given)."""
     from rivosim.http.control import admin as control_admin
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
+    from rivosim.http.control import token as control_token_module
     from rivosim.http.control import ui as control_ui
     from rivosim.http.control import webhooks as control_webhooks
     from rivosim.http.openapi import serve as openapi_docs
@@ -367,4 +369,5 @@ def create_app(sim: Simulator) -> RivosimFlask:
         state.error = f"{type(exc).__name__}: {exc}"
         return response
 
+    control_token_module.install_control_token(app, control_token)  # with a token, /_rivosim needs it
     return app

@@ -15,6 +15,7 @@ import orjson
 from flask import Request
 from werkzeug.sansio.utils import get_current_url
 
+from rivosim.http import json_body
 from rivosim.kernel.errors import MalformedRequest as BadRequest
 from rivosim.kernel.errors import NotFound, ValidationFailed
 
@@ -68,7 +69,7 @@ def read_body(request: Request, *, required: bool = True) -> dict[str, Any]:
         return {k: (v[0] if len(v) == 1 else v) for k, v in request.form.to_dict(flat=False).items()}
     if ctype.endswith("json") or (not ctype and raw.lstrip()[:1] in (b"{", b"[")):
         try:
-            body = orjson.loads(raw)
+            body = json_body.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"the body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):

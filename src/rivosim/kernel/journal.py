@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rivosim.kernel.json_depth import json_depth_exceeds
+
 __all__ = ["Journal", "JournalEntry"]
 
 _UNPARSED: Any = object()
@@ -36,11 +38,17 @@ def parse_body(body: bytes | None, content_type: str | None) -> Any:
                 pairs[key] = value
         return pairs
     if "json" in ctype or (not ctype and body.lstrip()[:1] in (b"{", b"[")):
+        if json_depth_exceeds(body):
+            return None  # refused by every API; parsing (or re-encoding) it could only recurse too deep
         try:
             # The standard library, not orjson: a client may send integers beyond 64 bits.
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            parsed = json.loads(body)
+            # "\ud800" parses to a lone surrogate no encoder takes: whatever arrived, reading the journal (which
+            # re-encodes this) must never fail, so such a body shows no parse, like invalid JSON.
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError):
             return None
+        return parsed
     return None
 
 

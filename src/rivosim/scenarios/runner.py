@@ -128,7 +128,8 @@ def _bug_count(transport: Transport) -> int:
     reply = transport.request("GET", "/_rivosim/bugs")
     if reply.error is not None:  # no server to talk to: nothing else will work either
         raise ConnectionError(f"GET /_rivosim/bugs {reply.error}")
-    return len((reply.json or {}).get("bugs", []))
+    body = reply.json or {}
+    return int(body.get("total", len(body.get("bugs", []))))  # the list is a ring of the latest ones
 
 
 class Remote:

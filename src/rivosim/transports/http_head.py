@@ -1,6 +1,7 @@
 """The bytes the server shell writes itself: response heads (status line, framing, Date and Server headers) and
-the JSON:API error responses it sends without the app. Cached where clients repeat themselves (status lines,
-the Date header once a second)."""
+the error responses it sends without the app, each in the error shape of the API that owns the path (the same
+shapes as ``rivosim.http.errors``). Cached where clients repeat themselves (status lines, the Date header once a
+second, header names)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import time
 from email.utils import formatdate
 
-__all__ = ["build_head", "error_response", "header_key"]
+__all__ = ["build_head", "error_response", "header_key", "shell_error"]
 
 _SERVER_LINE = "Server: rivosim\r\n"
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive"})
@@ -19,11 +20,14 @@ _date = [0, ""]
 
 
 def header_key(name: bytes) -> str:
-    """The environ key for a request header name; cached because clients send the same few names."""
+    """The environ key for a request header name; cached because clients send the same few names.
+
+    ``""`` for a name with ``_``: WSGI spells ``-`` as ``_``, so ``Content_Length`` would alias
+    ``Content-Length`` (and ``X_Api_Key`` the header a gateway set). Such headers are dropped, as nginx does."""
     key = _header_keys.get(name)
     if key is None:
-        key = name.decode("latin-1").upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "" if b"_" in name else name.decode("latin-1").upper().replace("-", "_")
+        if key and key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = "HTTP_" + key
         if len(_header_keys) < 4096:
             _header_keys[name] = key
@@ -46,15 +50,46 @@ def _date_line() -> str:
     return _date[1]
 
 
-def error_response(status: str, detail: str, extra: str = "") -> bytes:
-    """A complete ``Connection: close`` JSON:API error response the shell sends without the app."""
+def _api_of(path: str) -> str:
+    if path.startswith("/admin/"):
+        return "shopify"
+    if path.startswith("/_rivosim"):
+        return "control"
+    return "rivo"  # the Rivo API, and paths no API owns (the app answers those in Rivo's shape too)
+
+
+def error_body(status: str, detail: str, path: str = "") -> bytes:
+    """An error body in the shape of the API owning ``path`` (see ``rivosim.http.errors``)."""
     code, _, title = status.partition(" ")
-    body = json.dumps({"errors": [{"status": code, "title": title, "detail": detail}]}).encode()
+    api = _api_of(path)
+    body: dict[str, object]
+    if api == "shopify":
+        body = {"errors": detail}
+    elif api == "control":
+        body = {"error": {"code": title.lower().replace(" ", "_"), "message": detail}}
+    else:
+        body = {"errors": [{"status": code, "title": title, "detail": detail}], "error": detail}
+    return json.dumps(body).encode()
+
+
+def error_response(status: str, detail: str, extra: str = "", path: str = "") -> bytes:
+    """A complete ``Connection: close`` error response the shell sends without the app, in the shape of the API
+    that owns ``path`` (the request target as far as it arrived)."""
+    body = error_body(status, detail, path)
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         f"{extra}{_date_line()}{_SERVER_LINE}Connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body
+
+
+def shell_error(status: str, detail: str, url: bytes, extra: str = "") -> bytes:
+    """:func:`error_response` for a request whose target so far is ``url`` (origin or absolute form)."""
+    path = url.decode("latin-1", "replace")
+    if not path.startswith("/"):
+        _, sep, rest = path.partition("://")
+        path = "/" + rest.partition("/")[2] if sep else path
+    return error_response(status, detail, extra, path)
 
 
 def build_head(status: str, headers: list[tuple[str, str]], body_len: int, keep_alive: bool,

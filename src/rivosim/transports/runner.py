@@ -24,6 +24,7 @@ import requests
 
 from rivosim.engine import Simulator
 from rivosim.http.app import create_app
+from rivosim.http.control.token import control_headers
 from rivosim.kernel.clock import parse_instant
 from rivosim.kernel.transport_action import TransportAction, action_from_environ, client_meets
 from rivosim.transports.wsgi import call_app, wsgi_environ
@@ -250,9 +251,11 @@ class HttpTransport:
 
     mode = "http"
 
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT, control_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Sent on control API requests only (the Rivo API's Authorization header is the shop's key).
+        self._control = control_headers(control_token)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -270,6 +273,8 @@ class HttpTransport:
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
         hdrs = dict(headers or {})
+        if self._control and path.startswith("/_rivosim"):
+            hdrs = {**self._control, **hdrs}
         data = None
         if json is not None:
             data = orjson.dumps(json)

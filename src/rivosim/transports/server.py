@@ -9,13 +9,19 @@ import asyncio
 import contextlib
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
+from dataclasses import fields, replace
 from typing import Any
 
-from rivosim.transports.http11 import AppErrorHook, Context, HttpConnection, WSGIApp
+from rivosim.transports.http11 import HttpConnection
+from rivosim.transports.shell_context import AppErrorHook, Context, ShellLimits, WSGIApp, raise_open_files_limit
 
-__all__ = ["Server", "serve"]
+__all__ = ["LIMIT_NAMES", "Server", "ShellLimits", "serve"]
+
+LIMIT_NAMES = tuple(f.name for f in fields(ShellLimits))
+"""The ``Server(...)`` keyword arguments that set a :class:`ShellLimits` field (the same names as serve's flags)."""
 
 try:
     import uvloop
@@ -32,20 +38,33 @@ class Server:
 
     ``tick()`` runs on the loop thread every ``tick_interval`` seconds. ``on_app_error(exc, environ)`` hears
     of exceptions from the app (with its environ), from ``tick`` and from :meth:`call_soon` (environ None).
+
+    Limits: ``limits=ShellLimits(...)``, or any of its fields as a keyword (``header_timeout=2``,
+    ``max_connections=50``, ...). ``certfile``/``keyfile``: serve HTTPS (TLS) instead of plain HTTP.
     """
 
     def __init__(self, app: WSGIApp, host: str = "127.0.0.1", port: int = 0, *,
                  tick: Callable[[], None] | None = None, tick_interval: float = 0.05,
-                 max_body_bytes: int = 16 * 1024 * 1024, on_app_error: AppErrorHook | None = None,
-                 backlog: int = 1024) -> None:
+                 on_app_error: AppErrorHook | None = None, backlog: int = 1024,
+                 limits: ShellLimits | None = None, certfile: str | None = None, keyfile: str | None = None,
+                 **limit_overrides: float) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be > 0")
+        unknown = set(limit_overrides) - set(LIMIT_NAMES)
+        if unknown:
+            raise TypeError(f"unknown Server argument {sorted(unknown)[0]!r}")
+        self.limits = replace(limits or ShellLimits(), **limit_overrides)
+        self.ssl_context: ssl.SSLContext | None = None
+        if certfile is not None:
+            self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ssl_context.load_cert_chain(certfile, keyfile)
+        elif keyfile is not None:
+            raise ValueError("keyfile needs certfile")
         self.app = app
         self.host = host
         self.port = port
         self.tick = tick
         self.tick_interval = tick_interval
-        self.max_body_bytes = max_body_bytes
         self.on_app_error = on_app_error
         self.backlog = backlog
         self._lock = threading.Lock()
@@ -60,9 +79,22 @@ class Server:
         self._loop_ident: int | None = None
 
     @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{self.port}"
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Request-body bytes held right now across all connections."""
+        return self._ctx.buffered if self._ctx is not None else 0
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._ctx.connections) if self._ctx is not None else 0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Server:
@@ -127,6 +159,7 @@ class Server:
             if self._state != "new":
                 raise RuntimeError("a Server can be started once")
             self._state = "starting"
+        raise_open_files_limit(self.limits.max_connections)
         try:
             family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
                                                               flags=socket.AI_PASSIVE)[0]
@@ -152,10 +185,13 @@ class Server:
         self._loop_ident = threading.get_ident()
         try:
             asyncio.set_event_loop(loop)
-            ctx = Context(self.app, loop, self.max_body_bytes, self.on_app_error, self.host, self.port)
+            ctx = Context(self.app, loop, self.limits, self.on_app_error, self.host, self.port,
+                          "https" if self.ssl_context else "http")
             self._server = loop.run_until_complete(
-                loop.create_server(lambda: HttpConnection(ctx), sock=sock, backlog=self.backlog))
+                loop.create_server(lambda: HttpConnection(ctx), sock=sock, backlog=self.backlog,
+                                   ssl=self.ssl_context))
             self._ctx = ctx
+            ctx.start_sweeping()
             if self.tick is not None:
                 self._next_tick = loop.time() + self.tick_interval
                 self._tick_handle = loop.call_at(self._next_tick, self._tick)
@@ -200,6 +236,7 @@ class Server:
         if self._server is not None:
             self._server.close()
         if self._ctx is not None:
+            self._ctx.stop_sweeping()
             for conn in list(self._ctx.connections):
                 conn.abort()
         if stop_loop and self._loop is not None:

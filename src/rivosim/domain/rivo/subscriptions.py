@@ -67,6 +67,9 @@ class WebhookSubscriptions:
                 parts = None
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
                 raise ValidationFailed("url must be an http(s) URL", field="url")
+            refusal = self.ctx.webhook_url_refusal(url)
+            if refusal is not None:
+                raise ValidationFailed(f"url: {refusal}", field="url")
             staged["url"] = url
         if "description" in fields:
             desc = fields["description"]

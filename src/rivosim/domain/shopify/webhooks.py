@@ -50,6 +50,9 @@ class WebhookSubscriptions(ShopifyResource):
                                    field="address")
         if not _ADDRESS_RE.match(address) or len(address) > 2048:
             raise ValidationFailed(f"{address!r} is not a valid http(s) URL", field="address")
+        refusal = self.ctx.webhook_url_refusal(address)
+        if refusal is not None:
+            raise ValidationFailed(f"address: {refusal}", field="address")
         fmt = fields.get("format", existing.format if existing else "json")
         if fmt != "json":
             raise ValidationFailed("format must be json (XML deliveries are not emulated)", field="format")

@@ -355,4 +355,5 @@ def journal() -> Response:
 
 @route("/bugs", "GET", "control.bugs")
 def bugs() -> Response:
-    return json_response({"bugs": list(_sim().bugs)})
+    bugs = _sim().bugs  # a ring of the latest (kernel/bugs.py); total counts every bug recorded
+    return json_response({"bugs": list(bugs), "total": bugs.total})

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from rivosim.domain.shopify.models import Order, Transaction
 from rivosim.domain.shopify.orders import CANCEL_REASONS
 from rivosim.domain.shopify.values import money
+from rivosim.http import json_body
 from rivosim.http.errors import json_response
 from rivosim.http.routing import Routes
 from rivosim.http.shopify.params import (
@@ -200,7 +201,7 @@ def _top_level_body() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = orjson.loads(raw)
+        body = json_body.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedRequest("Required parameter missing or invalid", field="reason") from exc
     if not isinstance(body, dict):

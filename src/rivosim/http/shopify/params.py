@@ -18,6 +18,7 @@ import orjson
 from flask import request
 from werkzeug.wrappers import Response
 
+from rivosim.http import json_body
 from rivosim.http.errors import json_response
 from rivosim.http.params import path_id, whole_number
 from rivosim.http.state import current_req
@@ -53,7 +54,7 @@ def read_json(root: str, *, required: bool = True) -> dict[str, Any]:
             raise missing
         return {}
     try:
-        body = orjson.loads(raw)
+        body = json_body.loads(raw)
     except orjson.JSONDecodeError as exc:
         current_req().note(f"the body is not valid JSON: {exc}")
         raise missing from exc

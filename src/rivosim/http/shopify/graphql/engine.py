@@ -38,6 +38,7 @@ from graphql import (
 )
 from werkzeug.wrappers import Response
 
+from rivosim.http import json_body
 from rivosim.http.errors import json_response
 from rivosim.http.shopify.graphql.resolvers import Root
 from rivosim.http.shopify.graphql.schema import schema
@@ -123,7 +124,7 @@ def _read_request() -> tuple[str, dict[str, Any], str | None]:
             raise missing
         return text, {}, None
     try:
-        body = orjson.loads(raw) if raw.strip() else None
+        body = json_body.loads(raw) if raw.strip() else None
     except orjson.JSONDecodeError as exc:
         raise missing from exc
     if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
