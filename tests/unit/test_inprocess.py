@@ -237,7 +237,7 @@ def test_webhooks_reach_a_subscriber_mocked_on_it(apis: MockApis, key: str, sim:
 
 def test_the_call_list_stays_bounded(apis: MockApis, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert MAX_KEPT_CALLS == 1000
-    monkeypatch.setattr("rivosim.transports.inprocess.MAX_KEPT_CALLS", 20)
+    monkeypatch.setattr("rivosim.transports.inprocess.requests_mode.MAX_KEPT_CALLS", 20)
     for _ in range(30):
         requests.get(RIVO + "/rewards")
     assert 10 <= len(apis.calls) <= 20
