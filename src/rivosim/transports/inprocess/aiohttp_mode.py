@@ -13,6 +13,7 @@ so the journal shows both attempts."""
 from __future__ import annotations
 
 import contextvars
+import inspect
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from rivosim.transports.inprocess.core import MockApis, SimulatedCall
 
-__all__ = ["AiohttpCarrier", "SimulatedResponses"]
+__all__ = ["AiohttpCarrier", "CompatibleResponse", "SimulatedResponses"]
 
 MAX_KEPT_CALLS = 1000  # aioresponses keeps every call per (method, url); a long run keeps only the latest ones
 _SESSION: contextvars.ContextVar[aiohttp.ClientSession | None] = contextvars.ContextVar("rivosim_session",
@@ -79,6 +80,27 @@ def _timeout(session: Any, kwargs: dict[str, Any]) -> tuple[float | None, type[E
     return (None if total is None else float(total)), TimeoutError
 
 
+class _SentWriter:
+    """Stands in for the request's stream writer once the request is sent: only its size is read."""
+
+    output_size = 0
+
+
+_NEEDS_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+
+class CompatibleResponse(aiohttp.ClientResponse):
+    """``aiohttp.ClientResponse`` as ``aioresponses`` 0.7 builds it, on aiohttp 3.14 too, which added a required
+    ``stream_writer`` argument that aioresponses does not pass yet
+    (https://github.com/pnuckowski/aioresponses/issues/289). Pass it as ``response_class=`` when you register a
+    response on ``apis.aiohttp`` (the default there)."""
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        if _NEEDS_WRITER:
+            kwargs.setdefault("stream_writer", _SentWriter())
+        super().__init__(method, url, **kwargs)
+
+
 class SimulatedResponses(aioresponses):
     """``aioresponses`` that answers the simulated hosts from the simulator when nothing you registered matched."""
 
@@ -86,6 +108,10 @@ class SimulatedResponses(aioresponses):
         super().__init__(passthrough_unmatched=apis.passthrough)
         self.apis = apis
         self._builder = RequestMatch(re.compile(".*"))
+
+    def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("response_class", CompatibleResponse)
+        super().add(url, method, *args, **kwargs)
 
     async def _request_mock(self, orig_self: aiohttp.ClientSession, method: str, url: Any, *args: Any,
                             **kwargs: Any) -> aiohttp.ClientResponse:
@@ -161,7 +187,7 @@ class SimulatedResponses(aioresponses):
         response = self._builder._build_response(
             url, method=method.upper(), request_headers=kwargs.get("headers"), status=call.status,
             body=b"" if error is not None else body, content_type=headers.get("Content-Type", ""),
-            headers=headers)
+            headers=headers, response_class=CompatibleResponse)
         if error is not None:  # the bytes that arrived, then the error, when the body is read
             stream = stream_reader_factory(response.content._loop)
             if not isinstance(error, TimeoutError | _SocketTimeout):
