@@ -266,7 +266,8 @@ def test_marker_mistakes_are_explained(pytester: pytest.Pytester) -> None:
     """)
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines_random([
-        "*@pytest.mark.rivosim: unknown argument 'seeds'; accepted: seed, config, faults, scenario, allow_unmatched",
+        "*@pytest.mark.rivosim: unknown argument 'seeds'; accepted: seed, config, faults, scenario, allow_unmatched, "
+        "passthrough",
         "@pytest.mark.rivosim(faults=...): faults[[]0].action.type: must be one of latency, error*",
         "*@pytest.mark.rivosim(seed=...) must be an integer",
     ])

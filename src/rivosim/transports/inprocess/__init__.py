@@ -29,28 +29,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rivosim.transports.inprocess.core import (
-    CLIENTS,
-    DEFAULT_HOSTS,
-    RIVO_HOST,
-    MockApis,
-    SimulatedCall,
-    installed_clients,
-    mock_apis,
-)
+from rivosim.transports.inprocess.base import SimulatedCall
+from rivosim.transports.inprocess.core import CLIENTS, DEFAULT_HOSTS, RIVO_HOST, MockApis, installed_clients, mock_apis
 
 if TYPE_CHECKING:
+    from flask import Flask
+
+    from rivosim.engine import Simulator
     from rivosim.transports.inprocess.httpx_mode import SimulatorTransport
 
 __all__ = ["CLIENTS", "DEFAULT_HOSTS", "MAX_KEPT_CALLS", "RIVO_HOST", "MockApis", "SimulatedCall", "environ_for",
            "httpx_transport", "installed_clients", "mock_apis"]
 
 
-def httpx_transport(sim: Any, **kwargs: Any) -> SimulatorTransport:
-    """An httpx transport (sync and async) answering every request from ``sim``: see ``httpx_mode``."""
-    from rivosim.transports.inprocess.httpx_mode import httpx_transport as make
+def httpx_transport(sim: Simulator, *, real_sleep: bool | None = None, app: Flask | None = None
+                    ) -> SimulatorTransport:
+    """A transport for ``httpx.Client(transport=...)`` or ``httpx.AsyncClient(transport=...)`` (the same object
+    serves both) that answers every request from ``sim``, whatever its host: the client chose this transport.
+    Transport actions reach the client as in ``mock_apis`` (see ``httpx_mode``)."""
+    from rivosim.transports.inprocess.httpx_mode import SimulatorTransport
 
-    return make(sim, **kwargs)
+    return SimulatorTransport(MockApis(sim, real_sleep=real_sleep, app=app, clients=()))
 
 
 def __getattr__(name: str) -> Any:

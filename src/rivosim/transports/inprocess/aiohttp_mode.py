@@ -33,7 +33,8 @@ from rivosim.transports.wsgi import wsgi_environ
 if TYPE_CHECKING:
     from yarl import URL
 
-    from rivosim.transports.inprocess.core import MockApis, SimulatedCall
+    from rivosim.transports.inprocess.base import Owner as MockApis
+    from rivosim.transports.inprocess.base import SimulatedCall
 
 __all__ = ["AiohttpCarrier", "CompatibleResponse", "SimulatedResponses"]
 

@@ -15,6 +15,7 @@ from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rivosim.kernel.transport_action import ENVIRON_KEY, RESPOND, TransportAction
+from rivosim.transports.inprocess.base import SimulatedCall
 from rivosim.transports.wsgi import call_app
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from rivosim.engine import Simulator
 
-__all__ = ["CLIENTS", "DEFAULT_HOSTS", "RIVO_HOST", "MockApis", "SimulatedCall", "app_for", "installed_clients",
+__all__ = ["CLIENTS", "DEFAULT_HOSTS", "RIVO_HOST", "MockApis", "app_for", "installed_clients",
            "mock_apis"]
 
 RIVO_HOST = "developer-api.rivo.io"  # rivo-api.md §1.1: https://developer-api.rivo.io/merchant_api/v1
@@ -50,30 +51,6 @@ def installed_clients() -> tuple[str, ...]:
 def host_pattern(hosts: Iterable[str]) -> re.Pattern[str]:
     alternatives = "|".join(fnmatch.translate(h.lower()).removeprefix("(?s:").removesuffix(")\\Z") for h in hosts)
     return re.compile(rf"^https?://(?:{alternatives})(?::\d+)?(?:[/?#]|$)", re.IGNORECASE)
-
-
-class SimulatedCall:
-    """One request the app answered: the status, headers, body and the transport action to carry out."""
-
-    __slots__ = ("action", "body", "headers", "status")
-
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes, action: TransportAction) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.action = action
-
-    @property
-    def plain(self) -> bool:
-        """Nothing to carry out: respond at once."""
-        return self.action is RESPOND or (self.action.kind == "respond" and not self.action.delay)
-
-    def declared_length(self) -> int | None:
-        """The Content-Length the app declared (``malformed_body: cut`` declares more than it sends)."""
-        for name, value in self.headers:
-            if name.lower() == "content-length" and value.isdigit():
-                return int(value)
-        return None
 
 
 class _Carrier(Protocol):

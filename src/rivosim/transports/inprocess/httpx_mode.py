@@ -20,12 +20,10 @@ from rivosim.kernel.transport_action import ClientMeets, client_meets
 from rivosim.transports.wsgi import wsgi_environ
 
 if TYPE_CHECKING:
-    from flask import Flask
+    from rivosim.transports.inprocess.base import Owner as MockApis
+    from rivosim.transports.inprocess.base import SimulatedCall
 
-    from rivosim.engine import Simulator
-    from rivosim.transports.inprocess.core import MockApis, SimulatedCall
-
-__all__ = ["HttpxCarrier", "SimulatorTransport", "environ_for_httpx", "httpx_transport"]
+__all__ = ["HttpxCarrier", "SimulatorTransport", "environ_for_httpx"]
 
 
 def environ_for_httpx(request: httpx.Request, body: bytes) -> dict[str, Any]:
@@ -121,16 +119,6 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 f"(received {len(body)} bytes, expected {declared})", request=request)
             return httpx.Response(call.status, headers=call.headers, stream=_Body(body, error), request=request)
         return httpx.Response(call.status, headers=call.headers, content=body, request=request)
-
-
-def httpx_transport(sim: Simulator, *, hosts: Any = None, real_sleep: bool | None = None,
-                    app: Flask | None = None) -> SimulatorTransport:
-    """A transport for ``httpx.Client(transport=...)`` or ``httpx.AsyncClient(transport=...)`` that answers
-    every request from ``sim`` (whatever its host: the client chose this transport)."""
-    from rivosim.transports.inprocess.core import MockApis
-
-    apis = MockApis(sim, real_sleep=real_sleep, app=app, clients=(), **({"hosts": hosts} if hosts else {}))
-    return SimulatorTransport(apis)
 
 
 class HttpxCarrier:

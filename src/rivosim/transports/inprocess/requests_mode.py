@@ -23,7 +23,7 @@ from rivosim.transports.wsgi import wsgi_environ
 if TYPE_CHECKING:
     from requests import PreparedRequest
 
-    from rivosim.transports.inprocess.core import MockApis
+    from rivosim.transports.inprocess.base import Owner as MockApis
 
 __all__ = ["MAX_KEPT_CALLS", "RequestsCarrier", "environ_for"]
 
