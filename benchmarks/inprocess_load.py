@@ -136,4 +136,7 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
                                                                                         strict=True))),
                               "p50/p95 ±5 %, p99 ±10 %", ok,
                               "p95 of the percentile rule: the fitted lognormal's" if given else ""))
+    from . import clients_load  # httpx (sync, async) and aiohttp, each next to its own baselines
+
+    figures += clients_load.run(quick, say)
     return figures

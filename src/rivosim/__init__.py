@@ -9,6 +9,7 @@ from rivosim.engine import validate_shop_document as validate_config
 from rivosim.http.app import create_app
 from rivosim.kernel.clock import VirtualClock, WallClock, parse_duration
 from rivosim.kernel.errors import SimError
+from rivosim.transports.inprocess import httpx_transport, mock_apis
 
 __all__ = [
     "SimError",
@@ -17,6 +18,8 @@ __all__ = [
     "WallClock",
     "create_app",
     "default_config",
+    "httpx_transport",
+    "mock_apis",
     "parse_duration",
     "validate_config",
 ]

@@ -40,8 +40,8 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason} (make test installs Debian's chromium; CI fails instead of skipping)")
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="package")  # not the session: sync_playwright keeps an event loop running in this thread
+def browser() -> Iterator[Any]:     # while it is open, and later tests that run their own loop must find none
     executable = _chromium()
     if executable is None:
         _unavailable("no Chromium at /usr/bin/chromium or on PATH")

@@ -317,3 +317,22 @@ def test_journal_rows_are_json(tmp_path: Any) -> None:
         client.post("/_rivosim/shops", data=body, content_type="application/json")
     r = client.get("/_rivosim/journal")
     assert r.status_code == 200 and json.loads(r.get_data())
+
+
+def test_the_control_token_guards_unknown_control_paths_and_the_inspector_takes_basic_auth() -> None:
+    import base64
+
+    sim = Simulator(seed=6)
+    client = create_app(sim, control_token="s3cret").test_client()
+    r = client.get("/_rivosim/no-such-thing")
+    assert r.status_code == 401 and "nearest" not in r.get_data(as_text=True)  # no route hints without the token
+    assert client.get("/_rivosim/no-such-thing", headers={"Authorization": "Bearer s3cret"}).status_code == 404
+    page = client.get("/_rivosim/ui/")
+    assert page.status_code == 401 and page.headers["WWW-Authenticate"].startswith("Basic")  # a browser prompts
+    basic = base64.b64encode(b"anyone:s3cret").decode()
+    assert client.get("/_rivosim/ui/", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    assert client.get("/_rivosim/shops", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    wrong = base64.b64encode(b"anyone:nope").decode()
+    assert client.get("/_rivosim/shops", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    assert client.get("/_rivosim/shops", headers={"Authorization": "Basic !!!"}).status_code == 401
+    assert not sim.bugs

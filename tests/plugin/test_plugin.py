@@ -6,8 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests  # noqa: F401 - imported here, not first inside a pytester run (see below)
 
 from rivosim.pytest_plugin import node_domain, node_seed
+
+# pytester's in-process runs drop the modules first imported inside them, so each run would import requests (and
+# http.cookiejar) afresh; with this file run alone, a later run's requests then refused a CookieJar of another copy
+# ("You can only merge into CookieJar"). Importing requests in this process first keeps one copy for every run.
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -266,7 +271,8 @@ def test_marker_mistakes_are_explained(pytester: pytest.Pytester) -> None:
     """)
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines_random([
-        "*@pytest.mark.rivosim: unknown argument 'seeds'; accepted: seed, config, faults, scenario, allow_unmatched",
+        "*@pytest.mark.rivosim: unknown argument 'seeds'; accepted: seed, config, faults, scenario, allow_unmatched, "
+        "passthrough",
         "@pytest.mark.rivosim(faults=...): faults[[]0].action.type: must be one of latency, error*",
         "*@pytest.mark.rivosim(seed=...) must be an integer",
     ])

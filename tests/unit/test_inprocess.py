@@ -237,7 +237,7 @@ def test_webhooks_reach_a_subscriber_mocked_on_it(apis: MockApis, key: str, sim:
 
 def test_the_call_list_stays_bounded(apis: MockApis, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert MAX_KEPT_CALLS == 1000
-    monkeypatch.setattr("rivosim.transports.inprocess.MAX_KEPT_CALLS", 20)
+    monkeypatch.setattr("rivosim.transports.inprocess.requests_mode.MAX_KEPT_CALLS", 20)
     for _ in range(30):
         requests.get(RIVO + "/rewards")
     assert 10 <= len(apis.calls) <= 20
@@ -270,3 +270,21 @@ def test_client_meets_is_the_table_in_the_transport_contract() -> None:
     assert client_meets(dribble, 1.0, 25).waited == 1.5  # three chunks
     assert client_meets(dribble, 0.25, 25).kind == "timed_out_in_body"
     assert client_meets(TransportAction("reset"), 1.0, 0).kind == "reset"
+
+
+# -- one switch for every client -----------------------------------------------------------------------------------
+def test_clients_default_to_those_installed_and_unknown_ones_are_refused(sim: Simulator) -> None:
+    import httpx
+
+    from rivosim.transports.inprocess import installed_clients
+
+    assert installed_clients() == ("requests", "httpx", "aiohttp")
+    assert mock_apis(sim).clients == installed_clients()
+    with pytest.raises(ValueError, match="unknown client 'urllib'"):
+        mock_apis(sim, clients=("requests", "urllib"))
+    original = httpx.HTTPTransport.handle_request
+    with mock_apis(sim, clients=("requests",)) as apis:
+        assert httpx.HTTPTransport.handle_request is original and apis.aiohttp is None
+    with mock_apis(sim, clients=("httpx",)) as apis:
+        assert httpx.HTTPTransport.handle_request is not original and apis.mock is None
+    assert httpx.HTTPTransport.handle_request is original

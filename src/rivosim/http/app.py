@@ -137,6 +137,11 @@ class RivosimFlask(Flask):
             if blueprint.api == api:
                 self._plan(blueprint)
 
+    def added_gates(self, api: str) -> tuple[Gate, ...]:
+        """The gates added with :meth:`add_gate` for ``api``: also run before a path of that API that matches no
+        route is explained (a client the gates refuse learns nothing of the routes)."""
+        return self._added_gates.get(api, ())
+
     def _plan(self, blueprint: ApiBlueprint) -> None:
         gates = (*self._added_gates.get(blueprint.api, ()), *blueprint.gates)
         for spec in blueprint.specs():
@@ -354,7 +359,12 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
         try:
             api = current_req().api
             if isinstance(exc, NotFound | MethodNotAllowed):
-                return unmatched(app, current_req(), exc)
+                state = current_req()
+                for gate in app.added_gates(api):
+                    refusal = gate(state)
+                    if refusal is not None:
+                        return refusal
+                return unmatched(app, state, exc)
             return error_response(api, exc.code or 400, exc.description or exc.name)
         except Exception as failure:
             return _bug(failure)

@@ -6,8 +6,8 @@ decision in ``environ[ENVIRON_KEY]`` before returning. A transport that finds no
 
 - The server shell (``rivosim.transports.server``) carries out each action on its event loop without holding a thread:
   waiting is a timer, hanging is a parked connection, a reset is an aborted socket.
-- In-process mode (``rivosim.transports.inprocess``) maps the same actions to the exceptions ``requests`` raises and
-  advances the virtual clock instead of sleeping.
+- In-process mode (``rivosim.transports.inprocess``) maps the same actions to the exceptions ``requests``, ``httpx``
+  and ``aiohttp`` raise and advances the virtual clock instead of sleeping.
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ MeetKind = Literal["response", "timed_out", "timed_out_in_body", "closed", "rese
 class ClientMeets:
     """What a client that waits at most ``timeout`` seconds for a response meets when a server carries out an
     action: ``kind``, and ``waited``, how long the client waited in all (latency, the hang it gave up on, the
-    dribble). The one table both in-process transports apply (``rivosim.transports.inprocess`` raising what ``requests``
-    raises, the scenario runner's transport returning a failed reply), so they cannot drift apart.
+    dribble). The one table every in-process transport applies (``rivosim.transports.inprocess`` raising what
+    ``requests``, ``httpx`` and ``aiohttp`` raise, the scenario runner's transport returning a failed reply), so they
+    cannot drift apart.
 
     - ``response``: the response arrives (after ``waited``).
     - ``timed_out``: latency beyond the timeout, or a hang the client gives up on first.

@@ -1,0 +1,216 @@
+"""In-process mode for ``aiohttp.ClientSession``, on ``aioresponses`` (https://github.com/pnuckowski/aioresponses):
+its patch of ``ClientSession._request`` and its response builder carry the calls; the simulated hosts are
+answered from the app after whatever you registered on ``apis.aiohttp`` yourself.
+
+Each transport action becomes what aiohttp raises for it over a socket (checked against the server shell by
+``tests/e2e/test_client_exceptions.py``): a hang or a latency past the timeout is ``SocketTimeoutError`` (the
+``sock_read`` timeout) or ``TimeoutError`` (the ``total`` one), a reset ``ClientOSError`` (errno 104), an empty
+reply ``ServerDisconnectedError``, a body cut short ``ClientPayloadError`` when the body is read. Like aiohttp
+against a real server, an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) that meets a reset or an empty
+reply is sent once more before the error reaches you (https://www.rfc-editor.org/rfc/rfc9112.html#name-retrying-requests),
+so the journal shows both attempts."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import json
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp.client import IDEMPOTENT_METHODS
+from aiohttp.http_exceptions import ContentLengthError
+from aioresponses import aioresponses
+from aioresponses.compat import stream_reader_factory
+from aioresponses.core import RequestMatch
+from multidict import CIMultiDict
+
+from rivosim.kernel.transport_action import client_meets
+from rivosim.transports.wsgi import wsgi_environ
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+    from rivosim.transports.inprocess.base import Owner as MockApis
+    from rivosim.transports.inprocess.base import SimulatedCall
+
+__all__ = ["AiohttpCarrier", "CompatibleResponse", "SimulatedResponses"]
+
+MAX_KEPT_CALLS = 1000  # aioresponses keeps every call per (method, url); a long run keeps only the latest ones
+_SESSION: contextvars.ContextVar[aiohttp.ClientSession | None] = contextvars.ContextVar("rivosim_session",
+                                                                                         default=None)
+_SocketTimeout = getattr(aiohttp, "SocketTimeoutError", aiohttp.ServerTimeoutError)  # aiohttp >= 3.10
+
+
+def _body(session: Any, kwargs: dict[str, Any], headers: CIMultiDict[str]) -> bytes:
+    """The bytes aiohttp would send for ``json=`` / ``data=``, and the Content-Type it would add."""
+    if kwargs.get("json") is not None:
+        headers.setdefault("Content-Type", "application/json")
+        dumps = getattr(session, "_json_serialize", json.dumps)
+        return dumps(kwargs["json"]).encode("utf-8")
+    data = kwargs.get("data")
+    if data is None:
+        return b""
+    if isinstance(data, bytes | bytearray):
+        headers.setdefault("Content-Type", "application/octet-stream")
+        return bytes(data)
+    if isinstance(data, str):
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        return data.encode("utf-8")
+    if isinstance(data, dict | list | tuple):
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        return urlencode(list(data.items()) if isinstance(data, dict) else list(data)).encode("utf-8")
+    read = getattr(data, "read", None)
+    return read() if callable(read) else bytes(data)
+
+
+def _timeout(session: Any, kwargs: dict[str, Any]) -> tuple[float | None, type[Exception]]:
+    """The read timeout that applies, and what aiohttp raises when it runs out (``sock_read``:
+    ``SocketTimeoutError``; ``total``: the bare ``TimeoutError``)."""
+    timeout = kwargs.get("timeout")
+    if not isinstance(timeout, aiohttp.ClientTimeout | int | float):
+        timeout = getattr(session, "timeout", None)
+    if isinstance(timeout, int | float):
+        return float(timeout), TimeoutError
+    total = getattr(timeout, "total", None)
+    sock_read = getattr(timeout, "sock_read", None)
+    if sock_read is not None and (total is None or sock_read <= total):
+        return float(sock_read), _SocketTimeout
+    return (None if total is None else float(total)), TimeoutError
+
+
+class _SentWriter:
+    """Stands in for the request's stream writer once the request is sent: only its size is read."""
+
+    output_size = 0
+
+
+_NEEDS_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+
+class CompatibleResponse(aiohttp.ClientResponse):
+    """``aiohttp.ClientResponse`` as ``aioresponses`` 0.7 builds it, on aiohttp 3.14 too, which added a required
+    ``stream_writer`` argument that aioresponses does not pass yet
+    (https://github.com/pnuckowski/aioresponses/issues/289). Pass it as ``response_class=`` when you register a
+    response on ``apis.aiohttp`` (the default there)."""
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        if _NEEDS_WRITER:
+            kwargs.setdefault("stream_writer", _SentWriter())
+        super().__init__(method, url, **kwargs)
+
+
+class SimulatedResponses(aioresponses):
+    """``aioresponses`` that answers the simulated hosts from the simulator when nothing you registered matched."""
+
+    def __init__(self, apis: MockApis) -> None:
+        super().__init__(passthrough_unmatched=apis.passthrough)
+        self.apis = apis
+        self._builder = RequestMatch(re.compile(".*"))
+
+    def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("response_class", CompatibleResponse)
+        super().add(url, method, *args, **kwargs)
+
+    async def _request_mock(self, orig_self: aiohttp.ClientSession, method: str, url: Any, *args: Any,
+                            **kwargs: Any) -> aiohttp.ClientResponse:
+        token = _SESSION.set(orig_self)
+        try:
+            return await super()._request_mock(orig_self, method, url, *args, **kwargs)
+        finally:
+            _SESSION.reset(token)
+
+    async def match(self, method: str, url: URL, allow_redirects: bool = True,
+                    **kwargs: Any) -> aiohttp.ClientResponse | None:
+        calls = self.requests.get((method, url))
+        if calls is not None and len(calls) > MAX_KEPT_CALLS:
+            del calls[:MAX_KEPT_CALLS // 2]
+        if self._matches:
+            found = await super().match(method, url, allow_redirects=allow_redirects, **kwargs)
+            if found is not None:
+                return found
+        if not self.apis.host_pattern.match(str(url)):
+            return None
+        session = _SESSION.get()
+        retry = bool(getattr(session, "_retry_connection", True)) and method.upper() in IDEMPOTENT_METHODS
+        while True:
+            try:
+                return await self._simulate(session, method, url, kwargs)
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                if not retry:
+                    raise
+                retry = False  # aiohttp sends an idempotent request once more on a dropped connection
+
+    async def _simulate(self, session: Any, method: str, url: URL, kwargs: dict[str, Any]
+                        ) -> aiohttp.ClientResponse:
+        headers: CIMultiDict[str] = CIMultiDict(kwargs.get("headers") or {})
+        body = _body(session, kwargs, headers)
+        headers.setdefault("Host", url.raw_authority)
+        environ = wsgi_environ(method.upper(), url.raw_path or "/", url.raw_query_string, None, body,
+                               scheme=url.scheme, host=url.raw_host or "localhost", port=url.explicit_port)
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            else:
+                environ["HTTP_" + key] = value
+        call = self.apis.call(environ)
+        if call.plain:
+            return self._response(method, url, kwargs, call, None)
+        seconds, timeout_error = _timeout(session, kwargs)
+        meets = client_meets(call.action, seconds, len(call.body))
+        await self.apis.wait_async(meets.waited)
+        kind = meets.kind
+        if kind in ("timed_out", "hangs_forever"):
+            raise (_SocketTimeout("Timeout on reading data from socket") if timeout_error is _SocketTimeout
+                   else TimeoutError())
+        if kind == "reset":
+            raise aiohttp.ClientOSError(104, "Connection reset by peer")
+        if kind == "closed":
+            raise aiohttp.ServerDisconnectedError()
+        error: Exception | None = None
+        if kind == "timed_out_in_body":
+            error = (_SocketTimeout("Timeout on reading data from socket") if timeout_error is _SocketTimeout
+                     else TimeoutError())
+        return self._response(method, url, kwargs, call, error)
+
+    def _response(self, method: str, url: URL, kwargs: dict[str, Any], call: SimulatedCall,
+                  error: Exception | None) -> aiohttp.ClientResponse:
+        headers = CIMultiDict(call.headers)
+        body = b"" if method.upper() == "HEAD" else call.body
+        declared = call.declared_length()
+        if error is None and declared is not None and declared > len(body) and method.upper() != "HEAD":
+            short = ContentLengthError("Not enough data to satisfy content length header "
+                                       f"(received {len(body)} of {declared} bytes).")
+            error = aiohttp.ClientPayloadError(f"Response payload is not completed: {short!r}")
+        response = self._builder._build_response(
+            url, method=method.upper(), request_headers=kwargs.get("headers"), status=call.status,
+            body=b"" if error is not None else body, content_type=headers.get("Content-Type", ""),
+            headers=headers, response_class=CompatibleResponse)
+        if error is not None:  # the bytes that arrived, then the error, when the body is read
+            stream = stream_reader_factory(response.content._loop)
+            if not isinstance(error, TimeoutError | _SocketTimeout):
+                stream.feed_data(body)
+            stream.set_exception(error)
+            response.content = stream
+        return response
+
+
+class AiohttpCarrier:
+    """Starts and stops :class:`SimulatedResponses` for one :class:`MockApis` (``apis.aiohttp`` while it runs)."""
+
+    def __init__(self, apis: MockApis) -> None:
+        self.apis = apis
+
+    def start(self) -> None:
+        mock = SimulatedResponses(self.apis)
+        mock.start()
+        self.apis.aiohttp = mock
+
+    def stop(self) -> None:
+        mock = self.apis.aiohttp
+        if mock is not None:
+            mock.stop()
+            self.apis.aiohttp = None

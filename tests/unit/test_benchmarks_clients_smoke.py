@@ -1,0 +1,32 @@
+"""The in-process clients benchmark (``benchmarks/clients_load.py``) runs each side and measures what it claims,
+tiny: every side answers 200, and concurrent async requests under a latency rule on a wall clock all answer."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_clients_benchmark_sides_run() -> None:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    bench = importlib.import_module("benchmarks.clients_load")
+    from rivosim.http.app import create_app
+
+    sim, key, cid = bench._world()
+    app = create_app(sim)
+    url = f"{bench.RIVO}/customers/{cid}"
+    transports = bench._httpx_transports(sim, app, url, key)
+    mocks = bench._aiohttp_mocks(sim, app, url, key)
+    for side in ("rivosim", "bridge", "canned"):
+        assert bench._httpx_sync(transports[side], url, key, 3) > 0
+        assert bench._httpx_async(transports[side], url, key, 3) > 0
+        assert bench._aiohttp(mocks[side], url, key, 3) > 0
+    figures = bench._pairs("httpx sync", lambda side: bench._httpx_sync(transports[side], url, key, 3), 1,
+                           lambda line: None)
+    assert [f.target for f in figures] == ["≥ 85 %", "info"]
+    for client in ("httpx", "aiohttp"):
+        assert bench._concurrent(client, 20) > 0.9  # every one of them waited the rule's second
