@@ -241,6 +241,10 @@ def _final_checks(ctx: RunContext, transport: Transport, bugs_before: int) -> Fa
         unexpected = [loop for loop in client.loops if loop.workflow not in ctx.expected_loops]
         if unexpected:
             return Failure(*where, unexpected[0].message + " (expect it with `loops:` if the scenario means it)")
+        if client.contract_violations:  # a delivery that does not match its topic's schema (docs/fidelity.md)
+            first = client.contract_violations[0]
+            return Failure(*where, f"a {first['topic']} delivery breaks its webhook schema: {first['problem']}",
+                           actual=client.contract_violations[:10])
     bugs = _bug_count(transport)
     if bugs > bugs_before:
         reply = transport.request("GET", "/_rivosim/bugs")

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from rivosim.transports.runner import Reply, Transport
-from rivosim.webhooks import verify
+from rivosim.webhooks.schemas import check_delivery
 from rivosim.workflows.actions import ActionsMixin
 from rivosim.workflows.model import (
     API,
@@ -29,6 +29,7 @@ from rivosim.workflows.model import (
     _ts,
 )
 from rivosim.workflows.runs import RunsMixin
+from rivosim.workflows.signatures import rivo_signature_problem
 
 __all__ = ["WorkflowClient"]
 
@@ -41,13 +42,17 @@ class WorkflowClient(RunsMixin, ActionsMixin):
                  shop: Mapping[str, Any] | None = None, dedupe: bool = True, verify_signatures: bool = True,
                  loop_limit: int = 1, max_chain: int = 10, honour_retry_after: bool = True,
                  max_retries: int = 5, sleep: Callable[[float], None] | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, check_contract: bool = True) -> None:
         self.http = http
         self.receiver_url = receiver_url.rstrip("/")
         self.workflows: dict[str, Workflow] = {w.name: w for w in workflows}
         self.shop = dict(shop or {})
         self.dedupe = dedupe
         self.verify_signatures = verify_signatures
+        # Every delivery is checked against its topic's JSON Schema (rivosim/schema/webhooks/rivo/): a payload
+        # that drifts from the reference is recorded here, and the scenario runner fails the scenario.
+        self.check_contract = check_contract
+        self.contract_violations: list[dict[str, Any]] = []
         self.loop_limit = loop_limit
         self.max_chain = max_chain
         # A 429 is waited out (Retry-After, in simulator time: ``sleep`` moves the clock) and retried.
@@ -204,12 +209,17 @@ class WorkflowClient(RunsMixin, ActionsMixin):
             delivery_id = lowered.get("rivo-webhook-id", "")
             topic = lowered.get("rivo-webhook-topic", "")
             if self.verify_signatures:
-                ok = self.secret is not None and verify(body, lowered, self.secret, now=now.timestamp(),
-                                                        tolerance_seconds=300 if exact else None)
-                if not ok:
-                    self._error("receive", f"invalid signature on delivery {delivery_id} ({topic}): refused",
-                                status=401, at=now)
+                problem = "no webhook secret yet" if self.secret is None else rivo_signature_problem(
+                    body, lowered, self.secret, now=now.timestamp(), tolerance_seconds=300 if exact else None)
+                if problem is not None:
+                    self._error("receive", f"invalid signature on delivery {delivery_id} ({topic}): refused "
+                                f"({problem})", status=401, at=now)
                     return 401
+            if self.check_contract:
+                for problem in check_delivery("rivo", topic, body, lowered):
+                    record = {"delivery_id": delivery_id, "topic": topic, "problem": problem}
+                    self.contract_violations.append(record)
+                    self._emit("contract_violation", record)
             if self.dedupe and delivery_id in self.seen:
                 self.duplicates.append(delivery_id)
                 self._emit("duplicate", {"delivery_id": delivery_id, "topic": topic})
