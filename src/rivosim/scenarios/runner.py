@@ -82,7 +82,9 @@ def _setup(ctx: RunContext) -> None:
         workflows = [Workflow.from_spec(spec, line) for spec, line in
                      zip(scenario.workflows, scenario.workflow_lines, strict=True)]
         timeout = options.get("timeout")
+        domain = ctx.render(options["shop_domain"]) if "shop_domain" in options else None
         client = WorkflowClient(ctx.transport, ctx.hooks_url, workflows, shop={"domain": ctx.domain},
+                                shop_domain=domain,
                                 dedupe=options.get("dedupe", True),
                                 verify_signatures=options.get("verify_signatures", True),
                                 loop_limit=options.get("loop_limit", 1),

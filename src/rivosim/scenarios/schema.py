@@ -115,8 +115,9 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
     "fault": {"type": "object", "description": "Add a fault rule for this shop (POST /_rivosim/faults; `match.shop` "
                                              "defaults to the scenario's shop), or `{clear: true}` to remove them.",
               "properties": {"clear": {"const": True}}},
-    "workflow_credential": _obj({"api_key": _STR}, ("api_key",),
-                                description="Enter (or re-enter) the API key in the workflow tool."),
+    "workflow_credential": _obj({"api_key": _STR, "shop_domain": _STR}, ("api_key",),
+                                description="Enter (or re-enter) the API key in the workflow tool (and, "
+                                            "optionally, the Shopify store domain it is set up for)."),
     "workflow_update": _obj({"name": _STR, "trigger": {"$ref": "#/$defs/trigger"},
                              "filters": {"$ref": "#/$defs/filters"},
                              "actions": {"type": "array", "items": {"$ref": "#/$defs/action"}},
@@ -300,6 +301,9 @@ def build_schema() -> dict[str, Any]:
                 "api_key": {"type": "string", "description": "The key entered in the workflow tool (default "
                                                              "'{{ shop.rivo_api_key }}')."},
                 "connect": {"type": "boolean", "description": "Subscribe at the start (default true)."},
+                "shop_domain": {"type": "string", "description": "The Shopify store domain the workflow tool is "
+                                                                 "set up for (MESA's store); it must match "
+                                                                 "Rivo's exactly (default: the shop's)."},
                 "dedupe": {"type": "boolean", "description": "Ignore a repeated rivo-webhook-id (default true)."},
                 "verify_signatures": _BOOL,
                 "honour_retry_after": {"type": "boolean", "description": "Wait out a 429's Retry-After (simulator "

@@ -286,7 +286,10 @@ def _client(ctx: RunContext) -> Any:
 
 @step("workflow_credential")
 def workflow_credential(ctx: RunContext, body: dict[str, Any]) -> None:
-    _client(ctx).connect(str(ctx.render(body["api_key"])))
+    client = _client(ctx)
+    if "shop_domain" in body:
+        client.shop_domain = str(ctx.render(body["shop_domain"]))
+    client.connect(str(ctx.render(body["api_key"])))
 
 
 @step("workflow_update")
