@@ -118,6 +118,9 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
     "workflow_credential": _obj({"api_key": _STR, "shop_domain": _STR}, ("api_key",),
                                 description="Enter (or re-enter) the API key in the workflow tool (and, "
                                             "optionally, the Shopify store domain it is set up for)."),
+    "workflow_settings": _obj({"dedupe": _BOOL, "verify_signatures": _BOOL, "shop_domain": _STR},
+                              description="Change the workflow tool's settings mid-run (e.g. switch on "
+                                          "de-duplication by rivo-webhook-id)."),
     "workflow_update": _obj({"name": _STR, "trigger": {"$ref": "#/$defs/trigger"},
                              "filters": {"$ref": "#/$defs/filters"},
                              "actions": {"type": "array", "items": {"$ref": "#/$defs/action"}},

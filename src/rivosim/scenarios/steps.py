@@ -292,6 +292,14 @@ def workflow_credential(ctx: RunContext, body: dict[str, Any]) -> None:
     client.connect(str(ctx.render(body["api_key"])))
 
 
+@step("workflow_settings")
+def workflow_settings(ctx: RunContext, body: dict[str, Any]) -> None:
+    client = _client(ctx)
+    for name in ("dedupe", "verify_signatures", "shop_domain"):
+        if name in body:
+            setattr(client, name, ctx.render(body[name]))
+
+
 @step("workflow_update")
 def workflow_update(ctx: RunContext, body: dict[str, Any]) -> None:
     _client(ctx).update_workflow(body["name"], {k: v for k, v in body.items() if k != "name"})
