@@ -118,6 +118,10 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
     "workflow_credential": _obj({"api_key": _STR, "shop_domain": _STR}, ("api_key",),
                                 description="Enter (or re-enter) the API key in the workflow tool (and, "
                                             "optionally, the Shopify store domain it is set up for)."),
+    "background": _obj({"hold": _BOOL}, ("hold",),
+                       description="hold: true leaves queued background work (syncs, deliveries) pending after "
+                                   "each step, so its in-between states can be checked; advance or "
+                                   "run_until_idle runs it. hold: false goes back to running it after every step."),
     "workflow_settings": _obj({"dedupe": _BOOL, "verify_signatures": _BOOL, "shop_domain": _STR},
                               description="Change the workflow tool's settings mid-run (e.g. switch on "
                                           "de-duplication by rivo-webhook-id)."),

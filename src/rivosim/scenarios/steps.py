@@ -253,7 +253,11 @@ def advance_to(ctx: RunContext, body: str) -> None:
 
 @step("run_until_idle")
 def run_until_idle(ctx: RunContext, body: Any) -> None:
-    ctx.settle()
+    held, ctx.hold_background = ctx.hold_background, False  # asked for explicitly: runs even while held
+    try:
+        ctx.settle()
+    finally:
+        ctx.hold_background = held
 
 
 @step("redeliver")
@@ -290,6 +294,11 @@ def workflow_credential(ctx: RunContext, body: dict[str, Any]) -> None:
     if "shop_domain" in body:
         client.shop_domain = str(ctx.render(body["shop_domain"]))
     client.connect(str(ctx.render(body["api_key"])))
+
+
+@step("background")
+def background(ctx: RunContext, body: dict[str, Any]) -> None:
+    ctx.hold_background = bool(body["hold"])
 
 
 @step("workflow_settings")
