@@ -141,6 +141,7 @@ ACTION_DEFS: dict[str, dict[str, Any]] = {
     "update_vip_tier": _obj({"customer": _REF, "tier": {"oneOf": [_STR, _INT]}, "note": _STR,
                              "external_note": _STR, **_AS}, ("tier",)),
     "get_points_history": _null_or(_obj({"customer": _REF, "source": _STR, **_AS})),
+    "get_vip_tier_history": _null_or(_obj({"customer": _REF, **_AS})),
     "get_referrals": _null_or(_obj({"customer": _REF, **_AS})),
     "grant_points": _obj({"customer": _REF, "points": _TEMPLATED_INT, "note": _STR, "external_note": _STR, **_AS},
                          ("points",)),
@@ -173,7 +174,8 @@ ACTION_DEFS: dict[str, dict[str, Any]] = {
                      ("items", "actions")),
 }
 # Every action that calls the Rivo API takes its own `timeout:` (overriding workflow_client.timeout).
-API_ACTIONS = ("get_customer", "update_vip_tier", "get_points_history", "get_referrals", "grant_points",
+API_ACTIONS = ("get_customer", "update_vip_tier", "get_points_history", "get_vip_tier_history", "get_referrals",
+               "grant_points",
                "grant_points_batch", "deduct_points", "create_reward", "get_available_rewards", "get_vip_tiers",
                "get_earning_rules", "get_program_settings", "list_customers")
 
