@@ -99,7 +99,7 @@ DEFINITIONS = {
 }
 
 POINTS_EVENT = {
-    "id": (C, {"anyOf": [INT, COMPOSITE_ID]}), "points_amount": (C, INT), "points_diff": (C, INT),
+    "id": (O, COMPOSITE_ID), "points_amount": (C, INT), "points_diff": (C, INT),
     "credits_amount": (C, NUM), "credits_diff": (C, NUM), "applied_at": (C, TS), "internal_note": (C, STR_NULL),
     "external_note": (C, STR_NULL), "source": (C, STR), "order_id": (C, INT_NULL), "customer": (C, ref("customer")),
     "approved_at": (O, TS_NULL), "custom_action_name": (O, STR_NULL), "earning_rule_id": (O, INT_NULL),

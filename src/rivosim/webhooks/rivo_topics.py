@@ -154,7 +154,8 @@ class Triggers:
 
             def build() -> dict[str, Any]:
                 if not cache:  # one payload shared by the topics this event fires
-                    cache.append({**wire.points_event(points_event),
+                    # In webhooks the id is the composite [shop_id, event_id] (rivo-api.md §1.4, §3.3).
+                    cache.append({**wire.points_event(points_event), "id": [shop.id, points_event.id],
                                   "credits_amount": float(points_event.credits_amount), "customer": customer()})
                 return cache[0]
 
