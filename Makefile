@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python -m rivosim demo
 
 test: $(STAMP)
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium unavailable; the browser tests will skip (they fail in CI)"
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

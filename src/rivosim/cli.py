@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -184,6 +185,54 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if scenarios and not errors and all(r.passed for r in results) else 1
 
 
+def _trigger(args: argparse.Namespace) -> int:
+    """``rivosim trigger TOPIC --shop DOMAIN``: one sample webhook through a running server; prints the outcome of
+    each delivery's first attempt. Exit 0 when every delivery was accepted, 1 when one failed, 2 when refused."""
+    import requests
+
+    base = args.url.rstrip("/")
+    body: dict[str, Any] = {"topic": args.topic}
+    if args.customer is not None:
+        body["customer"] = args.customer
+    # A server started with a control token wants it as a bearer token (RIVOSIM_CONTROL_TOKEN, as for serve).
+    token = os.environ.get("RIVOSIM_CONTROL_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        reply = requests.post(f"{base}/_rivosim/shops/{args.shop}/webhooks/trigger", json=body, headers=headers,
+                              timeout=60)
+    except requests.RequestException as exc:
+        print(f"cannot reach {base}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        data = reply.json()
+    except ValueError:
+        data = {}
+    if reply.status_code != 202:
+        message = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
+        print(f"refused ({reply.status_code}): {message or reply.text[:300]}", file=sys.stderr)
+        return 2
+    who = f" for customer {data['customer_id']}" if data.get("customer_id") else ""
+    print(f"{data['topic']} ({data['api']}){who}: {len(data['deliveries'])} delivery(ies)")
+    failed = False
+    for d in data["deliveries"]:
+        attempt = d["attempts"][-1] if d["attempts"] else None
+        if attempt is None:
+            print(f"  {d['id']} -> {d['url']}: {d['status']} (not attempted yet)")
+            continue
+        ok = attempt["status_code"] is not None and 200 <= attempt["status_code"] < 300
+        failed = failed or not ok
+        outcome = f"HTTP {attempt['status_code']}" if attempt["status_code"] is not None else "no response"
+        if attempt["error"]:
+            outcome += f" ({attempt['error']})"
+        later = f"; next attempt at {d['next_attempt_at']}" if d.get("next_attempt_at") else ""
+        print(f"  {d['id']} -> {d['url']}: {d['status']}, attempt {attempt['number']}: {outcome} in "
+              f"{attempt['duration_ms']:.1f} ms{later}")
+        for name, value in d["headers"].items():
+            if "signature" in name.lower() or "hmac" in name.lower():
+                print(f"    {name}: {value}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rivosim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--keep-going", action="store_true", help="run every scenario even after a failure")
     run.add_argument("--transcript", metavar="FILE", help="write every request and workflow event as JSON lines")
     run.set_defaults(func=_run)
+
+    trigger = sub.add_parser("trigger", help="send one sample webhook of TOPIC through a running server "
+                                             "(signed, retried, logged) and print the delivery's outcome")
+    trigger.add_argument("topic", metavar="TOPIC", help="a Rivo or Shopify topic, e.g. customer/birthday, orders/paid")
+    trigger.add_argument("--shop", required=True, metavar="DOMAIN", help="the shop's myshopify domain")
+    trigger.add_argument("--url", default="http://127.0.0.1:8282", help="the running rivosim server")
+    trigger.add_argument("--customer", help="a customer id or email (default: the newest)")
+    trigger.set_defaults(func=_trigger)
 
     args = parser.parse_args(argv)
     if getattr(args, "customers", 0) < 0:

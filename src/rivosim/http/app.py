@@ -342,6 +342,7 @@ def create_app(sim: Simulator) -> Flask:
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
+    from rivosim.http.control import ui as control_ui
     from rivosim.http.control import webhooks as control_webhooks
     from rivosim.http.rivo import views as rivo
     from rivosim.http.shopify import blueprint as shopify
@@ -363,6 +364,8 @@ def create_app(sim: Simulator) -> Flask:
     app.register_blueprint(shopify_graphql.blueprint)
     app.register_blueprint(control_shopify.blueprint)
     app.register_blueprint(control_admin.blueprint)
+    for inspector_blueprint in control_ui.BLUEPRINTS:  # the inspector and the control routes it adds
+        app.register_blueprint(inspector_blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and
     # nothing is recorded), so the handlers that build bodies from request data fall back to ``_bug``.
