@@ -141,6 +141,8 @@ REFERRAL = {
 }
 NOTIFICATION = {"points_amount": (I, INT), "expires_at": (I, TS), "points_expire_at": (I, HUMAN_DATE),
                 "customer": (I, ref("customer")), "event_type": (C, STR)}
+CREDITS_NOTIFICATION = {"credits_amount": (I, DECIMAL_STR), "expires_at": (I, TS), "credits_expire_at": (I, HUMAN_DATE),
+                        "customer": (I, ref("customer")), "event_type": (C, STR)}
 EXPIRED = {"points_amount": (I, INT), "expired_at": (I, TS), "mode": (I, {"enum": ["per_event", "inactivity"]}),
            "customer": (I, ref("customer")), "event_type": (C, STR)}
 ACTION = {"id": (I, INT), "trigger": (I, STR), "earning_rule_id": (I, INT_NULL), "occurred_at": (I, TS),
@@ -176,8 +178,10 @@ RIVO_TOPICS: dict[str, tuple[str, dict, str, bool]] = {
     "referral/claimed": (I, REFERRAL, "rivosim topic for a friend's claim; the referral record (inferred)", True),
     "notification/points_expiry_warning": (O, NOTIFICATION, "topic observed; payload inferred", True),
     "notification/points_expiry_last_chance": (O, NOTIFICATION, "topic observed; payload inferred", True),
-    "notification/credits_expiry_warning": (O, NOTIFICATION, "topic observed; payload inferred", True),
-    "notification/credits_expiry_last_chance": (O, NOTIFICATION, "topic observed; payload inferred", True),
+    "notification/credits_expiry_warning": (O, CREDITS_NOTIFICATION, "topic observed; payload inferred (rivosim "
+                                            "fires it only as a sample: credits do not expire)", True),
+    "notification/credits_expiry_last_chance": (O, CREDITS_NOTIFICATION, "topic observed; payload inferred (rivosim "
+                                                "fires it only as a sample: credits do not expire)", True),
     "points/expired": (I, EXPIRED, "rivosim topic (inferred)", True),
 }
 for _topic, _extra in ACTION_EXTRA.items():
