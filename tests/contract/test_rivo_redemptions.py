@@ -280,7 +280,7 @@ def test_a_free_product_reward_is_created_and_redeemed_with_its_product_and_vari
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    ({"reward_type": "free_product"}, "product_id"),
+    ({"reward_type": "free_product", "product_id": 0}, "product_id"),
     ({"reward_type": "free_product", "product_id": 1, "variant_ids": ["x"]}, "variant_ids"),
     ({"icon_url": "ftp://x"}, "icon_url"),
 ])

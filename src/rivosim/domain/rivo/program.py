@@ -180,10 +180,6 @@ class ProgramOps(RivoState):
             raise ValidationFailed("a percentage reward_value cannot exceed 100", field="reward_value")
         if not partial and "name" not in staged:
             raise ValidationFailed("name is required", field="name")
-        kind = staged.get("reward_type", reward.reward_type)
-        if kind == "free_product" and staged.get("product_id", reward.product_id) is None:
-            raise ValidationFailed("a free_product reward needs product_id (and optionally variant_ids)",
-                                   field="product_id")
         for name, value in staged.items():
             setattr(reward, name, value)
 
