@@ -3,8 +3,9 @@ slice it lives on. Start with ``Simulator`` and ``create_app``; see README.md.""
 
 from __future__ import annotations
 
-from rivosim.domain.config import default_config, validate_config
+from rivosim.domain.config import default_config
 from rivosim.engine import Simulator
+from rivosim.engine import validate_shop_document as validate_config
 from rivosim.http.app import create_app
 from rivosim.kernel.clock import VirtualClock, WallClock, parse_duration
 from rivosim.kernel.errors import SimError

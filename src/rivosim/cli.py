@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rivosim.domain.config import validate_config
 from rivosim.engine import Simulator
+from rivosim.engine import validate_shop_document as validate_config
 from rivosim.kernel.errors import SimError
 
 __all__ = ["build_simulator", "load_config_file", "main"]

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from rivosim.domain.config import resolve_config
+from rivosim.domain.config import resolve_config, validate_config
 from rivosim.domain.seeding import seed_customers
+from rivosim.domain.settings import thaw
 from rivosim.domain.shop import Shop
-from rivosim.faults.fault_set import FaultSet
+from rivosim.faults.fault_set import FaultSet, validate_rules
 from rivosim.faults.ratelimit import RateLimiter
 from rivosim.faults.read_lag import ReadLag
 from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock
@@ -23,9 +24,17 @@ from rivosim.kernel.journal import Journal
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.senders import BlockingSender, Sender, ThreadedSender
-from rivosim.webhooks.shopify_topics import install as install_shopify_webhooks
+from rivosim.webhooks.shopify_topics import ShopifyWebhooks
 
-__all__ = ["Simulator"]
+__all__ = ["Simulator", "validate_shop_document"]
+
+
+def validate_shop_document(doc: Any) -> None:
+    """A shop configuration document checked in full (``rivosim.validate_config``): the domain's JSON Schema and
+    cross-field rules, then each ``faults`` rule as the faults layer parses it (refusals name ``faults[i].field``)."""
+    validate_config(doc)
+    if doc.get("faults"):
+        validate_rules(doc["faults"])
 
 
 class Simulator:
@@ -47,7 +56,6 @@ class Simulator:
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
         self._init(seed)
-        install_shopify_webhooks(self)  # Shopify's outbound webhooks for every shop (issue 4)
 
     def _init(self, seed: int) -> None:
         self.seed = int(seed)
@@ -73,7 +81,10 @@ class Simulator:
         # thread pool. A virtual clock delivers inline, deterministically, when time is advanced.
         sender = ThreadedSender() if self.clock.kind == "wall" else BlockingSender()
         self.outbox = Outbox(self.clock, sender)
+        # The two webhook pipelines, built the same way on the outbox they deliver through: Rivo's topics
+        # (domain events -> trigger log -> subscriptions) and Shopify's (shop events -> the app's subscriptions).
         self.triggers = Triggers(self.outbox)
+        self.shopify_webhooks = ShopifyWebhooks(self.outbox, self.randomness)
         self.faults = FaultSet(self.randomness, now=self.clock.now)
         self.limiter = RateLimiter()
         # Read-after-write lag: what reads of a customer show while a lagged write is still "propagating".
@@ -154,6 +165,8 @@ class Simulator:
             raise InvalidConfig("customers: must be an integer from 0 to 2000000", field="customers")
         with self.lock:
             resolved = resolve_config(doc)
+            if resolved["faults"]:
+                validate_rules(resolved["faults"])  # before the shop exists: a refused document creates nothing
             domain = resolved.pop("domain", None) or self._next_domain()
             if domain in self.shops:
                 raise AlreadyExists(f"a shop with domain {domain} already exists", field="domain")
@@ -162,6 +175,7 @@ class Simulator:
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
             self._by_shopify_token[shop.credentials.shopify_access_token] = shop
             self.triggers.attach(shop)
+            self.shopify_webhooks.attach(shop)
             self._install_shop_faults(shop)
             for hook in list(self.on_shop_created):
                 hook(shop)
@@ -193,6 +207,7 @@ class Simulator:
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
             self.triggers.detach(domain)
+            self.shopify_webhooks.detach(domain)
             self.faults.clear(shop=domain)
             self.lag.forget(domain)
             self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
@@ -205,8 +220,6 @@ class Simulator:
             shop = self.shop(domain)
             if "faults" in patch and patch["faults"] is not None:
                 # Check the new rules before the patch changes anything (a refused patch changes nothing).
-                from rivosim.faults.fault_set import validate_rules
-
                 validate_rules(patch["faults"])
             shop.patch(patch)
             if "faults" in patch:
@@ -215,7 +228,7 @@ class Simulator:
 
     def _install_shop_faults(self, shop: Shop) -> None:
         """The shop document's ``faults``, scoped to that shop, replacing those it installed before."""
-        rules = shop.config.get("faults") or []
+        rules = [thaw(rule) for rule in shop.settings.faults]
         origin = f"shop:{shop.domain}"
         if rules or any(r.origin == origin for r in self.faults.rules):
             self.faults.replace_origin(origin, rules, where="faults", scope={"shop": shop.domain},

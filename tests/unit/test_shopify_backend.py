@@ -52,9 +52,9 @@ def snapshot(shop: Shop) -> Any:
     sb = shop.shopify
     return copy.deepcopy((
         {cid: asdict(c) for cid, c in sb.customers.items()},
-        dict(sb._by_email),
+        dict(sb.customer_resource.by_email),
         {oid: asdict(o) for oid, o in sb.orders.items()},
-        sb._order_number,
+        sb.order_resource._order_number,
         dict(shop.ids._counters),
         {mid: asdict(m) for mid, m in shop.rivo.members.items()},
     ))

@@ -282,3 +282,27 @@ def test_member_snapshots_copy_every_field() -> None:
     from rivosim.domain.rivo.models import Member
 
     assert tuple(f.name for f in dataclasses.fields(Member)) == Member.__slots__
+
+
+def test_both_webhook_pipelines_work_the_same_after_resets() -> None:
+    """The engine builds Rivo's triggers and Shopify's webhooks anew with each reset's outbox: after two resets a
+    new shop still gets both kinds of delivery, each once, and Shopify's failure count still removes a
+    subscription after 8 consecutive failures (its outcome hook is on the live outbox, once)."""
+    sim = Simulator(seed=5)
+    sim.reset()
+    sim.reset()
+    sender = RecordingSender(status=500)
+    sim.use_sender(sender)
+    shop = sim.create_shop({"domain": "t.myshopify.com", "api": {"new_customer_visibility_delay": 0}})
+    shop.rivo.create_subscription({"event_type": "customer/joined", "url": "https://hooks.example.test/rivo"})
+    shop.shopify.create_webhook_subscription({"topic": "customers/create", "address": "https://hooks.example.test/s"},
+                                             "2025-01")
+    shop.shopify.create_customer(email="after-reset@example.com")
+    sim.run_until_idle()
+    by_api: dict[str, int] = {}
+    for request in sender.sent:
+        api = "shopify" if "X-Shopify-Topic" in request.headers else "rivo"
+        by_api[api] = by_api.get(api, 0) + 1
+    assert by_api["shopify"] == 9  # the first attempt and 8 retries, once each (not once per reset)
+    assert shop.shopify.webhook_subscriptions == {}
+    assert by_api["rivo"] >= 1

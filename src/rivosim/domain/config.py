@@ -1,6 +1,7 @@
 """The shop configuration document: defaults, JSON Schema validation and merge-patch.
 
-One format everywhere: ``POST /_rivosim/shops`` takes it, ``PATCH`` merges into it (RFC 7386: objects merge,
+The domain reads it typed, as :class:`rivosim.domain.settings.ShopSettings`. One format everywhere:
+``POST /_rivosim/shops`` takes it, ``PATCH`` merges into it (RFC 7386: objects merge,
 lists and scalars replace), ``rivosim serve --config`` loads a list of them, scenarios and pytest fixtures
 build shops from it. The schema ships at ``rivosim/schema/shop-config.schema.json``.
 """
@@ -205,11 +206,8 @@ def validate_config(doc: Any) -> None:
         if reward.get("reward_type") == "percentage" and reward.get("reward_value", 0) > 100:
             where = f"program.rewards[{i}].reward_value"
             raise InvalidConfig(f"{where}: a percentage reward_value cannot exceed 100", field=where)
-    if doc.get("faults"):
-        # Each rule as the fault parser reads it, so a bad one is refused naming faults[i].field.
-        from rivosim.faults.fault_set import validate_rules
-
-        validate_rules(doc["faults"])
+    # The ``faults`` rules are checked rule by rule by the faults layer, which parses them (the domain does not
+    # reach up to it): ``rivosim.engine.validate_shop_document`` is the whole check.
     integrations = [i["name"] for i in doc.get("integrations") or []]
     if len(set(integrations)) != len(integrations):
         raise InvalidConfig("integrations: each integration may be connected once", field="integrations")

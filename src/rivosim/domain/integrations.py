@@ -97,8 +97,7 @@ class Integrations:
     # -- configuration ---------------------------------------------------------------------------------------
     def connected(self) -> dict[str, str]:
         """name -> the domain it was connected with (the shop's own unless the document says otherwise)."""
-        return {item["name"]: item.get("connected_domain") or self.ctx.domain
-                for item in self.ctx.config()["integrations"]}
+        return {item.name: item.connected_domain or self.ctx.domain for item in self.ctx.settings().integrations}
 
     def state(self, name: str) -> IntegrationState:
         if name not in INTEGRATIONS:
@@ -155,14 +154,14 @@ class Integrations:
         return []
 
     def _on_event(self, event: DomainEvent) -> None:
-        connected = self.ctx.config()["integrations"]
+        connected = self.ctx.settings().integrations
         if not connected:
             return
         items = self._events_for(event)
         if not items:
             return
         for entry in connected:
-            name = entry["name"]
+            name = entry.name
             spec = INTEGRATIONS[name]
             state = self.states.setdefault(name, IntegrationState(name))
             for kind, customer_id, props in items:

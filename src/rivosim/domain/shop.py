@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rivosim.domain.admin import EmbeddedAdmin
+from rivosim.domain.admin import AdminContext, EmbeddedAdmin
 from rivosim.domain.config import resolve_config
-from rivosim.domain.context import ShopContext
+from rivosim.domain.context import Credentials, ShopContext
 from rivosim.domain.events import EventBus
 from rivosim.domain.integrations import Integrations
 from rivosim.domain.rivo.backend import RivoBackend
+from rivosim.domain.settings import ShopSettings
 from rivosim.domain.shopify.backend import ShopifyBackend
 from rivosim.domain.syncs import StoreSyncs
 from rivosim.domain.writeback import Writeback
@@ -25,21 +25,15 @@ __all__ = ["Credentials", "Shop"]
 PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
 
 
-@dataclass(slots=True)
-class Credentials:
-    rivo_api_key: str
-    webhook_secret: str
-    shopify_access_token: str
-    shopify_api_key: str
-    shopify_api_secret: str
-
-
 class Shop:
     """One simulated store with its Shopify side and its Rivo program. Owns nothing global."""
 
     def __init__(self, domain: str, config: dict[str, Any], randomness: Randomness, clock: Clock) -> None:
         self.domain = domain
+        # The document (what the control API returns and PATCH merges into) and its typed reading: the domain
+        # reads only ``settings``, parsed once per change of the document.
         self.config = config
+        self.settings = ShopSettings.parse(config)
         self.clock = clock
         self.rng = randomness.stream(domain, "shop")
         self.ids = IdSource(randomness, domain)
@@ -54,7 +48,7 @@ class Shop:
             shopify_api_secret="shpss_" + self.ids.hex(32),
         )
         self.ctx = ShopContext(domain=domain, now=clock.now, ids=self.ids, rng=self.rng, bus=self.bus,
-                               config=lambda: self.config, schedule=self._schedule,
+                               settings=lambda: self.settings, schedule=self._schedule,
                                keep_time=self._keep_time)
         self.shopify = ShopifyBackend(self.ctx, shop_id=self.id)
         self.rivo = RivoBackend(self.ctx)
@@ -63,7 +57,11 @@ class Shop:
         self.syncs = StoreSyncs(self.ctx, self.shopify, self.rivo, self.writeback)
         self.integrations = Integrations(self.ctx, self.rivo)
         # Staff and Rivo opened inside Shopify admin, drawing from a stream of its own (domain/admin.py).
-        self.admin = EmbeddedAdmin(self, randomness.stream(domain, "admin"))
+        self.admin = EmbeddedAdmin(
+            AdminContext(self.ctx, self.credentials, app_installed=lambda: self.shopify.app_installed,
+                         patch=self.patch,
+                         program_counts=lambda: (len(self.rivo.members), len(self.rivo.points_events))),
+            randomness.stream(domain, "admin"))
 
     def _schedule(self, due: datetime, callback: Any, label: str) -> object:
         return self.clock.call_at(due, callback, f"{self.domain}:{label}")
@@ -74,7 +72,7 @@ class Shop:
     # -- configuration -----------------------------------------------------------------------------------
     @property
     def plan(self) -> str:
-        return str(self.config["plan"])
+        return self.settings.plan
 
     def has_api_access(self) -> bool:
         return PLAN_RANK[self.plan] >= PLAN_RANK["plus"]
@@ -90,13 +88,13 @@ class Shop:
         merged.pop("domain", None)  # the domain lives on the shop, never in its document
         # Deferred metafield writes are made under the options (and tier names) of when they were due.
         self.shopify.settle_metafields()
-        previous = self.config
-        self.config = merged
+        previous = self.config, self.settings
+        self.config, self.settings = merged, ShopSettings.parse(merged)
         try:
             # Validates every reward before it changes anything, so a refusal leaves the program as it was.
-            self.rivo.apply_program_config(merged["program"])
+            self.rivo.apply_program_config(self.settings.program)
         except Exception:
-            self.config = previous
+            self.config, self.settings = previous
             raise
         for member in list(self.rivo.members.values()):
             self.rivo.evaluate_tier(member)

@@ -185,8 +185,8 @@ class StoreSyncs:
         def done() -> None:
             run.result = {"customers": len(ids), "customer_tags_changed": tagged[0],
                           "orders_tagged": self.writeback.backfill_orders(),
-                          "vip_tier_tags": bool(self.ctx.config()["shopify"]["vip_tier_tags"]),
-                          "order_tags": bool(self.ctx.config()["shopify"]["order_tags"])}
+                          "vip_tier_tags": self.ctx.settings().shopify.vip_tier_tags,
+                          "order_tags": self.ctx.settings().shopify.order_tags}
             self._done(run)
 
         run_in_chunks(self.ctx, run, ids, step, done, f"sync:tagging:{run.id}")
@@ -235,7 +235,7 @@ class StoreSyncs:
             warnings.append({"code": "settings_not_synced",
                              "message": "Program settings changed since the last store sync; the widget shows the "
                                         "old ones until Sync Store runs."})
-        if not self.ctx.config()["program"]["active"]:
+        if not self.ctx.settings().program.active:
             because("program_inactive", "The loyalty program is not active.")
         return {
             "widget_displayed": not reasons, "reasons": reasons, "warnings": warnings,

@@ -29,6 +29,7 @@ from rivosim.domain.events import (
 )
 from rivosim.domain.rivo.backend import RivoBackend
 from rivosim.domain.rivo.models import Member
+from rivosim.domain.settings import ShopifySettings
 from rivosim.domain.shopify.backend import ShopifyBackend
 from rivosim.domain.shopify.models import Order
 from rivosim.kernel.errors import SimError
@@ -61,7 +62,7 @@ class Writeback:
         self.tier_tags: dict[int, str] = {}
         self.first_redeemed: dict[int, datetime] = {}
         # Customers whose metafields are due a rewrite: id -> (first, last) change time. Written when anyone
-        # next touches Shopify's metafields (see ShopifyState.settle_metafields), not on every points change.
+        # next touches Shopify's metafields (see Metafields.settle_metafields), not on every points change.
         self._stale: dict[int, tuple[datetime, datetime]] = {}
         shopify.add_deferred_metafield_writer(self._write_stale)
         bus = ctx.bus
@@ -73,8 +74,8 @@ class Writeback:
         bus.subscribe(OrderCreated, self._on_order_created)
         bus.subscribe(ReferralCompleted, self._on_referral_completed)
 
-    def options(self) -> dict[str, Any]:
-        return self.ctx.config()["shopify"]  # type: ignore[no-any-return]
+    def options(self) -> ShopifySettings:
+        return self.ctx.settings().shopify
 
     def _failed(self, what: str, exc: SimError, **where: Any) -> None:
         self.errors.append({"at": self.ctx.now().isoformat(), "what": what, "error": exc.message, **where})
@@ -126,10 +127,10 @@ class Writeback:
             return  # no-op for a customer Shopify does not have (or no longer has)
         opts = self.options()
         sf = self.shopify
-        if opts["customer_metafield"]:
+        if opts.customer_metafield:
             sf.set_metafield("customer", customer_id, *CUSTOMER_METAFIELD, "json",
                              _dumps(self.customer_metafield_value(member)), at=last, first_at=first)
-        if opts["customer_metafields_v2"]:
+        if opts.customer_metafields_v2:
             for key, type_, value in self.v2_metafields(member):
                 sf.set_metafield("customer", customer_id, V2_NAMESPACE, key, type_, value, at=last, first_at=first)
 
@@ -137,7 +138,7 @@ class Writeback:
         # Joining places the member in the entry tier without a TierChanged (no upgrade fires): a member who
         # joins while tagging is on still gets that tier's tag.
         member = self.rivo.members.get(event.customer_id)
-        if member is not None and member.vip_tier_id is not None and self.options()["vip_tier_tags"]:
+        if member is not None and member.vip_tier_id is not None and self.options().vip_tier_tags:
             self.apply_tier_tag(member)
         self.refresh_customer(event.customer_id)
 
@@ -146,10 +147,10 @@ class Writeback:
 
     # -- VIP tier tags ---------------------------------------------------------------------------------------
     def tier_tag(self, tier_name: str) -> str:
-        return str(self.options()["vip_tier_tag_format"]).replace("{tier}", tier_name)
+        return str(self.options().vip_tier_tag_format).replace("{tier}", tier_name)
 
     def _tier_tag_pattern(self) -> re.Pattern[str] | None:
-        fmt = str(self.options()["vip_tier_tag_format"])
+        fmt = str(self.options().vip_tier_tag_format)
         literal = fmt.replace("{tier}", "")
         if not literal.strip():
             return None  # a bare "{tier}" format: only tags Rivo wrote or tier names count as tier tags
@@ -191,7 +192,7 @@ class Writeback:
         member = self.rivo.members.get(event.customer_id)
         if member is None:
             return
-        if self.options()["vip_tier_tags"]:
+        if self.options().vip_tier_tags:
             self.apply_tier_tag(member)
         self.refresh_customer(member.id)
 
@@ -216,47 +217,46 @@ class Writeback:
         return True
 
     def _on_order_created(self, event: OrderCreated) -> None:
-        if event.discount_codes and self.options()["order_tags"]:
+        if event.discount_codes and self.options().order_tags:
             order = self.shopify.orders.get(event.order_id)
             if order is not None and self.is_rivo_order(order):
                 self.tag_order(order.id)
 
     def _on_referral_completed(self, event: ReferralCompleted) -> None:
         referral = self.rivo.referrals.get(event.referral_id)
-        if referral is not None and referral.referred_order_id is not None and self.options()["order_tags"]:
+        if referral is not None and referral.referred_order_id is not None and self.options().order_tags:
             self.tag_order(referral.referred_order_id)
 
     # -- shop metafield --------------------------------------------------------------------------------------
     def shop_metafield_value(self) -> dict[str, Any]:
         """The shop-level object the storefront widget reads (rivo-api.md §6.2), from the live program."""
-        cfg = self.ctx.config()
-        program = cfg["program"]
+        program = self.ctx.settings().program
         rivo = self.rivo
         order_rule = rivo.find_rule("order_placed")
         return {
             "points_program": {
-                "enabled": bool(program["active"]),
+                "enabled": program.active,
                 "ways_to_earn": [{"id": r.id, "trigger": r.trigger, "name": r.name, "points_amount": r.points_amount,
                                   "credits_amount": f"{r.credits_amount:.2f}"}
                                  for r in rivo.list_earning_rules() if r.enabled],
                 "points_rewards": [{"id": r.id, "name": r.name, "points_amount": r.points_amount,
                                     "reward_type": r.reward_type, "reward_value": f"{r.reward_value:.2f}"}
                                    for r in rivo.list_rewards() if r.enabled],
-                "points_expiry_enabled": bool(program["expiry"]["enabled"]),
+                "points_expiry_enabled": program.expiry.enabled,
             },
             "vip_program": {
-                "enabled": rivo.vip_available(), "tier_type": program["vip"]["entry_method"],
-                "program_period": program["vip"]["period"],
+                "enabled": rivo.vip_available(), "tier_type": program.vip.entry_method,
+                "program_period": program.vip.period,
                 "tiers": [{"id": t.id, "name": t.name, "threshold": f"{t.threshold:f}", "perks": list(t.perks)}
                           for t in rivo.list_tiers()],
             },
             "referral_program": {
-                "enabled": bool(program["referrals"]["enabled"]),
-                "referral_rewards": [{"side": "advocate", "points_amount": program["referrals"]["advocate_points"]},
-                                     {"side": "friend", "reward": program["referrals"]["friend_discount"]}],
+                "enabled": program.referrals.enabled,
+                "referral_rewards": [{"side": "advocate", "points_amount": program.referrals.advocate_points},
+                                     {"side": "friend", "reward": program.referrals.friend_discount}],
                 "social_settings": [], "customer_account_required": False,
             },
-            "translations": {"points_name": program["points_name"]},
+            "translations": {"points_name": program.points_name},
             "frontend": {
                 "pages": {}, "forms": {}, "brand_theme_settings": {}, "launcher_style_settings": {},
                 "custom_icons": {}, "css": {"widget": "", "custom": ""},
@@ -277,7 +277,7 @@ class Writeback:
     # -- backfill (the tagging sync) -------------------------------------------------------------------------
     def backfill_customers(self, customer_ids: Iterable[int]) -> int:
         """Tier tags (when tagging is on) and metafields for these customers; returns how many tags changed."""
-        tags_on = self.options()["vip_tier_tags"]
+        tags_on = self.options().vip_tier_tags
         changed = 0
         for cid in customer_ids:
             member = self.rivo.members.get(cid)
@@ -290,7 +290,7 @@ class Writeback:
 
     def backfill_orders(self) -> int:
         """The ``Rivo`` tag on every order that earned it (when order tagging is on); returns how many."""
-        if not self.options()["order_tags"]:
+        if not self.options().order_tags:
             return 0
         referral_orders = {r.referred_order_id for r in self.rivo.referrals.values()
                            if r.status == "completed" and r.referred_order_id is not None}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rivosim.domain.config import validate_config
+from rivosim.engine import validate_shop_document as validate_config
 from rivosim.kernel.errors import InvalidConfig
 from rivosim.scenarios.schema import STEP_KINDS
 from rivosim.scenarios.validation import NAME_RE, Checker, check_actions, check_step, check_trigger, parse_field

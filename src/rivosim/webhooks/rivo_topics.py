@@ -237,7 +237,7 @@ class Triggers:
     # -- firing ----------------------------------------------------------------------------------------
     def fire(self, shop: Shop, topic: str, customer_id: int | None, payload: dict[str, Any] | Build, *,
              cause: str = "manual") -> FiredTrigger:
-        with_event_type = shop.config["webhooks"]["signing"] != "standard-webhooks"
+        with_event_type = shop.settings.webhooks.signing != "standard-webhooks"
 
         def build() -> dict[str, Any]:
             body_obj = dict(payload() if callable(payload) else payload)
@@ -262,15 +262,15 @@ class Triggers:
             delivery = self.outbox.enqueue(
                 delivery_id="msg_" + shop.ids.hex(24), shop=shop.domain, api="rivo", topic=topic, url=sub.url,
                 body=body, headers_for=_rivo_headers(shop, topic), subscription_id=sub.id,
-                max_attempts=int(shop.config["webhooks"]["max_attempts"]),
-                timeout=float(shop.config["webhooks"]["timeout_seconds"]))
+                max_attempts=shop.settings.webhooks.max_attempts,
+                timeout=shop.settings.webhooks.timeout_seconds)
         return self.logs[shop.domain].append(at=shop.clock.now(), topic=topic, customer_id=customer_id,
                                              cause=cause, payload=body_obj, build=None if body_obj else build,
                                              delivery_id=delivery.id if delivery else None)
 
 
 def _rivo_headers(shop: Shop, topic: str) -> Callable[[Delivery, datetime], dict[str, str]]:
-    signing = shop.config["webhooks"]["signing"]
+    signing = shop.settings.webhooks.signing
     secret = shop.credentials.webhook_secret
 
     def headers(delivery: Delivery, at: datetime) -> dict[str, str]:

@@ -31,15 +31,15 @@ from rivosim.domain.events import (
     OrderUpdated,
     ThemePublished,
 )
-from rivosim.webhooks.outbox import Delivery
+from rivosim.webhooks.outbox import Delivery, Outbox
 from rivosim.webhooks.signing import sign_shopify
 from rivosim.wire import shopify as wire
 
 if TYPE_CHECKING:
     from rivosim.domain.shop import Shop
-    from rivosim.engine import Simulator
+    from rivosim.kernel.ids import Randomness
 
-__all__ = ["MAX_ATTEMPTS", "TIMEOUT_SECONDS", "ShopifyWebhooks", "install"]
+__all__ = ["MAX_ATTEMPTS", "TIMEOUT_SECONDS", "ShopifyWebhooks"]
 
 MAX_ATTEMPTS = 9  # the first attempt plus 8 retries (shopify-api.md §4.4)
 TIMEOUT_SECONDS = 5.0  # 1 s to connect, 5 s in all (§4.4)
@@ -65,31 +65,31 @@ def _uuid(rng: random.Random) -> str:
 
 
 class ShopifyWebhooks:
-    """Attached to every shop the simulator creates; survives resets (it re-hooks the new outbox)."""
+    """Built by the engine with its outbox, as :class:`~rivosim.webhooks.rivo_topics.Triggers` is (a reset builds
+    both anew with the new outbox); ``attach``/``detach`` follow the shops the engine creates and deletes."""
 
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(self, outbox: Outbox, randomness: Randomness) -> None:
+        self.outbox = outbox
+        self._randomness = randomness
+        self._shops: dict[str, Shop] = {}
         self._streams: dict[str, random.Random] = {}
-        sim.on_shop_created.append(self.attach)
-        sim.on_reset.append(self._after_reset)
-        self._hook_outbox()
-
-    def _hook_outbox(self) -> None:
-        self.sim.outbox.on_outcome.append(self._on_outcome)
-
-    def _after_reset(self) -> None:
-        self._streams.clear()
-        self._hook_outbox()
+        # A subscription's failed attempts count towards its removal (§4.4).
+        outbox.on_outcome.append(self._on_outcome)
 
     def attach(self, shop: Shop) -> None:
+        self._shops[shop.domain] = shop
         # Its own stream: webhook ids never shift the shop's other ids, codes or secrets.
-        self._streams[shop.domain] = self.sim.randomness.stream(shop.domain, "shopify-webhooks")
+        self._streams[shop.domain] = self._randomness.stream(shop.domain, "shopify-webhooks")
         shop.bus.subscribe_all(lambda event: self._on_event(shop, event))
+
+    def detach(self, domain: str) -> None:
+        self._shops.pop(domain, None)
+        self._streams.pop(domain, None)
 
     # -- events -> deliveries ------------------------------------------------------------------------------
     def _on_event(self, shop: Shop, event: DomainEvent) -> None:
         topics = TOPICS.get(type(event))
-        if not topics or self.sim.shops.get(shop.domain) is not shop:
+        if not topics or self._shops.get(shop.domain) is not shop:
             return
         sf = shop.shopify
         rng = self._streams[shop.domain]
@@ -105,7 +105,7 @@ class ShopifyWebhooks:
                 body_obj = {k: v for k, v in payload.items() if k in sub.fields} if sub.fields else payload
                 body = orjson.dumps(body_obj)
                 webhook_id = _uuid(rng)
-                self.sim.outbox.enqueue(
+                self.outbox.enqueue(
                     delivery_id=webhook_id, shop=shop.domain, api="shopify", topic=topic, url=sub.address,
                     body=body, headers_for=_headers(shop, topic, sub.api_version, webhook_id, event_id, event.at,
                                                     body),
@@ -114,7 +114,7 @@ class ShopifyWebhooks:
     @staticmethod
     def _payload(shop: Shop, event: DomainEvent, topic: str) -> dict[str, Any] | None:
         sf = shop.shopify
-        tz, currency = shop.config["timezone"], shop.config["currency"]
+        tz, currency = shop.settings.timezone, shop.settings.currency
         if isinstance(event, OrderRefunded):
             order = sf.orders.get(event.order_id)
             if order is None:
@@ -144,7 +144,7 @@ class ShopifyWebhooks:
     def _on_outcome(self, delivery: Delivery, ok: bool) -> None:
         if delivery.api != "shopify" or delivery.subscription_id is None:
             return
-        shop = self.sim.shops.get(delivery.shop)
+        shop = self._shops.get(delivery.shop)
         if shop is not None:
             shop.shopify.note_delivery_attempt(delivery.subscription_id, ok)
 
@@ -161,7 +161,3 @@ def _headers(shop: Shop, topic: str, api_version: str, webhook_id: str, event_id
     }
     return lambda delivery, when: dict(fixed)
 
-
-def install(sim: Simulator) -> ShopifyWebhooks:
-    """Attach Shopify's webhooks to every shop ``sim`` creates from now on (called once by ``Simulator``)."""
-    return ShopifyWebhooks(sim)

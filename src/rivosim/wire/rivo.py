@@ -278,19 +278,20 @@ def widget_event(w: WidgetEvent) -> dict[str, Any]:
 
 def shop_settings(shop: Shop) -> dict[str, Any]:
     """``GET /shop``: the program settings ("Get Program Settings" in MESA)."""
-    cfg = shop.config
-    program = cfg["program"]
+    cfg = shop.settings
+    program, expiry, referrals = cfg.program, cfg.program.expiry, cfg.program.referrals
     return {
-        "id": shop.id, "shopify_domain": shop.domain, "plan": cfg["plan"], "currency": cfg["currency"],
-        "timezone": cfg["timezone"],
-        "points_program": {"enabled": program["active"], "points_name": program["points_name"],
-                           "points_expiry_enabled": program["expiry"]["enabled"],
-                           "points_expiry": dict(program["expiry"])},
-        "vip_program": {"enabled": shop.rivo.vip_available(), "tier_type": program["vip"]["entry_method"],
-                        "program_period": program["vip"]["period"], "start_date": program["vip"].get("start_date"),
+        "id": shop.id, "shopify_domain": shop.domain, "plan": cfg.plan, "currency": cfg.currency,
+        "timezone": cfg.timezone,
+        "points_program": {"enabled": program.active, "points_name": program.points_name,
+                           "points_expiry_enabled": expiry.enabled,
+                           "points_expiry": {"enabled": expiry.enabled, "mode": expiry.mode, "months": expiry.months,
+                                             "exclude_redemptions_from_activity":
+                                                 expiry.exclude_redemptions_from_activity}},
+        "vip_program": {"enabled": shop.rivo.vip_available(), "tier_type": program.vip.entry_method,
+                        "program_period": program.vip.period, "start_date": program.vip.start_date,
                         "tiers": [vip_tier(t) for t in shop.rivo.list_tiers()]},
-        "referral_program": {"enabled": program["referrals"]["enabled"],
-                             "complete_on": program["referrals"]["complete_on"],
-                             "advocate_points": program["referrals"]["advocate_points"],
-                             "friend_discount": program["referrals"]["friend_discount"]},
+        "referral_program": {"enabled": referrals.enabled, "complete_on": referrals.complete_on,
+                             "advocate_points": referrals.advocate_points,
+                             "friend_discount": referrals.friend_discount},
     }

@@ -142,7 +142,7 @@ def refund(r: Refund, o: Order, tz: str = "UTC") -> dict[str, Any]:
 
 
 def order(o: Order, shop: Shop) -> dict[str, Any]:
-    tz = shop.config["timezone"]
+    tz = shop.settings.timezone
     cur = o.currency
     refunded = o.refunded_amount
     current_total = max(Decimal("0.00"), o.total_price - refunded)
@@ -247,19 +247,19 @@ def _gmt_offset(tz: str, at: datetime) -> str:
 
 def shop(s: Shop) -> dict[str, Any]:
     """``GET /shop.json`` and the ``app/uninstalled`` payload."""
-    cfg = s.config
-    tz = cfg["timezone"]
-    name = cfg.get("name") or s.domain.split(".", 1)[0].replace("-", " ").title()
-    plan = cfg["shopify_plan"]
+    cfg = s.settings
+    tz = cfg.timezone
+    name = cfg.name or s.domain.split(".", 1)[0].replace("-", " ").title()
+    plan = cfg.shopify_plan
     return {
         "id": s.id, "name": name, "email": f"owner@{s.domain}", "domain": s.domain, "province": None,
         "country": "US", "address1": None, "zip": None, "city": None, "source": None, "phone": None,
         "latitude": None, "longitude": None, "primary_locale": "en", "address2": None,
         "created_at": timestamp(s.created_at, tz), "updated_at": timestamp(s.created_at, tz),
-        "country_code": "US", "country_name": "United States", "currency": cfg["currency"],
+        "country_code": "US", "country_name": "United States", "currency": cfg.currency,
         "customer_email": f"owner@{s.domain}", "timezone": _gmt_offset(tz, s.created_at), "iana_timezone": tz,
         "shop_owner": f"{name} Owner", "money_format": "${{amount}}", "money_with_currency_format":
-        f"${{{{amount}}}} {cfg['currency']}", "weight_unit": "kg", "province_code": None, "taxes_included": False,
+        f"${{{{amount}}}} {cfg.currency}", "weight_unit": "kg", "province_code": None, "taxes_included": False,
         "auto_configure_tax_inclusivity": None, "tax_shipping": None, "county_taxes": True,
         "plan_display_name": {"plus": "Shopify Plus", "basic": "Basic", "shopify": "Shopify",
                               "advanced": "Advanced"}[plan],
@@ -267,10 +267,10 @@ def shop(s: Shop) -> dict[str, Any]:
                       "advanced": "unlimited"}[plan],
         "has_discounts": True, "has_gift_cards": False, "myshopify_domain": s.domain, "google_apps_domain": None,
         "google_apps_login_enabled": None, "money_in_emails_format": "${{amount}}",
-        "money_with_currency_in_emails_format": f"${{{{amount}}}} {cfg['currency']}",
+        "money_with_currency_in_emails_format": f"${{{{amount}}}} {cfg.currency}",
         "eligible_for_payments": True, "requires_extra_payments_agreement": False, "password_enabled": False,
         "has_storefront": True, "finances": True, "primary_location_id": None, "checkout_api_supported": True,
         "multi_location_enabled": True, "setup_required": False, "pre_launch_enabled": False,
-        "enabled_presentment_currencies": [cfg["currency"]], "transactional_sms_disabled": False,
+        "enabled_presentment_currencies": [cfg.currency], "transactional_sms_disabled": False,
         "marketing_sms_consent_enabled_at_checkout": False,
     }

@@ -30,7 +30,7 @@ def snapshot(shop: Shop, limit: int = 1000) -> dict[str, Any]:
         "redemptions": [wire.redemption(r, rivo) for r in list(rivo.redemptions.values())[:limit]],
         "referrals": [wire.referral(r, rivo) for r in list(rivo.referrals.values())[:limit]],
         "webhooks": [wire.webhook(s, shop.credentials.webhook_secret) for s in rivo.subscriptions.values()],
-        "earning_rules": [wire.earning_rule(r, shop.config["currency"]) for r in rivo.list_earning_rules()],
+        "earning_rules": [wire.earning_rule(r, shop.settings.currency) for r in rivo.list_earning_rules()],
         "rewards": [wire.reward(r) for r in rivo.list_rewards()],
         "vip_tiers": [wire.vip_tier(t, rivo, full=True) for t in rivo.list_tiers()],
         "orders": [{"id": o.id, "name": o.name, "customer_id": o.customer_id, "financial_status": o.financial_status,

@@ -85,7 +85,10 @@ def _note(value: Any, field: str) -> str | None:
 class LedgerOps(MemberOps):
     # -- guards ------------------------------------------------------------------------------------------
     def _program_active(self) -> bool:
-        return bool(self.ctx.config()["program"]["active"])
+        return self.ctx.settings().program.active
+
+    def program_active(self) -> bool:
+        return self._program_active()
 
     def earning_block(self, member: Member, rule: EarningRule | None, trigger: str) -> str | None:
         """Why ``member`` cannot earn from ``rule`` now (None when they can)."""
@@ -155,11 +158,11 @@ class LedgerOps(MemberOps):
             if source in ("custom_action", "visit_url") and not name:
                 raise ValidationFailed(f"custom_action_name is required when source is {source}"
                                        + (" (the URL)" if source == "visit_url" else ""), field="custom_action_name")
-            rule = self.find_rule(source, name)
+            rule = self.program.find_rule(source, name)
             if rule is None:
                 what = f"{source} {name!r}" if name else source
                 raise NotFound(f"no earning rule for {what}; configured triggers: "
-                               f"{', '.join(sorted({r.trigger for r in self.rules.values()})) or 'none'}",
+                               f"{', '.join(sorted({r.trigger for r in self.program.rules.values()})) or 'none'}",
                                resource="earning_rule")
             block = self.earning_block(member, rule, source)
             if block == "rule_disabled":
@@ -182,7 +185,7 @@ class LedgerOps(MemberOps):
     def _check_balance(self, plan: PointsEventPlan, overlay: dict[int, tuple[int, Decimal]] | None) -> None:
         member = plan.member
         points, credits = (overlay or {}).get(member.id, (member.points_tally, member.credits_tally))
-        if self.ctx.config()["api"]["allow_negative_balance"]:
+        if self.ctx.settings().api.allow_negative_balance:
             return
         if points + plan.points_diff < 0:
             raise InsufficientPoints(f"customer {member.id} has {points} points; cannot deduct {-plan.points_diff}",
@@ -290,7 +293,7 @@ class LedgerOps(MemberOps):
         """Earn from the rule for ``trigger`` if the member may: announce the action, then add the points.
         Returns None — and publishes nothing — when the rule is missing or disabled, the program inactive or
         the customer excluded (the seed: workflows do not trigger unless the rule is enabled)."""
-        rule = self.find_rule(trigger, name)
+        rule = self.program.find_rule(trigger, name)
         if rule is None or self.earning_block(member, rule, trigger) is not None:
             return None
         self.announce(member, rule, {**_action_details(trigger, name), **(details or {})})

@@ -20,6 +20,7 @@ from rivosim.domain.events import PointsExpired, PointsExpiryWarned
 from rivosim.domain.rivo.ledger import PointsEventPlan
 from rivosim.domain.rivo.models import Member, PointsEvent
 from rivosim.domain.rivo.tiers import TierOps
+from rivosim.domain.settings import ExpirySettings
 from rivosim.kernel.clock import add_months
 
 __all__ = ["LifecycleOps"]
@@ -59,7 +60,7 @@ class LifecycleOps(TierOps):
             return  # the shop was deleted: its clock stops here
         today = self.local_today()
         try:
-            if self._vip()["period"] == "calendar_year" and today.month == 1 and today.day == 1:
+            if self._vip().period == "calendar_year" and today.month == 1 and today.day == 1:
                 self.on_period_boundary()
             # Only look members up when the rule can earn at all (a year of idle days stays O(days)).
             if self._rule_can_fire("customer_birthday"):
@@ -70,7 +71,7 @@ class LifecycleOps(TierOps):
             self._schedule_daily()
 
     def _rule_can_fire(self, trigger: str) -> bool:
-        rule = self.find_rule(trigger)
+        rule = self.program.find_rule(trigger)
         return rule is not None and rule.enabled and self._program_active()
 
     def _celebrate(self, today: date, trigger: str, member_ids: list[int]) -> None:
@@ -135,13 +136,13 @@ class LifecycleOps(TierOps):
                       if (m := self.members.get(cid)) is not None and m.created_at.astimezone(tz).year < today.year)
 
     # -- points expiry -----------------------------------------------------------------------------------
-    def _expiry(self) -> dict[str, Any]:
-        return self.ctx.config()["program"]["expiry"]
+    def _expiry(self) -> ExpirySettings:
+        return self.ctx.settings().program.expiry
 
     def note_progress(self, member: Member, at: datetime) -> None:
         """In a rolling-year program, what happened at ``at`` leaves the window twelve months later, to the
         microsecond: re-evaluate the member then (a downgrade fires if they fell below their tier)."""
-        if self._vip()["period"] == "rolling_year":
+        if self._vip().period == "rolling_year":
             leaves = add_months(at, 12) + timedelta(microseconds=1)
             self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
 
@@ -155,11 +156,11 @@ class LifecycleOps(TierOps):
     def note_points_event(self, member: Member, event: PointsEvent) -> None:
         self.note_progress(member, event.applied_at)
         cfg = self._expiry()
-        if not cfg["enabled"] or event.source == "points_expired":
+        if not cfg.enabled or event.source == "points_expired":
             return
-        if cfg["mode"] == "per_event":
+        if cfg.mode == "per_event":
             if event.points_diff > 0:
-                expires_at = add_months(event.created_at, int(cfg["months"]))
+                expires_at = add_months(event.created_at, cfg.months)
                 event.expires_at = expires_at
                 lot = [event.id, event.points_diff, expires_at]
                 self.lots.setdefault(member.id, deque()).append(lot)
@@ -171,11 +172,11 @@ class LifecycleOps(TierOps):
             elif event.points_diff < 0:
                 self._consume_lots(member.id, -event.points_diff)
         else:
-            if event.source == "points_purchase" and cfg["exclude_redemptions_from_activity"]:
+            if event.source == "points_purchase" and cfg.exclude_redemptions_from_activity:
                 return
             generation = self._inactivity_gen.get(member.id, 0) + 1
             self._inactivity_gen[member.id] = generation
-            expires_at = add_months(event.created_at, int(cfg["months"]))
+            expires_at = add_months(event.created_at, cfg.months)
             for kind, before in WARNINGS:
                 self.ctx.keep_time(expires_at - before, lambda kind=kind, cid=member.id, g=generation, at=expires_at:
                                   self._warn_inactive(cid, g, kind, at), f"rivo:expiry_{kind}")
@@ -194,7 +195,7 @@ class LifecycleOps(TierOps):
 
     def _expiry_applies(self, mode: str) -> bool:
         cfg = self._expiry()
-        return not self.closed and bool(cfg["enabled"]) and cfg["mode"] == mode and self._program_active()
+        return not self.closed and cfg.enabled and cfg.mode == mode and self._program_active()
 
     def _warn_lot(self, member_id: int, lot: list[Any], kind: str) -> None:
         member = self.members.get(member_id)
@@ -241,13 +242,13 @@ class LifecycleOps(TierOps):
     def points_expire_at(self, member: Member) -> datetime | None:
         """When the member's next points expire (None when nothing will)."""
         cfg = self._expiry()
-        if not cfg["enabled"] or member.points_tally <= 0:
+        if not cfg.enabled or member.points_tally <= 0:
             return None
-        if cfg["mode"] == "per_event":
+        if cfg.mode == "per_event":
             lots = self.lots.get(member.id)
             return min((lot[2] for lot in lots if lot[1] > 0), default=None) if lots else None
         last = member.last_activity_at
-        return add_months(last, int(cfg["months"])) if last else None
+        return add_months(last, cfg.months) if last else None
 
 
 def add_months_date(day: date, months: int) -> date:

@@ -1,20 +1,22 @@
-"""The program half of ``RivoBackend``: earning rules, rewards and VIP tiers, kept in step with the shop
-configuration document, plus the REST operations on rewards.
+"""The program: earning rules, rewards and VIP tiers, kept in step with the shop's settings, plus the REST
+operations on rewards. A resource of its own (``Program``), composed by ``RivoBackend`` as ``program``; the
+ledger, tiers, redemptions, referrals and lifecycle reach it as ``self.program``.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.numbers import parse_bool, parse_decimal, parse_int, parse_optional_int
 from rivosim.domain.rivo.models import EarningRule, Reward, VipTier
-from rivosim.domain.rivo.state import RivoState
+from rivosim.domain.settings import ProgramSettings
 from rivosim.kernel.errors import InvalidConfig, NotFound, ValidationFailed
 
-__all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "ProgramOps"]
+__all__ = ["REWARD_TYPES", "REWARD_WRITABLE", "Program"]
 
 REWARD_TYPES = ("fixed_amount", "percentage", "free_shipping", "free_product", "gift_card", "points_to_credit")
 REWARD_SOURCES = ("points", "credits", "referrer", "referred", "vip_tier", "birthday")
@@ -27,9 +29,20 @@ MAX_VALUE = Decimal(1_000_000_000)  # keeps money arithmetic inside Decimal's pr
 PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
 
 
-class ProgramOps(RivoState):
+class Program:
+    """The shop's earning rules, rewards and tiers (``tier_order``: by threshold). Needs only the shop context."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        self.rules: dict[int, EarningRule] = {}
+        self.rewards: dict[int, Reward] = {}
+        self.tiers: dict[int, VipTier] = {}
+        self.tier_order: list[VipTier] = []
+        # The rule/tier/reward lists last applied from the settings (see apply_program_config).
+        self._applied_program: dict[str, Any] = {}
+
     # -- configuration -----------------------------------------------------------------------------------
-    def apply_program_config(self, program: dict[str, Any]) -> None:
+    def apply_program_config(self, program: ProgramSettings) -> None:
         """Bring rules, rewards and tiers in line with the document, keeping ids of entries that match
         (by ``id``, else by their natural key) so a PATCH that flips ``enabled`` keeps references intact.
 
@@ -38,9 +51,7 @@ class ProgramOps(RivoState):
         refusal raises :class:`InvalidConfig` naming the field and leaves the program as it was.
         """
         now = self.ctx.now()
-        raw_rules = program.get("earning_rules") or []
-        raw_tiers = (program.get("vip") or {}).get("tiers") or []
-        raw_rewards = program.get("rewards") or []
+        raw_rules, raw_tiers, raw_rewards = program.earning_rules, program.vip.tiers, program.rewards
         applied = self._applied_program
         rewards_changed = raw_rewards != applied.get("rewards")
         if rewards_changed:
@@ -57,13 +68,13 @@ class ProgramOps(RivoState):
                                     lambda raw, id_: self._make_rule(raw, id_), "earning_rule")
         if raw_tiers != applied.get("tiers"):
             self.tiers = self._sync(self.tiers, raw_tiers,
-                                    lambda t: t["name"].casefold() if isinstance(t, dict) else t.name.casefold(),
+                                    lambda t: t["name"].casefold() if isinstance(t, Mapping) else t.name.casefold(),
                                     lambda raw, id_: self._make_tier(raw, id_, now), "vip_tier")
             self.tier_order = sorted(self.tiers.values(), key=lambda t: t.threshold)
         if rewards_changed:
             live = {k: v for k, v in self.rewards.items() if not v.deleted}
             synced = self._sync(live, raw_rewards,
-                                lambda r: r["name"].casefold() if isinstance(r, dict) else r.name.casefold(),
+                                lambda r: r["name"].casefold() if isinstance(r, Mapping) else r.name.casefold(),
                                 lambda raw, id_: self._make_reward(raw, id_, now, existing=live.get(id_)),
                                 "reward")
             # A reward dropped from the list is soft-deleted, so past redemptions still resolve it.
@@ -73,16 +84,16 @@ class ProgramOps(RivoState):
                     reward.enabled = False
                     reward.updated_at = now
             self.rewards = {**{k: v for k, v in self.rewards.items() if k not in synced}, **synced}
-        self._applied_program = {"earning_rules": copy.deepcopy(raw_rules), "tiers": copy.deepcopy(raw_tiers),
-                                 "rewards": copy.deepcopy(raw_rewards)}
+        # The settings are frozen: keeping them is keeping a copy.
+        self._applied_program = {"earning_rules": raw_rules, "tiers": raw_tiers, "rewards": raw_rewards}
 
     @staticmethod
     def _rule_key(rule: Any) -> tuple[str, str | None]:
-        if isinstance(rule, dict):
+        if isinstance(rule, Mapping):
             return rule["trigger"], rule.get("custom_action_name") or rule.get("url")
         return rule.trigger, rule.custom_action_name or rule.url
 
-    def _sync(self, current: dict[int, Any], wanted: list[dict[str, Any]], key: Any, make: Any,
+    def _sync(self, current: dict[int, Any], wanted: tuple[Mapping[str, Any], ...], key: Any, make: Any,
               kind: str) -> dict[int, Any]:
         """Match each wanted entry to a current object (its ``id``, else the first unmatched object with the
         same natural key, in id order) so two entries sharing a key never collapse into one id."""
@@ -102,7 +113,7 @@ class ProgramOps(RivoState):
             out[id_] = make(raw, id_)
         return out
 
-    def _make_rule(self, raw: dict[str, Any], id_: int) -> EarningRule:
+    def _make_rule(self, raw: Mapping[str, Any], id_: int) -> EarningRule:
         base = raw.get("currency_base_amount")
         return EarningRule(
             id=id_, trigger=raw["trigger"], name=raw.get("name") or raw["trigger"].replace("_", " ").title(),
@@ -114,13 +125,13 @@ class ProgramOps(RivoState):
             once_per_customer=raw.get("once_per_customer", raw["trigger"] in ONCE_TRIGGERS),
         )
 
-    def _make_tier(self, raw: dict[str, Any], id_: int, now: datetime) -> VipTier:
+    def _make_tier(self, raw: Mapping[str, Any], id_: int, now: datetime) -> VipTier:
         old = self.tiers.get(id_)
         return VipTier(id=id_, name=raw["name"], threshold=Decimal(str(raw["threshold"])),
                        created_at=old.created_at if old else now, updated_at=now,
                        perks=tuple(raw.get("perks") or ()), desc=raw.get("desc"), icon_url=raw.get("icon_url"))
 
-    def _make_reward(self, raw: dict[str, Any], id_: int, now: datetime, existing: Reward | None = None) -> Reward:
+    def _make_reward(self, raw: Mapping[str, Any], id_: int, now: datetime, existing: Reward | None = None) -> Reward:
         """A fresh reward from ``raw`` (the list is the whole truth: absent fields take their defaults),
         keeping an existing reward's creation time and redemption count."""
         reward = Reward(id=id_, name=raw["name"], created_at=existing.created_at if existing else now,
@@ -129,7 +140,7 @@ class ProgramOps(RivoState):
         return reward
 
     # -- reward operations (REST) ------------------------------------------------------------------------
-    def _apply_reward_fields(self, reward: Reward, raw: dict[str, Any], *, partial: bool) -> None:
+    def _apply_reward_fields(self, reward: Reward, raw: Mapping[str, Any], *, partial: bool) -> None:
         """Validate every field first, then assign — a refused update changes nothing."""
         staged: dict[str, Any] = {}
         for name, value in raw.items():
@@ -216,8 +227,8 @@ class ProgramOps(RivoState):
 
     # -- tiers and rules ---------------------------------------------------------------------------------
     def vip_available(self) -> bool:
-        cfg = self.ctx.config()
-        return bool(cfg["program"]["vip"]["enabled"]) and PLAN_RANK[cfg["plan"]] >= PLAN_RANK["scale"]
+        settings = self.ctx.settings()
+        return settings.program.vip.enabled and PLAN_RANK[settings.plan] >= PLAN_RANK["scale"]
 
     def list_tiers(self) -> list[VipTier]:
         return list(self.tier_order)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import RedemptionCreated
 from rivosim.domain.numbers import parse_int
+from rivosim.domain.rivo.core import MemberLedger
 from rivosim.domain.rivo.ledger import PointsEventPlan, cents, credits_amount
 from rivosim.domain.rivo.models import Redemption
-from rivosim.domain.rivo.tiers import TierOps
+from rivosim.domain.rivo.program import Program
 from rivosim.kernel.clock import add_months
 from rivosim.kernel.errors import (
     CustomerExcluded,
@@ -21,10 +23,19 @@ from rivosim.kernel.errors import (
     ValidationFailed,
 )
 
-__all__ = ["RedemptionOps"]
+__all__ = ["Redemptions"]
 
 
-class RedemptionOps(TierOps):
+class Redemptions:
+    """The shop's redemptions. Collaborators: the program (the reward redeemed) and the members' ledger (who
+    redeems, and the negative points event)."""
+
+    def __init__(self, ctx: ShopContext, program: Program, core: MemberLedger) -> None:
+        self.ctx = ctx
+        self.program = program
+        self.core = core
+        self.redemptions: dict[int, Redemption] = {}
+
     def redeem_reward(self, fields: dict[str, Any]) -> Redemption:
         allowed = {"customer_identifier", "reward_id", "points_amount", "credits_amount"}
         for key in fields:
@@ -35,13 +46,13 @@ class RedemptionOps(TierOps):
         if fields.get("reward_id") in (None, ""):
             raise ValidationFailed("reward_id is required", field="reward_id")
         reward_id = parse_int(fields["reward_id"], "reward_id")
-        member = self.find_member(fields["customer_identifier"])
-        reward = self.get_reward(reward_id)
+        member = self.core.find_member(fields["customer_identifier"])
+        reward = self.program.get_reward(reward_id)
         if not reward.enabled:
             raise ValidationFailed(f"reward {reward.id} ({reward.name!r}) is disabled", field="reward_id")
-        if not self._program_active():
+        if not self.core.program_active():
             raise ProgramInactive("the loyalty program is not active: rewards cannot be redeemed")
-        if self.is_excluded(member):
+        if self.core.is_excluded(member):
             raise CustomerExcluded(f"customer {member.id} is tagged 'Rivo Excluded' and cannot earn or redeem")
         points = 0
         credits = Decimal("0.00")
@@ -66,7 +77,7 @@ class RedemptionOps(TierOps):
             value = cents(reward.reward_value * points / step)
         else:
             points = reward.points_amount
-        allow_negative = self.ctx.config()["api"]["allow_negative_balance"]
+        allow_negative = self.ctx.settings().api.allow_negative_balance
         if points > member.points_tally and not allow_negative:
             raise InsufficientPoints(f"customer {member.id} has {member.points_tally} points; {reward.name!r} needs "
                                      f"{points}", balance=member.points_tally, required=points)
@@ -88,7 +99,7 @@ class RedemptionOps(TierOps):
         reward.redeemed_count += 1
         self.ctx.bus.publish(RedemptionCreated(shop=self.ctx.domain, at=now, customer_id=member.id,
                                                redemption_id=redemption.id, reward_id=reward.id))
-        event = self.apply_plan(PointsEventPlan(
+        event = self.core.apply_plan(PointsEventPlan(
             member=member, source="points_purchase", points_diff=-points, credits_diff=-credits, applied_at=now,
             title=f"Redeemed {redemption.name}", points_purchase_id=redemption.id,
         ))
@@ -97,7 +108,7 @@ class RedemptionOps(TierOps):
 
     def list_redemptions(self, customer_identifier: Any = None) -> list[Redemption]:
         if customer_identifier is not None:
-            member = self.find_member(customer_identifier)
+            member = self.core.find_member(customer_identifier)
             return [r for r in self.redemptions.values() if r.customer_id == member.id]
         return list(self.redemptions.values())
 

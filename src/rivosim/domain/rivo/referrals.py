@@ -10,20 +10,32 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import ReferralClaimed, ReferralCompleted
+from rivosim.domain.rivo.core import MemberLedger
 from rivosim.domain.rivo.ledger import PointsEventPlan
 from rivosim.domain.rivo.models import Referral
-from rivosim.domain.rivo.redemptions import RedemptionOps
+from rivosim.domain.rivo.program import Program
+from rivosim.domain.settings import ReferralSettings
 from rivosim.kernel.errors import Conflict, CustomerExcluded, NotFound, ValidationFailed
 
-__all__ = ["ReferralOps"]
+__all__ = ["Referrals"]
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ReferralOps(RedemptionOps):
-    def _referral_settings(self) -> dict[str, Any]:
-        return self.ctx.config()["program"]["referrals"]
+class Referrals:
+    """The shop's referrals. Collaborators: the program (the referral_complete rule) and the members' ledger
+    (advocates, friends, and the advocate's reward)."""
+
+    def __init__(self, ctx: ShopContext, program: Program, core: MemberLedger) -> None:
+        self.ctx = ctx
+        self.program = program
+        self.core = core
+        self.referrals: dict[int, Referral] = {}
+
+    def _referral_settings(self) -> ReferralSettings:
+        return self.ctx.settings().program.referrals
 
     def create_referral(self, fields: dict[str, Any]) -> Referral:
         allowed = {"email", "referral_code", "remote_ip"}
@@ -40,14 +52,14 @@ class ReferralOps(RedemptionOps):
             ip = str(ipaddress.ip_address(fields["remote_ip"].strip()))
         except ValueError as exc:
             raise ValidationFailed("remote_ip must be an IPv4 or IPv6 address", field="remote_ip") from exc
-        advocate_id = self.member_id_for_code(fields["referral_code"])
-        if advocate_id is None or advocate_id not in self.members:
+        advocate_id = self.core.member_id_for_code(fields["referral_code"])
+        if advocate_id is None or advocate_id not in self.core.members:
             raise NotFound(f"no advocate with referral_code {fields['referral_code']!r}", resource="referral_code")
         settings = self._referral_settings()
-        if not settings["enabled"] or not self._program_active():
+        if not settings.enabled or not self.core.program_active():
             raise ValidationFailed("the referral program is not active", field="referral_code")
-        advocate = self.members[advocate_id]
-        if self.is_excluded(advocate):
+        advocate = self.core.members[advocate_id]
+        if self.core.is_excluded(advocate):
             raise CustomerExcluded("the advocate is tagged 'Rivo Excluded' and cannot refer friends",
                                    field="referral_code")
         now = self.ctx.now()
@@ -57,20 +69,20 @@ class ReferralOps(RedemptionOps):
         block = None
         if advocate.email and advocate.email.casefold() == email.casefold():
             block = "self_referral"
-        elif settings["new_customers_only"] and self.members_by_email.get(email.casefold()) is not None \
-                and self.members[self.members_by_email[email.casefold()]].orders_count > 0:
+        elif settings.new_customers_only and self.core.members_by_email.get(email.casefold()) is not None \
+                and self.core.members[self.core.members_by_email[email.casefold()]].orders_count > 0:
             block = "existing_customer"
         else:
             week_ago = now - timedelta(days=7)
             same_ip = sum(1 for r in self.referrals.values() if r.signup_ip == ip and r.created_at >= week_ago)
-            if same_ip >= settings["weekly_ip_threshold"]:
+            if same_ip >= settings.weekly_ip_threshold:
                 block = "ip_threshold_exceeded"
         referral = Referral(
             id=self.ctx.ids.next("referral"), advocate_customer_id=advocate.id, referred_email=email, signup_ip=ip,
             created_at=now, status="blocked" if block else "pending", status_last_changed_at=now, claimed_at=now,
             block_reason=block,
             referred_discount_code=None if block else "REF-" + self.ctx.ids.alnum(10),
-            referred_customer_id=self.members_by_email.get(email.casefold()),
+            referred_customer_id=self.core.members_by_email.get(email.casefold()),
         )
         self.referrals[referral.id] = referral
         if not block:
@@ -96,18 +108,18 @@ class ReferralOps(RedemptionOps):
         referral.completed_at = now
         referral.referred_order_id = order_id
         if referral.referred_customer_id is None:
-            referral.referred_customer_id = self.members_by_email.get(referral.referred_email.casefold())
-        advocate = self.members.get(referral.advocate_customer_id)
+            referral.referred_customer_id = self.core.members_by_email.get(referral.referred_email.casefold())
+        advocate = self.core.members.get(referral.advocate_customer_id)
         if advocate is not None:
             settings = self._referral_settings()
-            rule = self.find_rule("referral_complete")
-            points = rule.points_amount if rule is not None else settings["advocate_points"]
+            rule = self.program.find_rule("referral_complete")
+            points = rule.points_amount if rule is not None else settings.advocate_points
             event = None
             if rule is not None:
-                event = self.earn(advocate, "referral_complete", points=points, title="Referral completed")
-            elif self.earning_block(advocate, None, "referral_complete") == "no_rule" and points > 0:
+                event = self.core.earn(advocate, "referral_complete", points=points, title="Referral completed")
+            elif self.core.earning_block(advocate, None, "referral_complete") == "no_rule" and points > 0:
                 # No referral_complete earning rule: the referral settings' advocate reward applies.
-                event = self.apply_plan(PointsEventPlan(
+                event = self.core.apply_plan(PointsEventPlan(
                     member=advocate, source="referral_complete", points_diff=points, credits_diff=Decimal("0.00"),
                     applied_at=now, title="Referral completed"))
             referral.advocate_reward_status = "rewarded" if event is not None else "not_rewarded"
@@ -120,7 +132,7 @@ class ReferralOps(RedemptionOps):
         """A referred friend's first paid order completes their pending referral."""
         if not email:
             return None
-        member = self.members.get(customer_id)
+        member = self.core.members.get(customer_id)
         if member is None or member.orders_count != 1:
             return None
         for referral in self.referrals.values():
@@ -139,7 +151,7 @@ class ReferralOps(RedemptionOps):
 
     def list_referrals(self, customer_identifier: Any = None) -> list[Referral]:
         if customer_identifier is not None:
-            member = self.find_member(customer_identifier)
+            member = self.core.find_member(customer_identifier)
             email = (member.email or "").casefold()
             return [r for r in self.referrals.values()
                     if r.advocate_customer_id == member.id or r.referred_email.casefold() == email]

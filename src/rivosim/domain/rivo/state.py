@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
-from typing import Any
 
 from rivosim.domain.context import ShopContext
 from rivosim.domain.rivo.models import (
-    EarningRule,
     Member,
     PointsEvent,
-    Redemption,
-    Referral,
-    Reward,
-    VipTier,
-    WebhookSubscription,
-    WidgetEvent,
 )
+from rivosim.domain.rivo.program import Program
 
 
 class RivoState:
@@ -27,21 +20,14 @@ class RivoState:
         # Referral codes are a reversible encoding of the customer id (no per-member storage or index):
         # base-36 of (id XOR a per-shop mask), so a million seeded members cost nothing extra.
         self._code_mask = ctx.rng.getrandbits(44)
-        self.rules: dict[int, EarningRule] = {}
-        self.rewards: dict[int, Reward] = {}
-        self.tiers: dict[int, VipTier] = {}
-        self.tier_order: list[VipTier] = []
-        # The rule/tier/reward lists last applied from the configuration document (see apply_program_config).
-        self._applied_program: dict[str, Any] = {}
+        # The rules, rewards and tiers: a composed resource every part reads (built here, first, so every part
+        # may use it while the backend is assembled).
+        self.program = Program(ctx)
         self.members: dict[int, Member] = {}
         self.members_by_email: dict[str, int] = {}
         self.points_events: dict[int, PointsEvent] = {}
         self.ledger: dict[int, list[PointsEvent]] = {}
         self.purchases: dict[int, list[tuple[object, Decimal, int]]] = {}
-        self.redemptions: dict[int, Redemption] = {}
-        self.referrals: dict[int, Referral] = {}
-        self.subscriptions: dict[int, WebhookSubscription] = {}
-        self.widget_events: dict[int, WidgetEvent] = {}
         self.order_points: dict[int, list[int]] = {}
         # Members not yet visible to the API (Shopify -> Rivo propagation delay), pruned as time passes.
         self.hidden_until: dict[int, object] = {}

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import StorefrontActionRecorded
+from rivosim.domain.rivo.core import MemberLedger
 from rivosim.domain.rivo.members import validate_dob
 from rivosim.domain.rivo.models import Member, PointsEvent, WebhookSubscription, WidgetEvent
-from rivosim.domain.rivo.referrals import ReferralOps
 from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
-__all__ = ["STOREFRONT_ACTIONS", "TOPICS", "SubscriptionOps"]
+__all__ = ["STOREFRONT_ACTIONS", "TOPICS", "Storefront", "WebhookSubscriptions"]
 
 # Real topics (rivo-api.md §4.5) first, then the ones rivosim names for seed triggers without a known topic.
 TOPICS = (
@@ -38,8 +39,14 @@ STOREFRONT_ACTIONS: dict[str, str | None] = {
 _SUB_FIELDS = {"event_type", "topic", "url", "endpoint_url", "description", "status"}
 
 
-class SubscriptionOps(ReferralOps):
-    # -- webhook subscriptions ---------------------------------------------------------------------------
+class WebhookSubscriptions:
+    """The shop's Rivo webhook subscriptions: one per event type, each enabled or disabled. Owns its store and
+    needs nothing but the shop context; ``RivoBackend`` composes it (as ``webhooks``)."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        self.subscriptions: dict[int, WebhookSubscription] = {}
+
     def _subscription_fields(self, fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         for key in fields:
             if key not in _SUB_FIELDS:
@@ -112,13 +119,21 @@ class SubscriptionOps(ReferralOps):
                 return sub
         return None
 
-    # -- storefront actions ------------------------------------------------------------------------------
+class Storefront:
+    """Storefront actions and the widget events they leave. Collaborator: the members' ledger (who acts, their
+    birthday, and what the action earns)."""
+
+    def __init__(self, ctx: ShopContext, core: MemberLedger) -> None:
+        self.ctx = ctx
+        self.core = core
+        self.widget_events: dict[int, WidgetEvent] = {}
+
     def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
                                                                                               PointsEvent | None]:
         """A customer does something on the storefront; earns through the matching rule when allowed."""
         if not isinstance(action, str) or action not in STOREFRONT_ACTIONS:
             raise ValidationFailed(f"action must be one of {', '.join(STOREFRONT_ACTIONS)}", field="action")
-        member = self.members.get(customer_id)
+        member = self.core.members.get(customer_id)
         if member is None:
             raise NotFound(f"customer {customer_id} not found", resource="customer")
         name = details.get("custom_action_name") if action == "custom_action" else details.get("url")
@@ -126,7 +141,7 @@ class SubscriptionOps(ReferralOps):
             key = "custom_action_name" if action == "custom_action" else "url"
             raise ValidationFailed(f"{key} is required for {action}", field=key)
         if action == "birthday_set":
-            self.set_dob(member, validate_dob(details.get("dob")))
+            self.core.set_dob(member, validate_dob(details.get("dob")))
         now = self.ctx.now()
         widget = None
         if action == "widget_open":
@@ -136,7 +151,7 @@ class SubscriptionOps(ReferralOps):
         trigger = STOREFRONT_ACTIONS[action]
         extra = {k: v for k, v in details.items() if k not in ("custom_action_name", "url")
                  and isinstance(v, str | int | float | bool)}
-        earned = self.earn(member, trigger, name=name, details=extra) if trigger else None
+        earned = self.core.earn(member, trigger, name=name, details=extra) if trigger else None
         return widget, earned
 
     def record_widget_event(self, member: Member | None, name: str, details: dict[str, Any]) -> WidgetEvent:

@@ -20,20 +20,20 @@ from rivosim.domain.events import TierChanged
 from rivosim.domain.numbers import int_text
 from rivosim.domain.rivo.ledger import NON_EARNING_SOURCES, LedgerOps
 from rivosim.domain.rivo.models import Member, VipTier
-from rivosim.domain.rivo.program import ProgramOps
+from rivosim.domain.settings import VipSettings
 from rivosim.kernel.clock import add_months
 from rivosim.kernel.errors import CustomerExcluded, ValidationFailed
 
 __all__ = ["TierOps"]
 
 
-class TierOps(LedgerOps, ProgramOps):
+class TierOps(LedgerOps):
     tiers_deferred = False
-    def _vip(self) -> dict[str, Any]:
-        return self.ctx.config()["program"]["vip"]
+    def _vip(self) -> VipSettings:
+        return self.ctx.settings().program.vip
 
     def shop_tz(self) -> ZoneInfo:
-        return ZoneInfo(self.ctx.config()["timezone"])
+        return ZoneInfo(self.ctx.settings().timezone)
 
     def _year_start(self, year: int) -> datetime:
         """1 January 00:00 in the shop's time zone, as a UTC instant (calendar years are the shop's)."""
@@ -43,27 +43,27 @@ class TierOps(LedgerOps, ProgramOps):
         """Start of the current tier period (None for lifetime), respecting the program start date."""
         vip = self._vip()
         start: datetime | None = None
-        if vip["period"] == "calendar_year":
+        if vip.period == "calendar_year":
             start = self._year_start(at.astimezone(self.shop_tz()).year)
-        elif vip["period"] == "rolling_year":
+        elif vip.period == "rolling_year":
             # The window is (at - 12 months, at]: what happened exactly a year ago has just left it.
             start = add_months(at, -12) + timedelta(microseconds=1)
-        if vip.get("start_date"):
-            program_start = datetime.combine(date.fromisoformat(vip["start_date"]), datetime.min.time(), UTC)
+        if vip.start_date:
+            program_start = datetime.combine(date.fromisoformat(vip.start_date), datetime.min.time(), UTC)
             start = program_start if start is None or program_start > start else start
         return start
 
     def next_period_boundary(self, at: datetime) -> datetime | None:
-        if self._vip()["period"] == "calendar_year":
+        if self._vip().period == "calendar_year":
             return self._year_start(at.astimezone(self.shop_tz()).year + 1)
-        if self._vip()["period"] == "rolling_year":
+        if self._vip().period == "rolling_year":
             return add_months(at, 12)
         return None
 
     def tier_progress(self, member: Member, at: datetime | None = None) -> Decimal:
         """The member's progress in the entry method's unit over the current period."""
         at = at or self.ctx.now()
-        method = self._vip()["entry_method"]
+        method = self._vip().entry_method
         start = self.period_start(at)
         if method == "points_earned":
             if start is None:
@@ -81,14 +81,14 @@ class TierOps(LedgerOps, ProgramOps):
     def earned_tier(self, member: Member, at: datetime | None = None) -> VipTier | None:
         progress = self.tier_progress(member, at)
         tier = None
-        for candidate in self.tier_order:
+        for candidate in self.program.tier_order:
             if progress >= candidate.threshold:
                 tier = candidate
         return tier
 
     def next_tier(self, member: Member) -> VipTier | None:
-        current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
-        for candidate in self.tier_order:
+        current = self.program.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
+        for candidate in self.program.tier_order:
             if current is None or candidate.threshold > current.threshold:
                 return candidate
         return None
@@ -109,24 +109,24 @@ class TierOps(LedgerOps, ProgramOps):
 
     def evaluate_tier(self, member: Member) -> TierChanged | None:
         """Move the member to the tier they have earned, honouring a manual override while it holds."""
-        if member.vip_tier_id is not None and member.vip_tier_id not in self.tiers:
+        if member.vip_tier_id is not None and member.vip_tier_id not in self.program.tiers:
             # The tier was removed from the program: nobody holds it any more (nor an override to it).
             member.vip_tier_id = None
             member.tier_override_until = None
             member.tier_override_earned_id = None
-        if not self.vip_available() or not self.tier_order:
+        if not self.program.vip_available() or not self.program.tier_order:
             return None
         if not self._program_active() or self.is_excluded(member):
             # An inactive program fires nothing; a "Rivo Excluded" customer takes no part in the program.
             return None
         now = self.ctx.now()
         earned = self.earned_tier(member, now)
-        current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
+        current = self.program.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
         if self._override_holds(member, now):
             # The override yields only to a tier *earned* above it: above the tier set by hand and above the
             # tier the member had already earned when it was set (else a manual downgrade would be undone by
             # the very next ledger change).
-            floor = self.tiers.get(member.tier_override_earned_id) if member.tier_override_earned_id else None
+            floor = self.program.tiers.get(member.tier_override_earned_id) if member.tier_override_earned_id else None
             bar = max((t.threshold for t in (current, floor) if t is not None), default=None)
             if earned is None or bar is None or earned.threshold <= bar:
                 return None
@@ -140,7 +140,7 @@ class TierOps(LedgerOps, ProgramOps):
 
     def _move(self, member: Member, tier: VipTier | None, *, manual: bool, internal_note: str | None = None,
               external_note: str | None = None) -> TierChanged | None:
-        current = self.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
+        current = self.program.tiers.get(member.vip_tier_id) if member.vip_tier_id else None
         if (tier.id if tier else None) == (current.id if current else None):
             return None
         now = self.ctx.now()
@@ -173,14 +173,14 @@ class TierOps(LedgerOps, ProgramOps):
             tier_id = parsed
         if isinstance(tier_id, bool) or not isinstance(tier_id, int):
             raise ValidationFailed("vip_tier_id is required and must be an integer", field="vip_tier_id")
-        tier = self.get_tier(tier_id)
+        tier = self.program.get_tier(tier_id)
         if self.is_excluded(member):
             raise CustomerExcluded(f"customer {member.id} is tagged 'Rivo Excluded' and takes no part in the "
                                    "VIP program")
         for name, value in (("internal_note", internal_note), ("external_note", external_note)):
             if value is not None and not isinstance(value, str):
                 raise ValidationFailed(f"{name} must be a string", field=name)
-        if not self.vip_available():
+        if not self.program.vip_available():
             raise ValidationFailed("the VIP program is not available: it is disabled or the plan is below Scale",
                                    field="vip_tier_id")
         now = self.ctx.now()

@@ -5,22 +5,34 @@ Every operation refuses bad input before changing anything and publishes what ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import CustomerCreated, CustomerDeleted, CustomerUpdated
-from rivosim.domain.shopify.models import Order, ShopifyCustomer
+from rivosim.domain.shopify.models import ShopifyCustomer
 from rivosim.domain.shopify.search import parse_customer_query
-from rivosim.domain.shopify.state import ShopifyState
+from rivosim.domain.shopify.state import ShopifyResource
 from rivosim.kernel.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 
-__all__ = ["CUSTOMER_STATES", "CustomerOps"]
+__all__ = ["CUSTOMER_STATES", "Customers"]
 
 CUSTOMER_STATES = ("enabled", "disabled", "invited", "declined")
 
 
-class CustomerOps(ShopifyState):
+class Customers(ShopifyResource):
+    """The shop's customers, by id and by email. Collaborators: whether a customer has orders (a customer with
+    orders cannot be deleted) and the metafield store (a deleted customer's metafields go with it)."""
+
+    def __init__(self, ctx: ShopContext, *, has_orders: Callable[[int], bool],
+                 drop_metafields_of: Callable[[str, int], None]) -> None:
+        super().__init__(ctx)
+        self.customers: dict[int, ShopifyCustomer] = {}
+        self.by_email: dict[str, int] = {}
+        self._has_orders = has_orders
+        self._drop_metafields_of = drop_metafields_of
+
     def get_customer(self, customer_id: int) -> ShopifyCustomer:
         customer = self.customers.get(customer_id)
         if customer is None:
@@ -28,7 +40,7 @@ class CustomerOps(ShopifyState):
         return customer
 
     def find_customer_by_email(self, email: str) -> ShopifyCustomer | None:
-        cid = self._by_email.get(email.strip().casefold())
+        cid = self.by_email.get(email.strip().casefold())
         return self.customers.get(cid) if cid is not None else None
 
     def create_customer(self, *, email: Any = None, first_name: Any = None, last_name: Any = None,
@@ -38,7 +50,7 @@ class CustomerOps(ShopifyState):
                         created_at: datetime | None = None, state: str = "enabled") -> ShopifyCustomer:
         """Create a customer and publish ``CustomerCreated`` (Rivo mirrors it into the program)."""
         email_value = self._email(email)
-        if email_value and email_value.casefold() in self._by_email:
+        if email_value and email_value.casefold() in self.by_email:
             raise AlreadyExists("email has already been taken", field="email")
         for flag_name, flag in (("accepts_marketing", accepts_marketing), ("accepts_sms", accepts_sms),
                                 ("verified_email", verified_email)):
@@ -70,7 +82,7 @@ class CustomerOps(ShopifyState):
     def _insert(self, customer: ShopifyCustomer) -> None:
         self.customers[customer.id] = customer
         if customer.email:
-            self._by_email[customer.email.casefold()] = customer.id
+            self.by_email[customer.email.casefold()] = customer.id
 
     def check_customer_changes(self, customer_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         """The normalised ``changes`` (or a refusal): what ``update_customer`` would apply."""
@@ -78,7 +90,7 @@ class CustomerOps(ShopifyState):
         for key, value in changes.items():
             if key == "email":
                 email_value = self._email(value)
-                owner = self._by_email.get(email_value.casefold()) if email_value else None
+                owner = self.by_email.get(email_value.casefold()) if email_value else None
                 if owner is not None and owner != customer_id:
                     raise AlreadyExists("email has already been taken", field="email")
                 staged[key] = email_value
@@ -107,11 +119,11 @@ class CustomerOps(ShopifyState):
         if not staged:
             return customer
         if "email" in staged and customer.email:
-            self._by_email.pop(customer.email.casefold(), None)
+            self.by_email.pop(customer.email.casefold(), None)
         for key, value in staged.items():
             setattr(customer, key, value)
         if customer.email:
-            self._by_email[customer.email.casefold()] = customer.id
+            self.by_email[customer.email.casefold()] = customer.id
         customer.updated_at = self.ctx.now()
         self.ctx.bus.publish(CustomerUpdated(shop=self.ctx.domain, at=customer.updated_at,
                                              customer_id=customer.id, changes=dict(staged)))
@@ -131,12 +143,12 @@ class CustomerOps(ShopifyState):
 
     def delete_customer(self, customer_id: int) -> None:
         customer = self.get_customer(customer_id)
-        if any(o.customer_id == customer_id for o in self.orders.values()):
+        if self._has_orders(customer_id):
             raise Conflict("Error deleting customer: customer has orders", field="customer")
         del self.customers[customer_id]
         if customer.email:
-            self._by_email.pop(customer.email.casefold(), None)
-        self.drop_metafields_of("customer", customer_id)
+            self.by_email.pop(customer.email.casefold(), None)
+        self._drop_metafields_of("customer", customer_id)
         self.ctx.bus.publish(CustomerDeleted(shop=self.ctx.domain, at=self.ctx.now(), customer_id=customer_id))
 
     def iter_customers(self) -> Iterator[ShopifyCustomer]:
@@ -146,7 +158,3 @@ class CustomerOps(ShopifyState):
         """Customers matching Shopify's search ``query`` (see ``search.py``), by ascending id."""
         matches = parse_customer_query(query)
         return [c for c in self.customers.values() if matches(c)]
-
-    def orders_of(self, customer_id: int) -> list[Order]:
-        self.get_customer(customer_id)
-        return [o for o in self.orders.values() if o.customer_id == customer_id]

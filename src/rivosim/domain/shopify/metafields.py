@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.shopify.models import Metafield
-from rivosim.domain.shopify.state import ShopifyState
+from rivosim.domain.shopify.state import ShopifyResource
 from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
-__all__ = ["METAFIELD_TYPES", "OWNER_RESOURCES", "MetafieldInput", "MetafieldOps", "MetafieldsSetRefused"]
+__all__ = ["METAFIELD_TYPES", "OWNER_RESOURCES", "MetafieldInput", "Metafields", "MetafieldsSetRefused"]
 
 OWNER_RESOURCES = ("shop", "customer", "order")
 # shopify-api.md §1.4: the current type names (reference types are not emulated); ``list.<type>`` of these too.
@@ -145,7 +147,51 @@ def _resolve_app_namespace(namespace: str) -> str:
     return namespace
 
 
-class MetafieldOps(ShopifyState):
+class Metafields(ShopifyResource):
+    """The shop's metafields (one store for every owner) and their (owner, namespace, key) index.
+    Collaborator: ``owners`` says whether an owner exists (``shop``, ``customer``, ``order`` -> id -> bool)."""
+
+    def __init__(self, ctx: ShopContext, owners: Mapping[str, Callable[[int], bool]]) -> None:
+        super().__init__(ctx)
+        self._owners = owners
+        self._metafield_store: dict[int, Metafield] = {}
+        # (owner_resource, owner_id, namespace, key) -> metafield id: the uniqueness Shopify enforces, and what
+        # keeps an upsert O(1) when Rivo writes a metafield on every points change.
+        self._metafield_keys: dict[tuple[str, int, str, str], int] = {}
+        # Writers that defer their writes (Rivo's writeback marks a customer on every points change and writes
+        # when someone looks): any access to the metafield stores lets them catch up first, so nobody ever sees
+        # a stale value, and a burst of changes costs one write.
+        self._deferred_writers: list[Callable[[], None]] = []
+        self._deferred_pending = False
+
+    @property
+    def metafields(self) -> dict[int, Metafield]:
+        if self._deferred_pending:
+            self.settle_metafields()
+        return self._metafield_store
+
+    @property
+    def _metafield_index(self) -> dict[tuple[str, int, str, str], int]:
+        if self._deferred_pending:
+            self.settle_metafields()
+        return self._metafield_keys
+
+    def add_deferred_metafield_writer(self, flush: Callable[[], None]) -> None:
+        """Register ``flush``, which writes what a writer has deferred; it runs before the next metafield access
+        after :meth:`metafield_writes_deferred`."""
+        self._deferred_writers.append(flush)
+
+    def metafield_writes_deferred(self) -> None:
+        """A registered writer has writes waiting."""
+        self._deferred_pending = True
+
+    def settle_metafields(self) -> None:
+        """Let deferred writers write now (a reader is about to look, or the options are about to change)."""
+        if self._deferred_pending:
+            self._deferred_pending = False  # first: the writers' own writes access the stores
+            for flush in self._deferred_writers:
+                flush()
+
     # -- reading -------------------------------------------------------------------------------------------
     def get_metafield(self, metafield_id: int, owner_resource: str | None = None, owner_id: int | None = None
                       ) -> Metafield:
@@ -162,15 +208,9 @@ class MetafieldOps(ShopifyState):
     def metafields_of(self, owner_resource: str, owner_id: int) -> list[Metafield]:
         return [m for m in self.metafields.values() if m.owner_resource == owner_resource and m.owner_id == owner_id]
 
-    def shop_owner_id(self) -> int:
-        """Hook: the shop's id (``ShopifyBackend`` knows it)."""
-        raise NotImplementedError
-
     def check_owner(self, owner_resource: str, owner_id: int) -> None:
-        exists = {"shop": lambda: owner_id == self.shop_owner_id(),
-                  "customer": lambda: owner_id in self.customers,
-                  "order": lambda: owner_id in self.orders}.get(owner_resource)
-        if exists is None or not exists():
+        exists = self._owners.get(owner_resource)
+        if exists is None or not exists(owner_id):
             raise NotFound(f"no {owner_resource} {owner_id} to own a metafield", resource=owner_resource,
                            id=owner_id)
 

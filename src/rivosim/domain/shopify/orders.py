@@ -10,19 +10,37 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import OrderCancelled, OrderCreated, OrderLine, OrderPaid, OrderRefunded, OrderUpdated
+from rivosim.domain.shopify.customers import Customers
 from rivosim.domain.shopify.models import DiscountCode, LineItem, Order, Refund, Transaction
-from rivosim.domain.shopify.state import ShopifyState
+from rivosim.domain.shopify.state import ShopifyResource
 from rivosim.domain.shopify.values import money
 from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
 
-__all__ = ["CANCEL_REASONS", "OrderOps"]
+__all__ = ["CANCEL_REASONS", "Orders"]
 
 CANCEL_REASONS = ("customer", "fraud", "inventory", "declined", "other", "staff")
 _DISCOUNT_TYPES = ("fixed_amount", "percentage", "shipping")
 
 
-class OrderOps(ShopifyState):
+class Orders(ShopifyResource):
+    """The shop's orders and their numbering. Collaborator: the customers (an order's customer must exist, and
+    paying or refunding updates the customer's totals)."""
+
+    def __init__(self, ctx: ShopContext, customers: Customers) -> None:
+        super().__init__(ctx)
+        self.orders: dict[int, Order] = {}
+        self._order_number = 1000
+        self._customers = customers
+
+    def has_orders(self, customer_id: int) -> bool:
+        return any(o.customer_id == customer_id for o in self.orders.values())
+
+    def orders_of(self, customer_id: int) -> list[Order]:
+        self._customers.get_customer(customer_id)
+        return [o for o in self.orders.values() if o.customer_id == customer_id]
+
     def get_order(self, order_id: int) -> Order:
         order = self.orders.get(order_id)
         if order is None:
@@ -94,7 +112,7 @@ class OrderOps(ShopifyState):
                      test: bool = False) -> Order:
         """Place an order. ``paid=True`` (or ``financial_status="paid"``) captures payment at once
         (``OrderPaid`` follows ``OrderCreated``); ``"authorized"`` holds an authorization to capture later."""
-        customer = self.get_customer(customer_id) if customer_id is not None else None
+        customer = self._customers.get_customer(customer_id) if customer_id is not None else None
         lines = self._lines(line_items)
         codes = self._discounts(discount_codes, discount_details)
         status = financial_status or ("paid" if paid else "pending")
@@ -121,7 +139,7 @@ class OrderOps(ShopifyState):
         order = Order(
             id=self.ctx.ids.next("shopify_order"), number=self._order_number,
             customer_id=customer.id if customer else None, email=email_value,
-            line_items=lines, currency=self.ctx.config()["currency"], subtotal_price=subtotal,
+            line_items=lines, currency=self.ctx.settings().currency, subtotal_price=subtotal,
             total_discounts=discounts, total_tax=tax, total_price=subtotal + tax, created_at=now,
             updated_at=now, processed_at=now, tags=order_tags, note=note, note_attributes=attributes,
             discount_codes=[d.code for d in codes], discount_details=codes, source_name=source_name, test=test,
@@ -214,7 +232,7 @@ class OrderOps(ShopifyState):
         now = self.ctx.now()
         order.financial_status = "paid"
         order.updated_at = now
-        if order.customer_id is not None and (customer := self.customers.get(order.customer_id)):
+        if order.customer_id is not None and (customer := self._customers.customers.get(order.customer_id)):
             customer.total_spent += order.total_price
             customer.updated_at = now
         self.ctx.bus.publish(OrderPaid(
@@ -255,7 +273,7 @@ class OrderOps(ShopifyState):
         fully = order.refunded_amount >= order.total_price
         order.financial_status = "refunded" if fully else "partially_refunded"
         order.updated_at = now
-        if order.customer_id is not None and (customer := self.customers.get(order.customer_id)):
+        if order.customer_id is not None and (customer := self._customers.customers.get(order.customer_id)):
             customer.total_spent = max(Decimal("0.00"), customer.total_spent - value)
             customer.updated_at = now
         self.ctx.bus.publish(OrderRefunded(shop=self.ctx.domain, at=now, order_id=order.id,

@@ -11,12 +11,13 @@ import json
 import re
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import ThemeAssetUpdated, ThemePublished
 from rivosim.domain.shopify.models import Theme, ThemeAsset
-from rivosim.domain.shopify.state import ShopifyState
+from rivosim.domain.shopify.state import ShopifyResource
 from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
 
-__all__ = ["APP_EMBED_STATES", "APP_EMBED_TYPE", "SETTINGS_DATA", "ThemeOps", "app_embed_state"]
+__all__ = ["APP_EMBED_STATES", "APP_EMBED_TYPE", "SETTINGS_DATA", "Themes", "app_embed_state"]
 
 SETTINGS_DATA = "config/settings_data.json"
 # Rivo's app handle, embed block handle and extension uuid are not published: plausible stand-ins.
@@ -61,7 +62,13 @@ def checksum(value: str) -> str:
     return hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-class ThemeOps(ShopifyState):
+class Themes(ShopifyResource):
+    """The shop's themes and their assets (the published one carries Rivo's app embed, or not)."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        super().__init__(ctx)
+        self.themes: dict[int, Theme] = {}
+
     def _settings_data(self, theme_id: int, app_embed: str) -> str:
         blocks: dict[str, Any] = {}
         if app_embed != "missing":

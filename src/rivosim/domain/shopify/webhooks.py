@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.shopify.models import WebhookSubscription
-from rivosim.domain.shopify.state import ShopifyState
+from rivosim.domain.shopify.state import ShopifyResource
 from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
-__all__ = ["MAX_CONSECUTIVE_FAILURES", "WEBHOOK_TOPICS", "WebhookSubscriptionOps", "topic_enum"]
+__all__ = ["MAX_CONSECUTIVE_FAILURES", "WEBHOOK_TOPICS", "WebhookSubscriptions", "topic_enum"]
 
 # The topics the simulator fires (shopify-api.md §4.1); subscribing to any other is refused, as Shopify refuses
 # an unknown topic, rather than accepted and never delivered.
@@ -26,7 +27,13 @@ def topic_enum(topic: str) -> str:
     return topic.upper().replace("/", "_").replace(".", "_")
 
 
-class WebhookSubscriptionOps(ShopifyState):
+class WebhookSubscriptions(ShopifyResource):
+    """The app's webhook subscriptions, and the consecutive failures that remove one."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        super().__init__(ctx)
+        self.webhook_subscriptions: dict[int, WebhookSubscription] = {}
+
     def _check_subscription(self, fields: dict[str, Any], existing: WebhookSubscription | None = None
                             ) -> dict[str, Any]:
         topic = fields.get("topic", existing.topic if existing else None)

@@ -121,7 +121,7 @@ def customers_history(domain: str, customer_id: str) -> Response:
 
 # -- webhook subscriptions and rate limits --------------------------------------------------------------------
 def subscriptions_data(shop: Shop) -> dict[str, Any]:
-    tz = shop.config["timezone"]
+    tz = shop.settings.timezone
     return {"rivo": [wire.webhook(s, shop.credentials.webhook_secret) for s in shop.rivo.subscriptions.values()],
             "shopify": [shopify_wire.webhook(s, tz) for s in shop.shopify.webhook_subscriptions.values()]}
 

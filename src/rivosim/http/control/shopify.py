@@ -82,7 +82,7 @@ def storefront(domain: str) -> Response:
 
 
 def _theme_json(shop: Shop, theme: Any) -> dict[str, Any]:
-    return {**wire.theme(theme, shop.config["timezone"]), "app_embed": app_embed_state(theme)}
+    return {**wire.theme(theme, shop.settings.timezone), "app_embed": app_embed_state(theme)}
 
 
 @route("/themes", "GET", "control.themes.list")
@@ -157,7 +157,7 @@ def integrations_connect(domain: str, name: str) -> Response:
     entry: dict[str, Any] = {"name": name}
     if body.get("connected_domain") is not None:
         entry["connected_domain"] = body["connected_domain"]
-    others = [i for i in shop.config["integrations"] if i["name"] != name]
+    others = [i for i in shop.public_config()["integrations"] if i["name"] != name]
     _sim().patch_shop(domain, {"integrations": [*others, entry]})
     return json_response(shop.integrations.describe(name, limit=1))
 
@@ -166,7 +166,7 @@ def integrations_connect(domain: str, name: str) -> Response:
 def integrations_disconnect(domain: str, name: str) -> Response:
     shop = _shop(domain)
     shop.integrations.state(name)  # 404 when not connected
-    _sim().patch_shop(domain, {"integrations": [i for i in shop.config["integrations"] if i["name"] != name]})
+    _sim().patch_shop(domain, {"integrations": [i for i in shop.public_config()["integrations"] if i["name"] != name]})
     return json_response({"disconnected": name})
 
 

@@ -65,12 +65,12 @@ def _authenticate(sim: Simulator, state: RequestState, req: Request) -> Response
             state.note(f"the API key {problem}")
             raise Unauthorized(f"invalid API key: it {problem}")
         raise Unauthorized("invalid API key")
-    if bearer and not shop.config["api"]["accept_bearer"]:
+    if bearer and not shop.settings.api.accept_bearer:
         state.note("the key was sent as 'Bearer <key>'; this shop only accepts the raw key")
         raise Unauthorized("invalid API key: send the raw key without the 'Bearer ' prefix")
     state.shop = shop
     if not shop.has_api_access():
-        status = shop.config["api"]["plan_refusal_status"]
+        status = shop.settings.api.plan_refusal_status
         message = (f"API access requires the Plus plan or higher; {shop.domain} is on the {shop.plan} plan "
                    "(upgrade the plan, then copy the API key again)")
         exc = ApiAccessDenied(message) if status == 403 else Unauthorized(message)
@@ -78,7 +78,7 @@ def _authenticate(sim: Simulator, state: RequestState, req: Request) -> Response
         raise exc
     raw_length = environ.get("CONTENT_LENGTH")
     if raw_length:
-        limit = shop.config["api"]["max_body_bytes"]
+        limit = shop.settings.api.max_body_bytes
         length = int(raw_length) if raw_length.isdigit() else req.content_length
         if length is not None and length > limit:
             # The shop's own body limit (``api.max_body_bytes``), below the app-wide cap.
@@ -92,10 +92,11 @@ def _rate_limit(sim: Simulator, state: RequestState, req: Request) -> Response |
     up, so a client that waits that long always gets through. A refused request changes nothing."""
     shop = state.shop
     assert shop is not None
-    raw = shop.config["rate_limits"]["rivo"]
-    if not raw.get("enabled", True):
+    bucket = shop.settings.rate_limits.rivo
+    if not bucket.enabled:
         return None
-    spec = BucketSpec(rate=float(raw.get("rate", 15)), burst=float(raw.get("burst", 15)))
+    spec = BucketSpec(rate=float(15 if bucket.rate is None else bucket.rate),
+                      burst=float(15 if bucket.burst is None else bucket.burst))
     decision = sim.limiter.check(f"rivo:{shop.credentials.rivo_api_key}", spec, state.at)
     if decision is None or decision.allowed:
         return None
@@ -207,7 +208,7 @@ def customers_vip_tier_update(identifier: str) -> Response:
 
 # -- rewards --------------------------------------------------------------------------------------------
 def _reward_attrs(shop: Shop) -> Callable[[Any], dict[str, Any]]:
-    points_name = shop.config["program"]["points_name"]
+    points_name = shop.settings.program.points_name
     return lambda r: wire.reward(r, points_name)
 
 
@@ -408,7 +409,7 @@ def earning_rules_list() -> Response:
         rules = [r for r in rules if r.trigger == filters["trigger"]]
     if "status" in filters:
         rules = [r for r in rules if ("active" if r.enabled else "inactive") == filters["status"]]
-    currency = shop.config["currency"]
+    currency = shop.settings.currency
     return _many("earning_rule", rules, lambda r: r.id, lambda r: wire.earning_rule(r, currency),
                  sort_fields=("id",))
 

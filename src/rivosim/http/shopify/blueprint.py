@@ -95,10 +95,10 @@ def resolve_version(raw: str | None, now: datetime) -> str | None:
 
 # -- buckets --------------------------------------------------------------------------------------------------
 def _bucket(shop: Shop, kind: str, standard: tuple[float, float], plus: tuple[float, float]) -> BucketSpec:
-    raw = shop.config["rate_limits"][kind]
-    rate, burst = plus if shop.config["shopify_plan"] == "plus" else standard
-    return BucketSpec(rate=float(raw.get("rate", rate)), burst=float(raw.get("burst", burst)),
-                      enabled=bool(raw.get("enabled", True)))
+    bucket = shop.settings.rate_limits.bucket(kind)
+    rate, burst = plus if shop.settings.shopify_plan == "plus" else standard
+    return BucketSpec(rate=float(rate if bucket.rate is None else bucket.rate),
+                      burst=float(burst if bucket.burst is None else bucket.burst), enabled=bucket.enabled)
 
 
 def rest_bucket(shop: Shop) -> BucketSpec:
@@ -171,7 +171,7 @@ def authenticate() -> Shop:
 
 
 def check_shop_state(found: Shop) -> Response | None:
-    status = found.config["shopify"]["shop_status"]
+    status = found.settings.shopify.shop_status
     if status == "frozen":
         return json_response({"errors": "Unavailable Shop"}, 402)
     if status == "locked":
@@ -180,9 +180,9 @@ def check_shop_state(found: Shop) -> Response | None:
     if accept.strip() and not request.accept_mimetypes.accept_json:
         return json_response({"errors": "Not Acceptable"}, 406)
     scope = SCOPES.get(request.endpoint or "")
-    if scope is not None and scope not in found.config["shopify"]["access_scopes"]:
+    if scope is not None and scope not in found.settings.shopify.access_scopes:
         # A write scope implies its read scope on Shopify; asking for read with only write granted is fine.
-        implied = scope.startswith("read_") and "write_" + scope[5:] in found.config["shopify"]["access_scopes"]
+        implied = scope.startswith("read_") and "write_" + scope[5:] in found.settings.shopify.access_scopes
         if not implied:
             raise ApiAccessDenied(f"[API] This action requires merchant approval for {scope} scope.")
     return None

@@ -39,11 +39,11 @@ _LIST_FILTERS = ("ids", "since_id", "created_at_min", "created_at_max", "updated
 
 def _json(c: ShopifyCustomer) -> dict[str, Any]:
     s = shop()
-    return wire.customer(c, s.config["timezone"], s.config["currency"])
+    return wire.customer(c, s.settings.timezone, s.settings.currency)
 
 
 def _filtered(args: dict[str, str]) -> list[ShopifyCustomer]:
-    tz = shop().config["timezone"]
+    tz = shop().settings.timezone
     ids = ids_param(args)
     since = int_param(args, "since_id")
     created, updated = time_window(args, "created_at", tz), time_window(args, "updated_at", tz)

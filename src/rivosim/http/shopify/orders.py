@@ -66,7 +66,7 @@ def _matches_financial(o: Order, value: str) -> bool:
 
 
 def _filtered(orders: list[Order], args: dict[str, str]) -> list[Order]:
-    tz = shop().config["timezone"]
+    tz = shop().settings.timezone
     status = choice_param(args, "status", STATUSES, "open")
     financial = choice_param(args, "financial_status", FINANCIAL, "any")
     fulfilment = choice_param(args, "fulfillment_status", FULFILMENT, "any")
@@ -228,7 +228,7 @@ def orders_open(order_id: str) -> Response:
 
 # -- transactions -------------------------------------------------------------------------------------------
 def _txn_json(t: Transaction, o: Order) -> dict[str, Any]:
-    return wire.transaction(t, o, shop().config["timezone"])
+    return wire.transaction(t, o, shop().settings.timezone)
 
 
 @route("/orders/<order_id>/transactions.json", "GET", "shopify.transactions.list", "read_orders")
@@ -280,7 +280,7 @@ def transactions_create(order_id: str) -> Response:
 @route("/orders/<order_id>/refunds.json", "GET", "shopify.refunds.list", "read_orders")
 def refunds_list(order_id: str) -> Response:
     order = shop().shopify.get_order(id_path(order_id))
-    tz = shop().config["timezone"]
+    tz = shop().settings.timezone
     return json_response({"refunds": [only(wire.refund(r, order, tz), fields_param()) for r in order.refunds]})
 
 
@@ -289,7 +289,7 @@ def refunds_get(order_id: str, refund_id: str) -> Response:
     oid = id_path(order_id)
     refund = shop().shopify.get_refund(oid, id_path(refund_id))
     order = shop().shopify.get_order(oid)
-    return json_response({"refund": only(wire.refund(refund, order, shop().config["timezone"]), fields_param())})
+    return json_response({"refund": only(wire.refund(refund, order, shop().settings.timezone), fields_param())})
 
 
 @route("/orders/<order_id>/refunds.json", "POST", "shopify.refunds.create", "write_orders")
@@ -327,4 +327,4 @@ def refunds_create(order_id: str) -> Response:
     if amount is None:
         raise ValidationFailed("send transactions (with amounts) or refund_line_items to refund", field="base")
     refund = sf.refund_order(oid, amount, note)
-    return json_response({"refund": wire.refund(refund, order, shop().config["timezone"])}, 201)
+    return json_response({"refund": wire.refund(refund, order, shop().settings.timezone)}, 201)

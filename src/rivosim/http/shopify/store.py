@@ -42,7 +42,7 @@ _MF_FILTERS = ("since_id", "created_at_min", "created_at_max", "updated_at_min",
 
 
 def _mf_json(mf: Metafield) -> dict[str, Any]:
-    return wire.metafield(mf, shop().config["timezone"])
+    return wire.metafield(mf, shop().settings.timezone)
 
 
 def _owner(resource: str, raw_id: str | None) -> tuple[str, int]:
@@ -66,7 +66,7 @@ def _metafields_matching(resource: str, owner_id: int, args: dict[str, str]) -> 
         if other not in ("shop", "customer", "order"):
             raise MalformedRequest("owner_resource must be shop, customer or order", field="metafield[owner_resource]")
         resource, owner_id = _owner(other, args.get("metafield[owner_id]")) if other != "shop" else ("shop", owner_id)
-    tz = shop().config["timezone"]
+    tz = shop().settings.timezone
     since = int_param(args, "since_id")
     created, updated = time_window(args, "created_at", tz), time_window(args, "updated_at", tz)
     return sorted((m for m in sf.metafields_of(resource, owner_id)
@@ -140,7 +140,7 @@ _metafield_routes("order", "/orders/<owner_id>", "read_orders", "write_orders")
 
 # -- themes and assets ----------------------------------------------------------------------------------------
 def _theme_json(t: Theme) -> dict[str, Any]:
-    return wire.theme(t, shop().config["timezone"])
+    return wire.theme(t, shop().settings.timezone)
 
 
 @route("/themes.json", "GET", "shopify.themes.list", "read_themes")
@@ -185,7 +185,7 @@ def themes_update(theme_id: str) -> Response:
 def assets_list(theme_id: str) -> Response:
     sf = shop().shopify
     theme = sf.get_theme(id_path(theme_id))
-    tz = shop().config["timezone"]
+    tz = shop().settings.timezone
     key = request.args.get("asset[key]")
     if key is not None:
         return json_response({"asset": only(wire.asset(sf.get_asset(theme.id, key), theme.id, tz), fields_param())})
@@ -199,7 +199,7 @@ def assets_update(theme_id: str) -> Response:
     theme = sf.get_theme(id_path(theme_id))
     body = read_json("asset")
     asset = sf.put_asset(theme.id, body.get("key"), body.get("value"))
-    return json_response({"asset": wire.asset(asset, theme.id, shop().config["timezone"], with_value=False)})
+    return json_response({"asset": wire.asset(asset, theme.id, shop().settings.timezone, with_value=False)})
 
 
 # -- webhook subscriptions ------------------------------------------------------------------------------------
@@ -208,11 +208,11 @@ _WH_FILTERS = ("address", "topic", "since_id", "created_at_min", "created_at_max
 
 
 def _wh_json(w: WebhookSubscription) -> dict[str, Any]:
-    return wire.webhook(w, shop().config["timezone"])
+    return wire.webhook(w, shop().settings.timezone)
 
 
 def _webhooks_matching(args: dict[str, str]) -> list[WebhookSubscription]:
-    tz = shop().config["timezone"]
+    tz = shop().settings.timezone
     since = int_param(args, "since_id")
     created, updated = time_window(args, "created_at", tz), time_window(args, "updated_at", tz)
     return sorted((w for w in shop().shopify.webhook_subscriptions.values()

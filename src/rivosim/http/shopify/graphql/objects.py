@@ -119,11 +119,11 @@ class GraphQLObjects:
     def __init__(self, shop: Shop, api_version: str) -> None:
         self.shop_ = shop
         self.sf = shop.shopify
-        self.currency = shop.config["currency"]
+        self.currency = shop.settings.currency
         self.api_version = api_version
 
     def _require(self, info: GraphQLResolveInfo, scope: str) -> None:
-        granted = self.shop_.config["shopify"]["access_scopes"]
+        granted = self.shop_.settings.shopify.access_scopes
         if scope in granted or (scope.startswith("read_") and "write_" + scope[5:] in granted):
             return
         raise GraphQLError(f"Access denied for {info.field_name} field. Required access: `{scope}` access scope.",
@@ -206,7 +206,7 @@ class GraphQLObjects:
                 "email": rest["email"], "myshopifyDomain": self.shop_.domain, "currencyCode": self.currency,
                 "ianaTimezone": rest["iana_timezone"],
                 "plan": {"displayName": rest["plan_display_name"],
-                         "shopifyPlus": self.shop_.config["shopify_plan"] == "plus", "partnerDevelopment": False},
+                         "shopifyPlus": self.shop_.settings.shopify_plan == "plus", "partnerDevelopment": False},
                 **self._metafield_fields("shop", self.sf.shop_id)}
 
     def _theme(self, t: Theme) -> dict[str, Any]:
