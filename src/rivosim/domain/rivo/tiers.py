@@ -1,8 +1,10 @@
 """VIP tiers: a member's tier follows the entry method (points earned, amount spent, orders placed) over the
 program period (lifetime, calendar year, rolling year), re-evaluated after every ledger or purchase change.
 
-Manual override rule: a tier set through the API holds until the next period boundary (never, for a lifetime
-program) or until the member earns a tier above it — whichever comes first.
+Manual override rule: a tier set through the API holds until the next period boundary — the next 1 January in
+the shop's zone for a calendar year, one year after it was set (to the microsecond) for a rolling year, never
+for a lifetime program — or until the member earns a tier above it, whichever comes first. When it ends the
+member is re-evaluated at once and falls back to the tier earned by then.
 """
 
 from __future__ import annotations
@@ -188,6 +190,8 @@ class TierOps(LedgerOps):
         earned = self.earned_tier(member, now)
         member.tier_override_earned_id = earned.id if earned is not None else None
         self._move(member, tier, manual=True, internal_note=internal_note, external_note=external_note)
+        # Rolling year: the override ends a year from now; re-evaluate then, like any progress leaving the window.
+        self.note_progress(member, now)
         return member
 
     def on_period_boundary(self) -> None:
