@@ -168,6 +168,11 @@ def _retry_after(response: requests.Response, fallback: float) -> float:
         return fallback
 
 
+def _event_id(value: Any) -> int:
+    """A webhook's ``id``: the composite ``[shop_id, event_id]`` Rivo sends in webhooks, or a plain id."""
+    return int(value[-1]) if isinstance(value, list) else int(value)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     for key, value in headers.items():
         if key.lower() == name:
@@ -308,13 +313,13 @@ class PointsSync:
     def _apply(self, topic: str, payload: dict[str, Any]) -> None:
         customer = payload.get("customer") or {}
         if topic == "points_event/created" and customer:
-            self.store.balance(int(customer["id"]), int(payload["id"]), int(customer["points_tally"]),
+            self.store.balance(int(customer["id"]), _event_id(payload["id"]), int(customer["points_tally"]),
                                str(customer["credits_tally"]))
         elif topic == "customer/joined" and customer:
             self._fetch(int(customer["id"]))
         elif topic.startswith("customer_vip_tier/") and customer:
             tier = (payload.get("vip_tier") or {}).get("name")
-            self.store.tier(int(customer["id"]), int(payload["id"][1]), tier)
+            self.store.tier(int(customer["id"]), _event_id(payload["id"]), tier)
 
     def _fetch(self, customer_id: int) -> None:
         found = self.client.customer(customer_id)

@@ -4,6 +4,7 @@ error bodies. The fixtures live in ``shopify_fixtures.py`` (loaded with ``pytest
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from rivosim.webhooks.schemas import check_delivery
 from rivosim.webhooks.senders import AttemptResult, Done, OutgoingRequest
 
 from .conftest import ShopHandle, Verbs
@@ -91,6 +93,11 @@ class RecordingSender:
 
     def send(self, request: OutgoingRequest, done: Done) -> None:
         self.requests.append(request)
+        topic = request.headers.get("X-Shopify-Topic")
+        if topic is not None:  # every Shopify delivery is checked against its topic's JSON Schema
+            fields = _include_fields(request.body)
+            problems = check_delivery("shopify", topic, request.body, request.headers, include_fields=fields)
+            assert not problems, (topic, problems)
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         done(AttemptResult(status, None, 1.0))
 
@@ -99,3 +106,9 @@ class RecordingSender:
 
     def for_topic(self, topic: str) -> list[OutgoingRequest]:
         return [r for r in self.requests if r.headers.get("X-Shopify-Topic") == topic]
+
+
+def _include_fields(body: bytes) -> list[str] | None:
+    """A subscription with ``fields`` trims the payload: only the fields it kept are promised."""
+    payload = json.loads(body) if body else {}
+    return list(payload) if isinstance(payload, dict) and len(payload) < 8 else None

@@ -14,7 +14,9 @@ from .conftest import CREDITS_RE, ISO_MS_RE, ShopHandle, assert_rivo_error, unch
 CODE_RE = re.compile(r"^REDEEM-[0-9a-f]{12}$")
 COMPACT_CUSTOMER = {"id", "email", "first_name", "last_name", "total_spent", "orders_count", "points_tally",
                     "credits_tally", "loyalty_status"}
-EMBEDDED_REWARD = {"id", "name", "source", "enabled", "reward_type", "reward_value", "points_amount"}
+# Kodif's example (rivo-api.md §3.4) plus the live reward fields a storefront reads (§3.2, issue 18).
+EMBEDDED_REWARD = {"id", "name", "source", "enabled", "reward_type", "reward_value", "points_amount", "points_type",
+                   "icon_url", "product_id", "variant_ids", "min_order_value_in_cents"}
 
 
 @pytest.fixture
@@ -257,3 +259,31 @@ def test_credits_reward_made_in_config(make_shop: Callable[..., ShopHandle]) -> 
 def test_superscript_digit_reward_id_is_422(shop: ShopHandle, rich: dict[str, Any]) -> None:
     with unchanged(shop):
         assert_rivo_error(redeem(shop, rich["id"], "²"), 422, parameter="reward_id")
+
+
+def test_a_free_product_reward_is_created_and_redeemed_with_its_product_and_variants(
+        shop: ShopHandle, rich: dict[str, Any]) -> None:
+    # A storefront's add-the-free-item path (issue 18): the reward names its product and variants, and the
+    # redemption carries them, so the storefront knows which item to add to the cart for the code.
+    created = shop.api.post("/rewards", json={"name": "Free tote", "points_amount": 300, "reward_type": "free_product",
+                                              "product_id": 632910392, "variant_ids": [808950810, 808950811],
+                                              "icon_url": "https://cdn.example.com/tote.png"})
+    assert created.status_code == 201, created.get_json()
+    reward = created.get_json()["data"]["attributes"]
+    assert (reward["product_id"], reward["variant_ids"]) == (632910392, [808950810, 808950811])
+    assert reward["icon_url"] == "https://cdn.example.com/tote.png"
+    resp = redeem(shop, rich["id"], reward["id"])
+    assert resp.status_code == 201
+    attrs = resp.get_json()["data"]["attributes"]
+    assert attrs["reward_type"] == "free_product" and attrs["variant_ids"] == [808950810, 808950811]
+    assert attrs["reward"]["product_id"] == 632910392 and CODE_RE.match(attrs["code"])
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"reward_type": "free_product", "product_id": 0}, "product_id"),
+    ({"reward_type": "free_product", "product_id": 1, "variant_ids": ["x"]}, "variant_ids"),
+    ({"icon_url": "ftp://x"}, "icon_url"),
+])
+def test_free_product_fields_are_validated(shop: ShopHandle, body: dict[str, Any], field: str) -> None:
+    resp = shop.api.post("/rewards", json={"name": "Bad", "points_amount": 1, **body})
+    assert resp.status_code == 422 and field in str(resp.get_json()), resp.get_json()

@@ -20,6 +20,7 @@ from rivosim import Simulator, create_app
 from rivosim.cli import main
 from rivosim.transports.server import Server
 from rivosim.webhooks.samples import RIVO_TOPICS, SHOPIFY_TOPICS
+from rivosim.webhooks.schemas import check_delivery
 
 DOMAIN = "trigger.myshopify.com"
 DOC = {"domain": DOMAIN, "plan": "plus", "webhooks": {"signing": "both"}, "rate_limits": {"rivo": {"enabled": False}},
@@ -197,6 +198,10 @@ def test_every_topic_can_be_sampled_without_changing_the_shop(subscribed: tuple[
     assert len(data["deliveries"]) == 1 and data["deliveries"][0]["topic"] == topic
     if data["api"] == "rivo":
         assert data["payload"]["event_type"] == topic
+    # A sample is what the topic really carries: it meets the topic's webhook schema, headers included.
+    delivery = sim.outbox.deliveries[data["deliveries"][0]["id"]]
+    headers = delivery.headers_for(delivery, sim.now())
+    assert check_delivery(data["api"], topic, delivery.body, headers) == []
     after = ({m.id: (m.points_tally, m.credits_tally, m.vip_tier_id) for m in rivo.members.values()},
              len(rivo.points_events), len(rivo.redemptions), len(rivo.referrals), len(shop.shopify.customers))
     assert after == before

@@ -14,7 +14,8 @@ import requests
 
 from rivosim import Simulator, create_app
 from rivosim.transports.server import Server
-from rivosim.webhooks import verify
+from rivosim.webhooks.schemas import check_delivery
+from rivosim.workflows.signatures import rivo_signature_problem
 
 
 class Receiver:
@@ -27,6 +28,7 @@ class Receiver:
         self.accepted: dict[str, dict[str, Any]] = {}
         self.refused = 0
         self.bad_signatures = 0
+        self.contract_violations: list[str] = []  # every delivery is checked against its topic's JSON Schema
         self.lock = threading.Lock()
         receiver = self
 
@@ -39,12 +41,15 @@ class Receiver:
                         self.send_response(503)
                         self.end_headers()
                         return
-                    if not verify(body, dict(self.headers), receiver.secret, now=receiver.clock().timestamp()):
+                    lowered = {k.lower(): v for k, v in self.headers.items()}
+                    if rivo_signature_problem(body, lowered, receiver.secret, now=receiver.clock().timestamp()):
                         receiver.bad_signatures += 1
                         self.send_response(401)
                         self.end_headers()
                         return
                     msg_id = self.headers["rivo-webhook-id"]
+                    receiver.contract_violations += check_delivery("rivo", lowered["rivo-webhook-topic"], body,
+                                                                   lowered)
                     entry = receiver.accepted.setdefault(msg_id, {"topic": self.headers["rivo-webhook-topic"],
                                                                   "times": 0})
                     entry["times"] += 1
@@ -101,6 +106,7 @@ def test_virtual_clock_outage_loses_nothing(receiver_factory: Any, signing: str)
     assert set(receiver.accepted) == {t.delivery_id for t in expected}
     assert all(entry["times"] == 1 for entry in receiver.accepted.values())
     assert receiver.bad_signatures == 0
+    assert receiver.contract_violations == []
     statuses = {d.status for d in sim.outbox.list(shop=shop.domain)}
     assert statuses == {"delivered"}
 
@@ -137,6 +143,7 @@ def test_server_mode_delivers_off_the_request_path_and_survives_an_outage(receiv
         assert len(receiver.accepted) == 3
         assert all(entry["times"] == 1 for entry in receiver.accepted.values())
         assert receiver.bad_signatures == 0
+        assert receiver.contract_violations == []
         # The receiver has answered; the server records each outcome on its next tick (off the request path).
         deadline = time.monotonic() + 10
         while True:

@@ -64,6 +64,26 @@ def test_a_rolling_year_window_moving_on_downgrades() -> None:
     assert "customer_vip_tier/downgraded" in [t["topic"] for t in topics(client)]
 
 
+def test_a_rolling_year_override_ends_one_year_after_it_was_set() -> None:
+    # HYPOTHESIS_PROFILE=long --hypothesis-seed=283724123688071908955403125219963230844 found the simulator
+    # keeping a hand-set Silver forever where the model fell back to Bronze. README (override rule): it holds
+    # one year from when it was set, then the member is re-evaluated at once.
+    _, client, auth = world({"plan": "scale", "program": {"vip": {
+        "entry_method": "points_earned", "period": "rolling_year",
+        "tiers": [{"name": "Bronze", "threshold": 0}, {"name": "Silver", "threshold": 500}]}}})
+    cid = sign_up(client, "ola@example.com")
+    tiers = client.get(f"{API}/vip_tiers", headers=auth).get_json()["data"]
+    silver = next(t["id"] for t in tiers if t["attributes"]["name"] == "Silver")
+    client.post("/_rivosim/clock/advance", json={"duration": "P100D"})
+    r = client.post(f"{API}/customers/{cid}/vip_tier", headers=auth, json={"vip_tier_id": silver})
+    assert r.status_code == 200, r.get_json()
+    client.post("/_rivosim/clock/advance", json={"duration": "P364D"})
+    assert tier_of(client, auth, cid) == "Silver"       # the sign-up's points left the window: still held
+    client.post("/_rivosim/clock/advance", json={"duration": "P2D"})
+    assert tier_of(client, auth, cid) == "Bronze"
+    assert [t["topic"] for t in topics(client)].count("customer_vip_tier/downgraded") == 1
+
+
 def test_allow_negative_balance_allows_a_redemption_below_zero() -> None:
     _, client, auth = world({"api": {"allow_negative_balance": True}})
     cid = sign_up(client, "ann@example.com")                # 100 sign-up points

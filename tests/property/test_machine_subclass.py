@@ -29,8 +29,9 @@ class PointsSyncMachine(LoyaltyMachine):
         if request.headers["rivo-webhook-topic"] == "points_event/created":
             body = json.loads(request.body)
             cid = body["customer"]["id"]
-            if body["id"] > self.store.get(cid, (0, 0))[0]:
-                self.store[cid] = (body["id"], body["customer"]["points_tally"])
+            event_id = body["id"][-1]  # webhooks carry the composite [shop_id, event_id]
+            if event_id > self.store.get(cid, (0, 0))[0]:
+                self.store[cid] = (event_id, body["customer"]["points_tally"])
         return 200
 
     @rule()

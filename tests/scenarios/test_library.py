@@ -4,6 +4,7 @@ same seed gives the same transcript; simulated time is (nearly) free; the CLI re
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import time
 import xml.etree.ElementTree as ET
@@ -315,3 +316,15 @@ def test_a_fault_step_reaches_the_workflow_client_like_any_client(world: InProce
                 - {workflow: lookup, status: failed, count: 1}
         """), world)
     assert result.passed, format_failure(result)
+
+
+def test_the_seed_coverage_table_names_only_library_scenarios() -> None:
+    text = (LIBRARY / "README.md").read_text()
+    table = text.split("## Seed coverage", 1)[1]
+    named = set(re.findall(r"`([a-z0-9-]+)`", table))
+    known = {s.name for s in SCENARIOS}
+    assert named and named <= known, sorted(named - known)
+    rows = [line for line in table.splitlines() if line.startswith("| **")]
+    assert len(rows) >= 60
+    for kind in ("Trigger", "Action", "Use case", "Setup", "Troubleshooting", "Best practice", "FAQ", "Sync guide"):
+        assert any(row.startswith(f"| **{kind}**") for row in rows), kind

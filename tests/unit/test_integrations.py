@@ -77,6 +77,8 @@ def test_a_manual_sync_is_queued_then_pushes_every_member() -> None:
     assert (run.status, run.message) == ("queued", "Syncing has been queued")
     assert shop.integrations.describe("klaviyo")["profile_count"] == 0
     sim.advance(1)
+    assert (run.status, run.message) == ("syncing", "Syncing…")  # started: the chunk takes its second
+    sim.advance(1)
     assert run.status == "synced" and run.result == {"customers": 30}
     assert run.message == "Successfully synced 30 customers"
     described = shop.integrations.describe("klaviyo")

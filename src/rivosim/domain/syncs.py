@@ -66,7 +66,9 @@ class SyncRun:
 
 def run_in_chunks(ctx: ShopContext, run: SyncRun, ids: list[int], step: Callable[[list[int]], None],
                   done: Callable[[], None], label: str) -> None:
-    """Process ``ids`` CHUNK per simulated second, then call ``done`` (counts kept on ``run``)."""
+    """Process ``ids`` CHUNK per simulated second, then call ``done`` (counts kept on ``run``). Each chunk takes
+    its second, the last one included, so a running sync shows "Syncing…" for at least a second before
+    "Successfully synced" (the help centre's "wait a few moments while syncing is in progress")."""
     run.total = len(ids)
 
     def next_chunk(offset: int) -> None:
@@ -74,10 +76,8 @@ def run_in_chunks(ctx: ShopContext, run: SyncRun, ids: list[int], step: Callable
         if chunk:
             step(chunk)
             run.processed += len(chunk)
-        if offset + CHUNK >= len(ids):
-            done()
-        else:
-            ctx.schedule(ctx.now() + timedelta(seconds=1), lambda: next_chunk(offset + CHUNK), label)
+        then = done if offset + CHUNK >= len(ids) else (lambda: next_chunk(offset + CHUNK))
+        ctx.schedule(ctx.now() + timedelta(seconds=1), then, label)
 
     next_chunk(0)
 

@@ -49,6 +49,9 @@ class RunContext:
         self.transcript: list[dict[str, Any]] = []
         self.claims = 0
         self.expected_loops: set[str] = set()
+        # ``background: {hold: true}``: queued work (syncs, deliveries) is not run after each step, so its
+        # in-between states ("queued", "Syncing…") can be seen; ``advance`` or ``run_until_idle`` runs it.
+        self.hold_background = False
         self.journal_since = 0  # the journal seq before this scenario's shop existed
 
     # -- values ---------------------------------------------------------------------------------------------
@@ -137,7 +140,10 @@ class RunContext:
     # -- time and settling ---------------------------------------------------------------------------------
     def settle(self) -> None:
         """Run queued work, then workflows, until neither has anything left. What arrives afterwards was not
-        caused by these runs (the loop guard's attribution ends here)."""
+        caused by these runs (the loop guard's attribution ends here). While background work is held, time
+        moves only as far as a step takes it and queued work stays queued."""
+        if self.hold_background:
+            return
         self.transport.run_until_idle()
         client = self.client
         if client is None:

@@ -86,7 +86,9 @@ def _setup(ctx: RunContext) -> None:
         workflows = [Workflow.from_spec(spec, line) for spec, line in
                      zip(scenario.workflows, scenario.workflow_lines, strict=True)]
         timeout = options.get("timeout")
+        domain = ctx.render(options["shop_domain"]) if "shop_domain" in options else None
         client = WorkflowClient(ctx.transport, ctx.hooks_url, workflows, shop={"domain": ctx.domain},
+                                shop_domain=domain,
                                 dedupe=options.get("dedupe", True),
                                 verify_signatures=options.get("verify_signatures", True),
                                 loop_limit=options.get("loop_limit", 1),
@@ -176,6 +178,10 @@ def _final_checks(ctx: RunContext, transport: Transport, bugs_before: int) -> Fa
         unexpected = [loop for loop in client.loops if loop.workflow not in ctx.expected_loops]
         if unexpected:
             return Failure(*where, unexpected[0].message + " (expect it with `loops:` if the scenario means it)")
+        if client.contract_violations:  # a delivery that does not match its topic's schema (docs/fidelity.md)
+            first = client.contract_violations[0]
+            return Failure(*where, f"a {first['topic']} delivery breaks its webhook schema: {first['problem']}",
+                           actual=client.contract_violations[:10])
     bugs = _bug_count(transport)
     if bugs > bugs_before:
         reply = transport.request("GET", "/_rivosim/bugs")

@@ -115,8 +115,16 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
     "fault": {"type": "object", "description": "Add a fault rule for this shop (POST /_rivosim/faults; `match.shop` "
                                              "defaults to the scenario's shop), or `{clear: true}` to remove them.",
               "properties": {"clear": {"const": True}}},
-    "workflow_credential": _obj({"api_key": _STR}, ("api_key",),
-                                description="Enter (or re-enter) the API key in the workflow tool."),
+    "workflow_credential": _obj({"api_key": _STR, "shop_domain": _STR}, ("api_key",),
+                                description="Enter (or re-enter) the API key in the workflow tool (and, "
+                                            "optionally, the Shopify store domain it is set up for)."),
+    "background": _obj({"hold": _BOOL}, ("hold",),
+                       description="hold: true leaves queued background work (syncs, deliveries) pending after "
+                                   "each step, so its in-between states can be checked; advance or "
+                                   "run_until_idle runs it. hold: false goes back to running it after every step."),
+    "workflow_settings": _obj({"dedupe": _BOOL, "verify_signatures": _BOOL, "shop_domain": _STR},
+                              description="Change the workflow tool's settings mid-run (e.g. switch on "
+                                          "de-duplication by rivo-webhook-id)."),
     "workflow_update": _obj({"name": _STR, "trigger": {"$ref": "#/$defs/trigger"},
                              "filters": {"$ref": "#/$defs/filters"},
                              "actions": {"type": "array", "items": {"$ref": "#/$defs/action"}},
@@ -133,6 +141,7 @@ ACTION_DEFS: dict[str, dict[str, Any]] = {
     "update_vip_tier": _obj({"customer": _REF, "tier": {"oneOf": [_STR, _INT]}, "note": _STR,
                              "external_note": _STR, **_AS}, ("tier",)),
     "get_points_history": _null_or(_obj({"customer": _REF, "source": _STR, **_AS})),
+    "get_vip_tier_history": _null_or(_obj({"customer": _REF, **_AS})),
     "get_referrals": _null_or(_obj({"customer": _REF, **_AS})),
     "grant_points": _obj({"customer": _REF, "points": _TEMPLATED_INT, "note": _STR, "external_note": _STR, **_AS},
                          ("points",)),
@@ -165,7 +174,8 @@ ACTION_DEFS: dict[str, dict[str, Any]] = {
                      ("items", "actions")),
 }
 # Every action that calls the Rivo API takes its own `timeout:` (overriding workflow_client.timeout).
-API_ACTIONS = ("get_customer", "update_vip_tier", "get_points_history", "get_referrals", "grant_points",
+API_ACTIONS = ("get_customer", "update_vip_tier", "get_points_history", "get_vip_tier_history", "get_referrals",
+               "grant_points",
                "grant_points_batch", "deduct_points", "create_reward", "get_available_rewards", "get_vip_tiers",
                "get_earning_rules", "get_program_settings", "list_customers")
 
@@ -300,6 +310,9 @@ def build_schema() -> dict[str, Any]:
                 "api_key": {"type": "string", "description": "The key entered in the workflow tool (default "
                                                              "'{{ shop.rivo_api_key }}')."},
                 "connect": {"type": "boolean", "description": "Subscribe at the start (default true)."},
+                "shop_domain": {"type": "string", "description": "The Shopify store domain the workflow tool is "
+                                                                 "set up for (MESA's store); it must match "
+                                                                 "Rivo's exactly (default: the shop's)."},
                 "dedupe": {"type": "boolean", "description": "Ignore a repeated rivo-webhook-id (default true)."},
                 "verify_signatures": _BOOL,
                 "honour_retry_after": {"type": "boolean", "description": "Wait out a 429's Retry-After (simulator "

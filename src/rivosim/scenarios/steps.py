@@ -220,7 +220,11 @@ def advance_to(ctx: RunContext, body: str) -> None:
 
 
 def run_until_idle(ctx: RunContext, body: Any) -> None:
-    ctx.settle()
+    held, ctx.hold_background = ctx.hold_background, False  # asked for explicitly: runs even while held
+    try:
+        ctx.settle()
+    finally:
+        ctx.hold_background = held
 
 
 def redeliver(ctx: RunContext, body: dict[str, Any]) -> None:
@@ -250,7 +254,21 @@ def _client(ctx: RunContext) -> Any:
 
 
 def workflow_credential(ctx: RunContext, body: dict[str, Any]) -> None:
-    _client(ctx).connect(str(ctx.render(body["api_key"])))
+    client = _client(ctx)
+    if "shop_domain" in body:
+        client.shop_domain = str(ctx.render(body["shop_domain"]))
+    client.connect(str(ctx.render(body["api_key"])))
+
+
+def background(ctx: RunContext, body: dict[str, Any]) -> None:
+    ctx.hold_background = bool(body["hold"])
+
+
+def workflow_settings(ctx: RunContext, body: dict[str, Any]) -> None:
+    client = _client(ctx)
+    for name in ("dedupe", "verify_signatures", "shop_domain"):
+        if name in body:
+            setattr(client, name, ctx.render(body[name]))
 
 
 def workflow_update(ctx: RunContext, body: dict[str, Any]) -> None:
@@ -297,6 +315,8 @@ def default_steps() -> dict[str, Handler]:
         "redeliver": redeliver,
         "fault": fault,
         "workflow_credential": workflow_credential,
+        "workflow_settings": workflow_settings,
         "workflow_update": workflow_update,
+        "background": background,
         "expect": expect,
     }

@@ -43,8 +43,9 @@ handler by overriding ``on_delivery`` (``tests/property/test_machine_subclass.py
                 return 503
             body = json.loads(request.body)
             cid = body["customer"]["id"]
-            if body["id"] > self.store.get(cid, (0, 0))[0]:
-                self.store[cid] = (body["id"], body["customer"]["points_tally"])
+            event_id = body["id"][-1]                # webhooks: [shop_id, event_id]
+            if event_id > self.store.get(cid, (0, 0))[0]:
+                self.store[cid] = (event_id, body["customer"]["points_tally"])
             return 200
 
         @rule()

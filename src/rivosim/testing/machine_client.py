@@ -175,4 +175,5 @@ class ClientRules(ProgramModel):
         m.override_until = self._next_boundary(now) or now + timedelta(days=365 * 1000)
         earned = self.earned_tier(m, now)
         m.override_floor = earned.id if earned else None
+        m.touched.append(now)  # README: a rolling-year override ends a year after it was set; re-evaluated then
         self.expect(self._move(m, tier, manual=True))

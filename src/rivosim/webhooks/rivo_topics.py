@@ -60,6 +60,7 @@ ACTION_TOPICS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 Build = Callable[[], dict[str, Any]]
+_EMBEDDED_CUSTOMERS = ("customer", "referrer_customer", "referred_customer")
 # A member snapshot is its fields, in declaration order, passed back to the constructor (~1 µs; copy.copy
 # takes ~5 µs through __reduce_ex__): taken for every trigger a busy simulation fires.
 _MEMBER_FIELDS = operator.attrgetter(*Member.__slots__)
@@ -154,7 +155,8 @@ class Triggers:
 
             def build() -> dict[str, Any]:
                 if not cache:  # one payload shared by the topics this event fires
-                    cache.append({**wire.points_event(points_event),
+                    # In webhooks the id is the composite [shop_id, event_id] (rivo-api.md §1.4, §3.3).
+                    cache.append({**wire.points_event(points_event), "id": [shop.id, points_event.id],
                                   "credits_amount": float(points_event.credits_amount), "customer": customer()})
                 return cache[0]
 
@@ -176,8 +178,9 @@ class Triggers:
             referrer = self._customer(shop, referral.advocate_customer_id)
             referred = self._customer(shop, referral.referred_customer_id)
             topic = "referral/claimed" if isinstance(event, ReferralClaimed) else "referral/completed"
+            guest = wire.guest_customer(referral.referred_email)  # the friend has not signed up (yet)
             yield topic, event.advocate_customer_id, lambda: {
-                **referral_payload, "referrer_customer": referrer(), "referred_customer": referred()}
+                **referral_payload, "referrer_customer": referrer(), "referred_customer": referred() or guest}
         elif isinstance(event, PointsExpiryWarned):
             customer = self._customer(shop, event.customer_id)
             yield (f"notification/points_expiry_{event.kind}", event.customer_id, lambda: {
@@ -241,8 +244,14 @@ class Triggers:
             body_obj = dict(payload() if callable(payload) else payload)
             # Older API versions (and the doc examples) carry event_type; live deliveries (the Standard-Webhooks
             # era) omit it and name the topic in the rivo-webhook-topic header (rivo-api.md §4.3).
-            if with_event_type:
+            # The referral/completed capture keeps it in every mode (rivo-api.md §3.6).
+            if with_event_type or topic == "referral/completed":
                 body_obj["event_type"] = topic
+            # Embedded customers carry the topic too (the doc's points_event/created example, §4.5).
+            for key in _EMBEDDED_CUSTOMERS:
+                embedded = body_obj.get(key)
+                if isinstance(embedded, dict) and "shopify_domain" in embedded:
+                    body_obj[key] = {**embedded, "event_type": topic}
             return body_obj
 
         sub = shop.rivo.subscription_for(topic)

@@ -212,6 +212,18 @@ def _rivo_payload(shop: Shop, topic: str, member: Member, now: datetime, trigger
                        else "sample_action"}
         elif trigger == "visit_url":
             details = {"url": rule.url if rule and rule.url else "https://example.com/"}
+        elif trigger in ("order_placed", "product_purchased"):
+            # The order fields the live topic carries (its webhook schema requires them): the customer's latest
+            # order, else a sample one.
+            order = next((o for o in reversed(shop.shopify.orders.values()) if o.customer_id == member.id), None)
+            order_id = order.id if order is not None else _sample_id(rng)
+            if trigger == "order_placed":
+                amount = order.subtotal_price if order is not None else Decimal("25.00")
+                details = {"order_id": order_id, "subtotal": f"{amount:.2f}",
+                           "total": f"{order.total_price if order is not None else amount:.2f}"}
+            else:
+                products = sorted(rule.product_ids) if rule and rule.product_ids else [_sample_id(rng)]
+                details = {"order_id": order_id, "product_ids": products}
         event = ActionCompleted(**at, trigger=trigger, rule_id=rule.id if rule else None,
                                 action_id=_sample_id(rng), details=details)
     try:

@@ -29,10 +29,12 @@ __all__ = [
     "customer_compact",
     "earning_rule",
     "envelope",
+    "guest_customer",
     "points_event",
     "redemption",
     "referral",
     "reward",
+    "reward_nested",
     "shop_settings",
     "timestamp",
     "vip_tier",
@@ -157,7 +159,18 @@ def reward(r: Reward, points_name: str = "Points") -> dict[str, Any]:
         "increment_points_value": r.increment_points_value,
         "created_at": timestamp(r.created_at), "updated_at": timestamp(r.updated_at),
         "terms_of_service": {"reward_type": r.reward_type, "applies_to": "entire", "show_tos": False},
+        # OBSERVED live attributes (rivo-api.md §3.2, pack-hydrogen)
+        "icon_url": r.icon_url, "product_id": r.product_id, "variant_ids": list(r.variant_ids),
+        "min_order_quantity": None, "purchase_type": "one_time", "recurring_cycle_limit": None,
     }
+
+
+def reward_nested(r: Reward) -> dict[str, Any]:
+    """The reward embedded in a redemption (rivo-api.md §3.4, Kodif example, plus the live reward fields)."""
+    return {"id": r.id, "name": r.name, "source": r.source, "enabled": r.enabled, "reward_type": r.reward_type,
+            "reward_value": float(r.reward_value), "points_amount": r.points_amount, "points_type": r.points_type,
+            "icon_url": r.icon_url, "product_id": r.product_id, "variant_ids": list(r.variant_ids),
+            "min_order_value_in_cents": r.min_order_value_in_cents}
 
 
 def earning_rule(rule: EarningRule, currency: str = "USD") -> dict[str, Any]:
@@ -207,10 +220,9 @@ def redemption(r: Redemption, rivo: RivoBackend) -> dict[str, Any]:
     return {
         "id": r.id, "code": r.code, "name": r.name, "customer_identifier": str(r.customer_id),
         "reward_id": r.reward_id, "source": r.source,
-        "reward": None if rew is None else {"id": rew.id, "name": rew.name, "source": rew.source,
-                                            "enabled": rew.enabled, "reward_type": rew.reward_type,
-                                            "reward_value": float(rew.reward_value),
-                                            "points_amount": rew.points_amount},
+        "reward": None if rew is None else reward_nested(rew),
+        "reward_type": rew.reward_type if rew is not None else None,
+        "variant_ids": list(rew.variant_ids) if rew is not None else [], "referred_email": None,
         "customer": customer_compact(member) if member else None,
         "applied_at": timestamp(r.applied_at), "expires_at": timestamp(r.expires_at),
         "used_at": timestamp(r.used_at), "refunded_at": timestamp(r.refunded_at),
@@ -236,7 +248,21 @@ def referral(r: Referral, rivo: RivoBackend) -> dict[str, Any]:
         "referred_customer": customer_compact(referred) if referred else None,
         "referred_discount_code": r.referred_discount_code, "referred_order_id": r.referred_order_id,
         "signup_ip": r.signup_ip,
+        # The rest of the live record (rivo-api.md §3.6, ks-tg-bot capture). rivosim has no referral campaigns,
+        # visitor tracking or advocate discount codes (its advocates earn points): those are null (inferred).
+        "advocate_reward_status_last_updated_at": timestamp(r.completed_at or r.status_last_changed_at),
+        "additional_details": None, "referral_campaign_id": None,
+        "referred_discount_code_used_at": timestamp(r.completed_at) if r.referred_order_id else None,
+        "referrer_discount_code": None, "referrer_discount_code_used_at": None, "referrer_order_id": None,
+        "visitor_token": None,
     }
+
+
+def guest_customer(email: str | None) -> dict[str, Any]:
+    """A referred friend who has not signed up: the live referral/completed payload carries a guest customer
+    rather than null (issue 18, seen by a public webhook consumer); its id is null until the friend signs up."""
+    return {"id": None, "email": email, "first_name": None, "last_name": None, "total_spent": 0.0,
+            "orders_count": 0, "points_tally": 0, "credits_tally": "0.0", "loyalty_status": "guest"}
 
 
 def webhook(sub: WebhookSubscription, secret: str) -> dict[str, Any]:

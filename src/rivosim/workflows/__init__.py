@@ -3,8 +3,10 @@ integration so it meets what any client meets.
 
 - It **subscribes** through the Rivo ``webhooks`` API with the shop's API key (one subscription per topic, as
   Rivo allows; workflows sharing a trigger share it), **receives** deliveries over HTTP (or, in-process, from a
-  ``Sender`` plugged into ``sim.use_sender``), **verifies** their signatures with :func:`rivosim.webhooks.verify`
-  and **de-duplicates** them by ``rivo-webhook-id`` unless told not to.
+  ``Sender`` plugged into ``sim.use_sender``), **verifies** their signatures with its own stdlib code written
+  from Rivo's documentation (``workflows.signatures``, never rivosim's signer), **checks** every payload against
+  its topic's JSON Schema (``rivosim/schema/webhooks/``) and **de-duplicates** them by ``rivo-webhook-id``
+  unless told not to.
 - Workflows: a ``trigger`` (a topic, a list of topics, or a ``schedule``), ``filters`` (expressions on the
   payload: ``points_diff > 0``, ``vip_tier.name == "Gold"``, ``has_tag(customer.shopify_tags, "VIP")``) and
   ``actions``: the eleven Rivo actions of the MESA connector, each one REST call (or two) with the shop's key,

@@ -22,6 +22,9 @@ from rivosim.workflows.model import (
     _written_customer,
 )
 
+# Points events that spend or take back rather than earn (they never count toward a tier).
+_SPENDING = frozenset({"points_purchase", "order_refund", "order_cancelled", "points_expired"})
+
 __all__ = ["ActionsMixin"]
 
 
@@ -122,6 +125,40 @@ class ActionsMixin:
         if fields.get("source"):
             params["filters[source]"] = fields["source"]
         return self._all_pages(run, "get_points_history", fields, "/points_events", params)
+
+    def _do_get_vip_tier_history(self, run: Run, fields: dict[str, Any]) -> Any:
+        """The tiers a customer reached, oldest first: ``[{tier, threshold, reached_at, progress}]``. Rivo's
+        merchant API has no tier-log endpoint (its storefront RivoJS ``getCustomerVipTierLogs`` has one), so this
+        replays what the API does expose, as a workflow tool would: the entry method and period (``GET /shop``),
+        the thresholds (``GET /vip_tiers``) and the points history. Only a ``points_earned`` program over a
+        lifetime can be replayed from points; otherwise the list holds the customer's current tier alone.
+        Hand-set tiers do not appear in the points history (docs/fidelity.md: inferred)."""
+        settings = self._request(run, "get_vip_tier_history", fields, "GET", "/shop")
+        vip = settings.get("vip_program") or {}
+        tiers = sorted(self._request(run, "get_vip_tier_history", fields, "GET", "/vip_tiers"),
+                       key=lambda t: t.get("threshold") or 0)
+        if vip.get("tier_type") != "points_earned" or vip.get("program_period") != "lifetime":
+            customer = self._request(run, "get_vip_tier_history", fields, "GET",
+                                     f"/customers/{quote(self._customer(fields), '@')}")
+            current = customer.get("vip_tier")
+            return [{"tier": current["name"], "threshold": current["threshold"], "reached_at": None,
+                     "progress": None}] if current else []
+        events = self._all_pages(run, "get_vip_tier_history", fields, "/points_events",
+                                 {"filters[customer_identifier]": self._customer(fields), "sort[order_type]": "id"})
+        history: list[dict[str, Any]] = []
+        earned = 0
+        for event in sorted(events, key=lambda e: (e.get("applied_at") or "", e.get("id") or 0)):
+            diff = int(event.get("points_diff") or 0)
+            if diff > 0 and event.get("source") not in _SPENDING:
+                earned += diff
+            elif event.get("source") in ("order_refund", "order_cancelled"):
+                earned = max(0, earned + diff)
+            reached = [t for t in tiers if (t.get("threshold") or 0) <= earned]
+            top = reached[-1] if reached else None
+            if top is not None and (not history or history[-1]["tier"] != top["name"]):
+                history.append({"tier": top["name"], "threshold": top["threshold"],
+                                "reached_at": event.get("applied_at"), "progress": earned})
+        return history
 
     def _do_get_referrals(self, run: Run, fields: dict[str, Any]) -> Any:
         return self._all_pages(run, "get_referrals", fields, "/referrals",

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from rivosim.transports.runner import Reply, Transport
-from rivosim.webhooks import verify
+from rivosim.webhooks.schemas import check_delivery
 from rivosim.workflows.actions import ActionsMixin
 from rivosim.workflows.model import (
     API,
@@ -29,6 +29,7 @@ from rivosim.workflows.model import (
     _ts,
 )
 from rivosim.workflows.runs import RunsMixin
+from rivosim.workflows.signatures import rivo_signature_problem
 
 __all__ = ["WorkflowClient"]
 
@@ -41,13 +42,21 @@ class WorkflowClient(RunsMixin, ActionsMixin):
                  shop: Mapping[str, Any] | None = None, dedupe: bool = True, verify_signatures: bool = True,
                  loop_limit: int = 1, max_chain: int = 10, honour_retry_after: bool = True,
                  max_retries: int = 5, sleep: Callable[[float], None] | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, check_contract: bool = True,
+                 shop_domain: str | None = None) -> None:
         self.http = http
         self.receiver_url = receiver_url.rstrip("/")
         self.workflows: dict[str, Workflow] = {w.name: w for w in workflows}
         self.shop = dict(shop or {})
         self.dedupe = dedupe
         self.verify_signatures = verify_signatures
+        # Every delivery is checked against its topic's JSON Schema (rivosim/schema/webhooks/rivo/): a payload
+        # that drifts from the reference is recorded here, and the scenario runner fails the scenario.
+        self.check_contract = check_contract
+        # The Shopify store the tool is set up for (MESA's store setting). When set, connecting checks it
+        # against the shop behind the key: it must match exactly, or nothing syncs ("Data Not Syncing").
+        self.shop_domain = shop_domain
+        self.contract_violations: list[dict[str, Any]] = []
         self.loop_limit = loop_limit
         self.max_chain = max_chain
         # A 429 is waited out (Retry-After, in simulator time: ``sleep`` moves the clock) and retried.
@@ -133,12 +142,36 @@ class WorkflowClient(RunsMixin, ActionsMixin):
             self.api_key = api_key
             if self._anchor is None:
                 self._anchor = self.now()
+            if self.shop_domain is not None and not self._same_shop():
+                self.connected = False
+                self._emit("connect", {"ok": False, "topics": self.topics(), "subscriptions": {}})
+                return False
             ok = True
             for topic in self.topics():
                 ok = self._subscribe(topic) and ok
             self.connected = ok
             self._emit("connect", {"ok": ok, "topics": self.topics(), "subscriptions": dict(self.subscriptions)})
             return ok
+
+    def _same_shop(self) -> bool:
+        """The seed's "Data Not Syncing: verify your Shopify store domain matches exactly between Rivo and MESA":
+        the shop behind the key (``GET /shop``) must be the store the tool is set up for, character for
+        character. A mismatch is recorded and nothing is subscribed."""
+        reply = self._call("GET", "/shop")
+        if not reply.ok:
+            self._error("connect", "reading the Rivo shop failed: " + (
+                reply.error if reply.error is not None else f"{reply.status} {reply.error_detail()}"),
+                status=reply.status if reply.error is None else None, method="GET", path=API + "/shop",
+                timed_out=reply.timed_out)
+            return False
+        rivo_domain = _attributes(reply.json).get("shopify_domain")
+        if rivo_domain != self.shop_domain:
+            self._error("connect", f"Data Not Syncing: the workflow tool is set up for the store "
+                        f"{self.shop_domain!r} but the Rivo key belongs to {rivo_domain!r}; the Shopify store "
+                        "domain must match exactly between Rivo and the workflow tool", method="GET",
+                        path=API + "/shop")
+            return False
+        return True
 
     def _subscribe(self, topic: str) -> bool:
         url = f"{self.receiver_url}/{topic}"
@@ -204,12 +237,17 @@ class WorkflowClient(RunsMixin, ActionsMixin):
             delivery_id = lowered.get("rivo-webhook-id", "")
             topic = lowered.get("rivo-webhook-topic", "")
             if self.verify_signatures:
-                ok = self.secret is not None and verify(body, lowered, self.secret, now=now.timestamp(),
-                                                        tolerance_seconds=300 if exact else None)
-                if not ok:
-                    self._error("receive", f"invalid signature on delivery {delivery_id} ({topic}): refused",
-                                status=401, at=now)
+                problem = "no webhook secret yet" if self.secret is None else rivo_signature_problem(
+                    body, lowered, self.secret, now=now.timestamp(), tolerance_seconds=300 if exact else None)
+                if problem is not None:
+                    self._error("receive", f"invalid signature on delivery {delivery_id} ({topic}): refused "
+                                f"({problem})", status=401, at=now)
                     return 401
+            if self.check_contract:
+                for problem in check_delivery("rivo", topic, body, lowered):
+                    record = {"delivery_id": delivery_id, "topic": topic, "problem": problem}
+                    self.contract_violations.append(record)
+                    self._emit("contract_violation", record)
             if self.dedupe and delivery_id in self.seen:
                 self.duplicates.append(delivery_id)
                 self._emit("duplicate", {"delivery_id": delivery_id, "topic": topic})

@@ -53,6 +53,8 @@ ACTIONS: dict[str, str] = {
     "update_vip_tier": "Update Customer VIP Tier: POST /customers/{customer}/vip_tier (tier by name or id)",
     "get_points_history": "Get Customer Points History: GET /points_events?filters[customer_identifier]=…",
     "get_referrals": "Get Customer Referrals: GET /referrals?filters[customer_identifier]=…",
+    "get_vip_tier_history": "(FAQ: 'VIP tier progression') the tiers a customer reached and when, replayed from "
+                            "GET /shop (entry method, period), GET /vip_tiers and the points history",
     "grant_points": "Grant Points: POST /points_events (source manual)",
     "grant_points_batch": "(extra) Grant Points to many customers in one call: POST /points_events/batch (at most "
                           "10, all or nothing)",
@@ -72,7 +74,7 @@ ACTIONS: dict[str, str] = {
 WRITE_ACTIONS = frozenset({"grant_points", "grant_points_batch", "deduct_points", "update_vip_tier", "create_reward"})
 MESSAGE_ACTIONS = ("send_email", "send_sms")
 CUSTOMER_ACTIONS = frozenset({"get_customer", "update_vip_tier", "get_points_history", "get_referrals", "grant_points",
-                              "deduct_points", "create_reward", "get_available_rewards"})
+                              "deduct_points", "create_reward", "get_available_rewards", "get_vip_tier_history"})
 
 
 class ActionFailed(Exception):

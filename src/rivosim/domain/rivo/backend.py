@@ -92,8 +92,9 @@ class RivoBackend:
 
     @closed.setter
     def closed(self, value: bool) -> None:
-        """Set when the shop is deleted: the lifecycle's timers still in the clock's heap then do nothing."""
+        """Set when the shop is deleted: the lifecycle's and tiers' timers still in the clock's heap do nothing."""
         self.lifecycle.closed = value
+        self.tier_book.closed = value
 
     # -- members (the resource's; these names are the REST views', the wire's and the control API's) ------------
     def find_member(self, identifier: Any, *, visible_only: bool = True) -> Member:
@@ -308,7 +309,7 @@ class RivoBackend:
         member = self.members.get(event.customer_id)
         if member is None:
             return
-        self.lifecycle.note_progress(member, event.at)
+        self.tier_book.note_progress(member, event.at)
         for code in event.discount_codes:
             self.redemption_book.use_code(code)
         # One business event, one fixed order of triggers: order/placed, product/purchased for each matching

@@ -10,7 +10,7 @@ Day indexes (birthday and join date → member ids) keep a simulated year at O(m
 
 A resource of its own (``Lifecycle``), composed by ``RivoBackend`` as ``lifecycle``: it is handed the program,
 members, ledger and tiers, and listens to the members (``Members.on_days_changed``: the day indexes) and the ledger
-(``Ledger.on_recorded``: expiry lots and the rolling tier window).
+(``Ledger.on_recorded``: expiry lots; it hands each event's instant to tiers for the rolling window).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def _is_leap(year: int) -> bool:
 
 
 class Lifecycle:
-    """The daily tick, birthdays and anniversaries, points expiry and the rolling tier window. Collaborators: the
-    program (the rules that fire), the members, the ledger (earning, expiring) and tiers (period boundaries).
+    """The daily tick, birthdays and anniversaries, points expiry. Collaborators: the program
+    (the rules that fire), the members, the ledger (earning, expiring) and tiers (period boundaries).
     Building it starts the daily tick."""
 
     closed = False  # set when the shop is deleted: timers still in the clock's heap then do nothing
@@ -159,23 +159,9 @@ class Lifecycle:
     def _expiry(self) -> ExpirySettings:
         return self.ctx.settings().program.expiry
 
-    def note_progress(self, member: Member, at: datetime) -> None:
-        """In a rolling-year program, what happened at ``at`` leaves the window twelve months later, to the
-        microsecond: re-evaluate the member then (a downgrade fires if they fell below their tier)."""
-        if self.tiers.vip_settings().period == "rolling_year":
-            leaves = add_months(at, 12) + timedelta(microseconds=1)
-            self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
-
-    def _reevaluate(self, member_id: int) -> None:
-        if self.closed:
-            return
-        member = self.members.members.get(member_id)
-        if member is not None:
-            self.tiers.evaluate_tier(member)
-
     def note_points_event(self, member: Member, event: PointsEvent) -> None:
         """The ledger's ``on_recorded`` listener: the rolling window, then expiry lots, FIFO use and activity."""
-        self.note_progress(member, event.applied_at)
+        self.tiers.note_progress(member, event.applied_at)
         cfg = self._expiry()
         if not cfg.enabled or event.source == "points_expired":
             return

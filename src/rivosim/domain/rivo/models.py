@@ -58,6 +58,10 @@ class Reward:
     increment_points_value: int | None = None
     redeemed_count: int = 0
     deleted: bool = False
+    # rivo-api.md §3.2 (OBSERVED live attributes): a free-product reward names its product and variants.
+    icon_url: str | None = None
+    product_id: int | None = None
+    variant_ids: tuple[int, ...] = ()
 
 
 @dataclass(slots=True, eq=False)

@@ -23,7 +23,7 @@ REWARD_SOURCES = ("points", "credits", "referrer", "referred", "vip_tier", "birt
 REWARD_WRITABLE = (
     "name", "enabled", "points_amount", "points_type", "reward_type", "reward_value", "source", "expiry_months",
     "min_order_value_in_cents", "min_points_to_redeem_value", "max_points_to_spend_value",
-    "increment_points_value",
+    "increment_points_value", "icon_url", "product_id", "variant_ids",
 )
 MAX_VALUE = Decimal(1_000_000_000)  # keeps money arithmetic inside Decimal's precision
 PLAN_RANK = {"free": 0, "starter": 1, "plus": 2, "scale": 3}
@@ -178,6 +178,15 @@ class Program:
                 staged[name] = value
             elif name == "reward_value":
                 staged[name] = parse_decimal(value, name, low=Decimal(0), high=MAX_VALUE)
+            elif name == "icon_url":
+                if value is not None and (not isinstance(value, str) or not value.startswith(("http://", "https://"))
+                                          or len(value) > 2048):
+                    raise ValidationFailed("icon_url must be an http(s) URL or null", field=name)
+                staged[name] = value
+            elif name == "product_id":
+                staged[name] = parse_optional_int(value, name, low=1, high=2**63 - 1)
+            elif name == "variant_ids":
+                staged[name] = _variant_ids(value)
         if staged.get("reward_type") == "percentage" and staged.get("reward_value", Decimal(0)) > 100:
             raise ValidationFailed("a percentage reward_value cannot exceed 100", field="reward_value")
         if not partial and "name" not in staged:
@@ -247,3 +256,22 @@ ONCE_TRIGGERS = frozenset({
     "customer_member_enabled", "instagram_follow", "tiktok_follow", "facebook_like", "twitter_follow",
     "email_subscribe", "sms_subscribe",
 })
+
+
+def _variant_ids(value: Any) -> tuple[int, ...]:
+    """A list of Shopify variant ids (JSON), or a comma-separated string (form data); at most 250."""
+    items = value.split(",") if isinstance(value, str) else value
+    if value is None:
+        return ()
+    if not isinstance(items, list | tuple) or len(items) > 250:
+        raise ValidationFailed("variant_ids must be a list of at most 250 variant ids", field="variant_ids")
+    out = []
+    for item in items:
+        text = item.strip() if isinstance(item, str) else item
+        if isinstance(text, bool) or not (isinstance(text, int) or (isinstance(text, str) and text.isdigit())):
+            raise ValidationFailed(f"variant_ids must be positive integers; got {item!r}", field="variant_ids")
+        number = int(text)
+        if not 1 <= number < 2**63:
+            raise ValidationFailed(f"variant_ids must be positive integers; got {item!r}", field="variant_ids")
+        out.append(number)
+    return tuple(out)

@@ -1,11 +1,14 @@
 """VIP tiers: a member's tier follows the entry method (points earned, amount spent, orders placed) over the
 program period (lifetime, calendar year, rolling year), re-evaluated after every ledger or purchase change.
 
-Manual override rule: a tier set through the API holds until the next period boundary (never, for a lifetime
-program) or until the member earns a tier above it — whichever comes first.
+Manual override rule: a tier set through the API holds until the next period boundary — the next 1 January in
+the shop's zone for a calendar year, one year after it was set (to the microsecond) for a rolling year, never
+for a lifetime program — or until the member earns a tier above it, whichever comes first. When it ends the
+member is re-evaluated at once and falls back to the tier earned by then.
 
 A resource of its own (``Tiers``), composed by ``RivoBackend`` as ``tier_book``: it is handed the program, the
-members and the ledger, and listens to the ledger (``Ledger.on_changed``) to re-evaluate after each change.
+members and the ledger, and listens to the ledger (``Ledger.on_changed``) to re-evaluate after each change. It
+owns the rolling window's timers too (``note_progress``: the lifecycle calls it for each ledger event).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Tiers:
         self.members = members
         self.ledger = ledger
         self.deferred = False
+        self.closed = False  # set when the shop is deleted: window timers still in the clock's heap do nothing
 
     def vip_settings(self) -> VipSettings:
         return self.ctx.settings().program.vip
@@ -204,7 +208,23 @@ class Tiers:
         earned = self.earned_tier(member, now)
         member.tier_override_earned_id = earned.id if earned is not None else None
         self._move(member, tier, manual=True, internal_note=internal_note, external_note=external_note)
+        # Rolling year: the override ends a year from now; re-evaluate then, like any progress leaving the window.
+        self.note_progress(member, now)
         return member
+
+    def note_progress(self, member: Member, at: datetime) -> None:
+        """In a rolling-year program, what happened at ``at`` leaves the window twelve months later, to the
+        microsecond: re-evaluate the member then (a downgrade fires if they fell below their tier)."""
+        if self.vip_settings().period == "rolling_year":
+            leaves = add_months(at, 12) + timedelta(microseconds=1)
+            self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
+
+    def _reevaluate(self, member_id: int) -> None:
+        if self.closed:
+            return
+        member = self.members.members.get(member_id)
+        if member is not None:
+            self.evaluate_tier(member)
 
     def on_period_boundary(self) -> None:
         """Re-evaluate everyone at a period boundary (overrides that ended fall back to the earned tier)."""

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from rivosim.domain.shop import Shop
 from rivosim.faults.ratelimit import BucketSpec
 from rivosim.http.errors import error_response
+from rivosim.http.rivo.key_hints import key_problem
 from rivosim.http.state import RequestState
 from rivosim.kernel.errors import ApiAccessDenied, Unauthorized
 
@@ -24,14 +25,17 @@ def authenticate(state: RequestState) -> Response | None:
     header = environ.get("HTTP_AUTHORIZATION")
     if header is None or header == "":
         raise Unauthorized("missing API key: send it raw in the Authorization header (Authorization: <api key>)")
-    presented = header
+    # RFC 9110 §5.5: whitespace (SP, HTAB) around a field value is not part of it; every proxy strips it.
+    presented = header.strip(" \t")
     bearer = False
-    if header[:7].lower() == "bearer ":
-        presented, bearer = header[7:], True
+    if presented[:7].lower() == "bearer ":
+        presented, bearer = presented[7:].lstrip(" \t"), True
     shop: Shop | None = sim.shop_for_rivo_key(presented)
     if shop is None or not shop.check_rivo_key(presented):
-        if presented != presented.strip() and sim.shop_for_rivo_key(presented.strip()) is not None:
-            state.note("the API key has leading or trailing whitespace (copied with extra spaces?)")
+        problem = key_problem(sim, presented)
+        if problem is not None:
+            state.note(f"the API key {problem}")
+            raise Unauthorized(f"invalid API key: it {problem}")
         raise Unauthorized("invalid API key")
     if bearer and not shop.settings.api.accept_bearer:
         state.note("the key was sent as 'Bearer <key>'; this shop only accepts the raw key")
