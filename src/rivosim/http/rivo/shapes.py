@@ -12,6 +12,7 @@ sets it) every hit is recomputed and compared, so a missed dependency fails loud
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import fields, is_dataclass
@@ -77,6 +78,22 @@ def _any_reader(obj: Any) -> Any:
     return tuple(_frozen(getattr(obj, name, None)) for name in names)
 
 
+_MEMBER_READERS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {}
+
+
+def _member_readers(cls: type) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """``(every field, the container fields)`` of a member class. A hit compares every field with what was stored
+    (the container fields there are the live objects, so this catches a replaced container) and the live
+    containers with deep copies taken when the entry was stored (catching a change in place) — by value, without
+    copying anything on a hit."""
+    readers = _MEMBER_READERS.get(cls)
+    if readers is None:
+        names = [f.name for f in fields(cls)]
+        containers = [f.name for f in fields(cls) if _CONTAINER.search(str(f.type))]
+        readers = _MEMBER_READERS[cls] = (attrgetter(*names, "__class__"), attrgetter(*containers, "__class__"))
+    return readers
+
+
 def _shop_version(shop: Shop) -> tuple[Any, ...]:
     """What ``wire.customer`` reads besides the member and the member's points expiry (kept in step with it)."""
     rivo = shop.rivo
@@ -85,11 +102,12 @@ def _shop_version(shop: Shop) -> tuple[Any, ...]:
 
 
 class _ShopShapes:
-    __slots__ = ("entries", "shop")
+    __slots__ = ("entries", "shop", "shop_version")
 
     def __init__(self, shop: Shop) -> None:
         self.shop = shop
         self.entries: dict[int, tuple[tuple[Any, ...], tuple[Any, ...], bytes]] = {}
+        self.shop_version: tuple[Any, ...] | None = None
 
 
 class CustomerShapes:
@@ -108,25 +126,34 @@ class CustomerShapes:
             cache = self._shops[shop.domain] = _ShopShapes(shop)
         entries = cache.entries
         shop_version = _shop_version(shop)
+        # One comparison a request instead of one per customer: while the shop-wide part is unchanged, entries keep
+        # pointing at the very tuple stored here, and an identity check is enough.
+        if shop_version == cache.shop_version:
+            shop_version = cache.shop_version
+        else:
+            cache.shop_version = shop_version
         expires = shop.rivo.lifecycle.points_expire_at
         check = self.check
+        readers = _MEMBER_READERS
 
         def encode(member: Member) -> bytes:
-            version = (_values(member), expires(member))
+            read_all, read_containers = readers.get(type(member)) or _member_readers(type(member))
+            now_all, expiry = read_all(member), expires(member)
             entry = entries.get(member.id)
-            if entry is not None and entry[0] == version and entry[1] == shop_version:
+            if (entry is not None and entry[0] is shop_version and entry[1] == now_all and entry[3] == expiry
+                    and read_containers(member) == entry[2]):
                 self.hits += 1
                 if check:
                     fresh = dumps(wire.envelope("customer", member.id, wire.customer(member, shop)))
-                    if fresh != entry[2]:
+                    if fresh != entry[4]:
                         raise AssertionError(f"stale cached shape for customer {member.id}: the cache's version "
                                              "misses something wire.customer reads (see http/rivo/shapes.py)")
-                return entry[2]
+                return entry[4]  # type: ignore[no-any-return]
             self.misses += 1
             encoded = dumps(wire.envelope("customer", member.id, wire.customer(member, shop)))
             if len(entries) >= MAX_ENTRIES:
                 entries.clear()
-            entries[member.id] = (version, shop_version, encoded)
+            entries[member.id] = (shop_version, now_all, copy.deepcopy(read_containers(member)), expiry, encoded)
             return encoded
 
         return encode
