@@ -140,10 +140,11 @@ class LifecycleOps(TierOps):
         return self.ctx.settings().program.expiry
 
     def note_progress(self, member: Member, at: datetime) -> None:
-        """In a rolling-year program, what happened at ``at`` leaves the window twelve months later, to the
-        microsecond: re-evaluate the member then (a downgrade fires if they fell below their tier)."""
+        """In a rolling-year program, what happened at ``at`` leaves the window (now - 12 months, now] at exactly
+        ``at`` + 12 months (a manual override set at ``at`` ends then too): re-evaluate the member at that instant,
+        so a reader then already sees the new tier (a downgrade fires if they fell below their tier)."""
         if self._vip().period == "rolling_year":
-            leaves = add_months(at, 12) + timedelta(microseconds=1)
+            leaves = add_months(at, 12)
             self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
 
     def _reevaluate(self, member_id: int) -> None:
