@@ -21,7 +21,7 @@ from rivosim.domain.rivo.ledger import PointsEventPlan
 from rivosim.domain.rivo.models import Member, PointsEvent
 from rivosim.domain.rivo.tiers import TierOps
 from rivosim.domain.settings import ExpirySettings
-from rivosim.kernel.clock import add_months
+from rivosim.kernel.clock import add_months, rolling_year_exits
 
 __all__ = ["LifecycleOps"]
 
@@ -144,8 +144,8 @@ class LifecycleOps(TierOps):
         ``at`` + 12 months (a manual override set at ``at`` ends then too): re-evaluate the member at that instant,
         so a reader then already sees the new tier (a downgrade fires if they fell below their tier)."""
         if self._vip().period == "rolling_year":
-            leaves = add_months(at, 12)
-            self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
+            for leaves in rolling_year_exits(at):
+                self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
 
     def _reevaluate(self, member_id: int) -> None:
         if self.closed:
