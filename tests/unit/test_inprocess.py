@@ -288,3 +288,15 @@ def test_clients_default_to_those_installed_and_unknown_ones_are_refused(sim: Si
     with mock_apis(sim, clients=("httpx",)) as apis:
         assert httpx.HTTPTransport.handle_request is not original and apis.mock is None
     assert httpx.HTTPTransport.handle_request is original
+
+
+def test_every_carrier_builds_the_headers_the_server_shell_builds() -> None:
+    # A name with "_" would alias a dashed one (Content_Length -> CONTENT_LENGTH): dropped, as the shell drops it;
+    # repeated headers are joined once, cookies with "; ".
+    from rivosim.transports.wsgi import add_headers
+
+    environ: dict[str, object] = {}
+    add_headers(environ, [("Content_Length", "abc"), ("X-Tag", "a"), ("X-Tag", "b"), ("Cookie", "a=1"),
+                          ("Cookie", "b=2"), ("Content-Type", "application/json")])
+    assert "CONTENT_LENGTH" not in environ and "HTTP_CONTENT_LENGTH" not in environ
+    assert environ == {"HTTP_X_TAG": "a,b", "HTTP_COOKIE": "a=1; b=2", "CONTENT_TYPE": "application/json"}

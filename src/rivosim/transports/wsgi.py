@@ -9,7 +9,7 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["call_app", "wsgi_environ"]
+__all__ = ["add_headers", "call_app", "wsgi_environ"]
 
 
 # -- the request side ----------------------------------------------------------------------------------------------
@@ -39,12 +39,7 @@ def wsgi_environ(method: str, path: str, query: str = "", headers: Mapping[str, 
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ["HTTP_" + key] = value
+    add_headers(environ, (headers or {}).items())
     if body and "CONTENT_LENGTH" not in environ:
         environ["CONTENT_LENGTH"] = str(len(body))
     return environ
@@ -69,3 +64,21 @@ def call_app(app: Callable[[dict[str, Any], Any], Iterable[bytes]], environ: dic
         if close is not None:
             close()
     return head[0], head[1], b"".join(written) + rest
+
+
+def add_headers(environ: dict[str, Any], headers: Iterable[tuple[str, str]]) -> None:
+    """Put request headers into ``environ`` the way the server shell does (``transports/http_head.py``), so every
+    carrier hands the app the same environ: a name with ``_`` is dropped (it would alias a dashed one, e.g.
+    ``Content_Length``; nginx drops them too), a repeated header is joined with ``","`` (``"; "`` for cookies; RFC
+    9110 §5.3), and ``Content-Type``/``Content-Length`` lose their ``HTTP_`` prefix as PEP 3333 says."""
+    for name, value in headers:
+        if "_" in name:
+            continue
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        previous = environ.get(key)
+        if previous is None or key in ("HTTP_HOST", "CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = value
+        else:
+            environ[key] = previous + ("; " if key == "HTTP_COOKIE" else ",") + value

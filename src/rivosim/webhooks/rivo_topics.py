@@ -226,7 +226,7 @@ class Triggers:
         snapshot = Member(*_MEMBER_FIELDS(member))
         if snapshot.completed_rule_ids is not None:
             snapshot.completed_rule_ids = set(snapshot.completed_rule_ids)
-        expires = shop.rivo.points_expire_at(member)
+        expires = shop.rivo.lifecycle.points_expire_at(member)
 
         def build() -> dict[str, Any]:
             out = wire.customer(snapshot, shop)

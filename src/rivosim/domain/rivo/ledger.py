@@ -1,18 +1,23 @@
 """The points ledger: every balance change is a ``PointsEvent``; a member's tallies are always the sum of
 their ledger. Covers ``POST /points_events`` (single and batch, all-or-nothing) and earning from rules.
+A resource of its own (``Ledger``), composed by ``RivoBackend`` as ``ledger_book``: it is handed the program and
+the members, and tells its listeners about every change (the lifecycle, then tiers) rather than knowing them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import ActionCompleted, PointsEventCreated
 from rivosim.domain.numbers import parse_bool, parse_decimal, parse_int
-from rivosim.domain.rivo.members import MemberOps
+from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import EarningRule, Member, PointsEvent
+from rivosim.domain.rivo.program import Program
 from rivosim.kernel.clock import parse_instant
 from rivosim.kernel.errors import (
     CustomerExcluded,
@@ -24,7 +29,7 @@ from rivosim.kernel.errors import (
     ValidationFailed,
 )
 
-__all__ = ["API_SOURCES", "LedgerOps", "PointsEventPlan"]
+__all__ = ["API_SOURCES", "Ledger", "PointsEventPlan"]
 
 # rivo-api.md §3.3: the `source` enum of POST /points_events (10 values in the doc).
 API_SOURCES = ("manual", "custom_action", "referral_complete", "visit_url", "instagram_follow", "tiktok_follow",
@@ -82,19 +87,43 @@ def _note(value: Any, field: str) -> str | None:
     return value
 
 
-class LedgerOps(MemberOps):
-    # -- guards ------------------------------------------------------------------------------------------
-    def _program_active(self) -> bool:
-        return self.ctx.settings().program.active
+class Ledger:
+    """Every points event of the shop, by id, by member and by order. Collaborators: the program (the earning
+    rules) and the members (who earns; their tallies live on the member). Listeners: ``on_recorded`` ones hear of
+    each event as it is written, before it is announced (points expiry, the rolling tier window); ``on_changed``
+    ones after (tier re-evaluation)."""
 
+    def __init__(self, ctx: ShopContext, program: Program, members: Members) -> None:
+        self.ctx = ctx
+        self.program = program
+        self.members = members
+        self.points_events: dict[int, PointsEvent] = {}
+        self.by_member: dict[int, list[PointsEvent]] = {}
+        self.order_points: dict[int, list[int]] = {}
+        self._recorded: list[Callable[[Member, PointsEvent], None]] = []
+        self._changed: list[Callable[[Member], None]] = []
+
+    def on_recorded(self, listener: Callable[[Member, PointsEvent], None]) -> None:
+        """Call ``listener(member, event)`` when an event is written, before ``PointsEventCreated`` is published."""
+        self._recorded.append(listener)
+
+    def on_changed(self, listener: Callable[[Member], None]) -> None:
+        """Call ``listener(member)`` after a member's balance or lifetime points changed and it was published."""
+        self._changed.append(listener)
+
+    def _notify_changed(self, member: Member) -> None:
+        for listener in self._changed:
+            listener(member)
+
+    # -- guards ------------------------------------------------------------------------------------------
     def program_active(self) -> bool:
-        return self._program_active()
+        return self.ctx.settings().program.active
 
     def earning_block(self, member: Member, rule: EarningRule | None, trigger: str) -> str | None:
         """Why ``member`` cannot earn from ``rule`` now (None when they can)."""
-        if not self._program_active():
+        if not self.program_active():
             return "program_inactive"
-        if self.is_excluded(member):
+        if self.members.is_excluded(member):
             return "customer_excluded"
         if member.loyalty_status != "member":
             return "not_a_member"
@@ -121,7 +150,7 @@ class LedgerOps(MemberOps):
             raise ValidationFailed("source is required", field="source")
         if source not in API_SOURCES:
             raise ValidationFailed(f"source must be one of {', '.join(API_SOURCES)}", field="source")
-        member = self.find_member(fields["customer_identifier"])
+        member = self.members.find_member(fields["customer_identifier"])
         applied_at = self.ctx.now()
         if fields.get("applied_at") not in (None, ""):
             raw = fields["applied_at"]
@@ -132,9 +161,9 @@ class LedgerOps(MemberOps):
         skip_email = parse_bool(fields.get("skip_email", False), "skip_email", numeric_text=True)
         internal_note = _note(fields.get("internal_note"), "internal_note")
         external_note = _note(fields.get("external_note"), "external_note")
-        if not self._program_active():
+        if not self.program_active():
             raise ProgramInactive("the loyalty program is not active: activate it in Rivo before adjusting points")
-        if self.is_excluded(member):
+        if self.members.is_excluded(member):
             raise CustomerExcluded(f"customer {member.id} is tagged 'Rivo Excluded' and cannot earn or redeem")
         if source == "manual":
             # rivo-api.md §3.3 (CONFIRMED): both amounts are required for a manual event.
@@ -254,7 +283,7 @@ class LedgerOps(MemberOps):
             custom_action_name=plan.custom_action_name, skip_email=plan.skip_email,
         )
         self.points_events[event.id] = event
-        self.ledger.setdefault(member.id, []).append(event)
+        self.by_member.setdefault(member.id, []).append(event)
         member.points_tally += event.points_diff
         member.credits_tally += event.credits_diff
         if event.points_diff > 0 and event.source not in NON_EARNING_SOURCES:
@@ -267,19 +296,15 @@ class LedgerOps(MemberOps):
             member.completed_rule_ids.add(plan.rule.id)
         if plan.order_id is not None:
             self.order_points.setdefault(plan.order_id, []).append(event.id)
-        self.note_points_event(member, event)
+        for recorded in self._recorded:
+            recorded(member, event)
         self.ctx.bus.publish(PointsEventCreated(
             shop=self.ctx.domain, at=now, customer_id=member.id, points_event_id=event.id, source=event.source,
             points_diff=event.points_diff, credits_diff=event.credits_diff,
         ))
-        self.after_ledger_change(member)
+        for changed in self._changed:
+            changed(member)
         return event
-
-    def after_ledger_change(self, member: Member) -> None:
-        """Hook for tier re-evaluation (``TierOps``)."""
-
-    def note_points_event(self, member: Member, event: PointsEvent) -> None:
-        """Hook for points expiry (``LifecycleOps``): lots, FIFO consumption, activity."""
 
     def announce(self, member: Member, rule: EarningRule, details: dict[str, Any] | None = None) -> None:
         """Publish ``ActionCompleted``: the customer did what ``rule`` rewards, and Rivo accepted it."""
@@ -326,21 +351,21 @@ class LedgerOps(MemberOps):
         if amount <= 0:
             return None
         member_id = self.points_events[self.order_points[order_id][0]].customer_id
-        member = self.members.get(member_id)
+        member = self.members.members.get(member_id)
         if member is None:
             return None
         plan = PointsEventPlan(member=member, source=source, points_diff=-amount, credits_diff=Decimal("0.00"),
                                applied_at=self.ctx.now(), title=SOURCE_TITLES[source], order_id=order_id)
         event = self.apply_plan(plan)
         member.lifetime_points = max(0, member.lifetime_points - amount)
-        self.after_ledger_change(member)
+        self._notify_changed(member)
         return event
 
     # -- API: list -----------------------------------------------------------------------------------------
     def list_points_events(self, customer_identifier: Any = None) -> list[PointsEvent]:
         if customer_identifier is not None:
-            member = self.find_member(customer_identifier)
-            return list(self.ledger.get(member.id, ()))
+            member = self.members.find_member(customer_identifier)
+            return list(self.by_member.get(member.id, ()))
         return list(self.points_events.values())
 
 

@@ -7,6 +7,10 @@
   warnings 30 days and 3 days before; expiry writes a negative ledger event (source ``points_expired``).
 
 Day indexes (birthday and join date → member ids) keep a simulated year at O(members), not O(members x days).
+
+A resource of its own (``Lifecycle``), composed by ``RivoBackend`` as ``lifecycle``: it is handed the program,
+members, ledger and tiers, and listens to the members (``Members.on_days_changed``: the day indexes) and the ledger
+(``Ledger.on_recorded``: expiry lots; it hands each event's instant to tiers for the rolling window).
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import PointsExpired, PointsExpiryWarned
-from rivosim.domain.rivo.ledger import PointsEventPlan
+from rivosim.domain.rivo.ledger import Ledger, PointsEventPlan
+from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Member, PointsEvent
-from rivosim.domain.rivo.tiers import TierOps
+from rivosim.domain.rivo.program import Program
+from rivosim.domain.rivo.tiers import Tiers
 from rivosim.domain.settings import ExpirySettings
-from rivosim.kernel.clock import add_months, rolling_year_exits
+from rivosim.kernel.clock import add_months
 
-__all__ = ["LifecycleOps"]
+__all__ = ["Lifecycle"]
 
 WARNINGS = (("warning", timedelta(days=30)), ("last_chance", timedelta(days=3)))
 
@@ -36,8 +43,19 @@ def _is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-class LifecycleOps(TierOps):
-    def init_lifecycle(self) -> None:
+class Lifecycle:
+    """The daily tick, birthdays and anniversaries, points expiry. Collaborators: the program
+    (the rules that fire), the members, the ledger (earning, expiring) and tiers (period boundaries).
+    Building it starts the daily tick."""
+
+    closed = False  # set when the shop is deleted: timers still in the clock's heap then do nothing
+
+    def __init__(self, ctx: ShopContext, program: Program, members: Members, ledger: Ledger, tiers: Tiers) -> None:
+        self.ctx = ctx
+        self.program = program
+        self.members = members
+        self.ledger = ledger
+        self.tiers = tiers
         self._dob_index: dict[str, set[int]] | None = None
         self._join_index: dict[str, set[int]] | None = None
         self._celebrated: dict[tuple[int, str], int] = {}
@@ -47,10 +65,10 @@ class LifecycleOps(TierOps):
 
     # -- the daily tick ----------------------------------------------------------------------------------
     def local_today(self) -> date:
-        return self.ctx.now().astimezone(self.shop_tz()).date()
+        return self.ctx.now().astimezone(self.tiers.shop_tz()).date()
 
     def _schedule_daily(self) -> None:
-        tz = self.shop_tz()
+        tz = self.tiers.shop_tz()
         tomorrow = self.ctx.now().astimezone(tz).date() + timedelta(days=1)
         due = datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(self.ctx.now().tzinfo)
         self.ctx.keep_time(due, self._daily, "rivo:daily")
@@ -60,8 +78,8 @@ class LifecycleOps(TierOps):
             return  # the shop was deleted: its clock stops here
         today = self.local_today()
         try:
-            if self._vip().period == "calendar_year" and today.month == 1 and today.day == 1:
-                self.on_period_boundary()
+            if self.tiers.vip_settings().period == "calendar_year" and today.month == 1 and today.day == 1:
+                self.tiers.on_period_boundary()
             # Only look members up when the rule can earn at all (a year of idle days stays O(days)).
             if self._rule_can_fire("customer_birthday"):
                 self._celebrate(today, "customer_birthday", self._dob_members(today))
@@ -72,41 +90,42 @@ class LifecycleOps(TierOps):
 
     def _rule_can_fire(self, trigger: str) -> bool:
         rule = self.program.find_rule(trigger)
-        return rule is not None and rule.enabled and self._program_active()
+        return rule is not None and rule.enabled and self.ledger.program_active()
 
     def _celebrate(self, today: date, trigger: str, member_ids: list[int]) -> None:
         for cid in member_ids:
-            member = self.members.get(cid)
+            member = self.members.members.get(cid)
             if member is None or self._celebrated.get((cid, trigger)) == today.year:
                 continue
             self._celebrated[(cid, trigger)] = today.year
             details: dict[str, Any] = {"date": today.isoformat()}
             if trigger == "customer_anniversary":
-                details["years"] = today.year - member.created_at.astimezone(self.shop_tz()).year
+                details["years"] = today.year - member.created_at.astimezone(self.tiers.shop_tz()).year
             else:
                 details["dob"] = member.dob
-            self.earn(member, trigger, details=details)
+            self.ledger.earn(member, trigger, details=details)
 
     # -- day indexes -------------------------------------------------------------------------------------
     def _ensure_day_indexes(self) -> None:
         if self._dob_index is not None and self._join_index is not None:
             return
-        tz = self.shop_tz()
+        tz = self.tiers.shop_tz()
         dob: dict[str, set[int]] = {}
         join: dict[str, set[int]] = {}
-        for member in self.members.values():
+        for member in self.members.members.values():
             if member.dob:
                 dob.setdefault(member.dob, set()).add(member.id)
             join.setdefault(_day_key(member.created_at.astimezone(tz).date()), set()).add(member.id)
         self._dob_index, self._join_index = dob, join
 
-    def index_member_days(self, member: Member, *, old_dob: str | None = None, remove: bool = False) -> None:
-        """Keep the day indexes in step when a member joins, changes birthday or leaves."""
+    def index_member_days(self, member: Member, old_dob: str | None = None, remove: bool = False) -> None:
+        """The members' ``on_days_changed`` listener: keep the day indexes in step when a member joins, changes
+        birthday or leaves."""
         if self._dob_index is None or self._join_index is None:
             return  # built lazily, from scratch, on first use
         if old_dob:
             self._dob_index.get(old_dob, set()).discard(member.id)
-        join_key = _day_key(member.created_at.astimezone(self.shop_tz()).date())
+        join_key = _day_key(member.created_at.astimezone(self.tiers.shop_tz()).date())
         if remove:
             if member.dob:
                 self._dob_index.get(member.dob, set()).discard(member.id)
@@ -130,32 +149,19 @@ class LifecycleOps(TierOps):
     def _anniversary_members(self, today: date) -> list[int]:
         self._ensure_day_indexes()
         assert self._join_index is not None
-        tz = self.shop_tz()
+        tz = self.tiers.shop_tz()
         ids = {cid for key in self._keys_for(today) for cid in self._join_index.get(key, ())}
+        members = self.members.members
         return sorted(cid for cid in ids
-                      if (m := self.members.get(cid)) is not None and m.created_at.astimezone(tz).year < today.year)
+                      if (m := members.get(cid)) is not None and m.created_at.astimezone(tz).year < today.year)
 
     # -- points expiry -----------------------------------------------------------------------------------
     def _expiry(self) -> ExpirySettings:
         return self.ctx.settings().program.expiry
 
-    def note_progress(self, member: Member, at: datetime) -> None:
-        """In a rolling-year program, what happened at ``at`` leaves the window (now - 12 months, now] at exactly
-        ``at`` + 12 months (a manual override set at ``at`` ends then too): re-evaluate the member at that instant,
-        so a reader then already sees the new tier (a downgrade fires if they fell below their tier)."""
-        if self._vip().period == "rolling_year":
-            for leaves in rolling_year_exits(at):
-                self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
-
-    def _reevaluate(self, member_id: int) -> None:
-        if self.closed:
-            return
-        member = self.members.get(member_id)
-        if member is not None:
-            self.evaluate_tier(member)
-
     def note_points_event(self, member: Member, event: PointsEvent) -> None:
-        self.note_progress(member, event.applied_at)
+        """The ledger's ``on_recorded`` listener: the rolling window, then expiry lots, FIFO use and activity."""
+        self.tiers.note_progress(member, event.applied_at)
         cfg = self._expiry()
         if not cfg.enabled or event.source == "points_expired":
             return
@@ -196,18 +202,18 @@ class LifecycleOps(TierOps):
 
     def _expiry_applies(self, mode: str) -> bool:
         cfg = self._expiry()
-        return not self.closed and cfg.enabled and cfg.mode == mode and self._program_active()
+        return not self.closed and cfg.enabled and cfg.mode == mode and self.ledger.program_active()
 
     def _warn_lot(self, member_id: int, lot: list[Any], kind: str) -> None:
-        member = self.members.get(member_id)
-        if member is None or lot[1] <= 0 or not self._expiry_applies("per_event") or self.is_excluded(member):
+        member = self.members.members.get(member_id)
+        if member is None or lot[1] <= 0 or not self._expiry_applies("per_event") or self.members.is_excluded(member):
             return
         self.ctx.bus.publish(PointsExpiryWarned(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id,
                                                 kind=kind, points=min(lot[1], max(member.points_tally, 0)),
                                                 expires_at=lot[2]))
 
     def _expire_lot(self, member_id: int, lot: list[Any]) -> None:
-        member = self.members.get(member_id)
+        member = self.members.members.get(member_id)
         remaining, lot[1] = lot[1], 0
         lots = self.lots.get(member_id)
         if lots and lot in lots:
@@ -217,15 +223,15 @@ class LifecycleOps(TierOps):
         self._expire(member, min(remaining, max(member.points_tally, 0)), "per_event")
 
     def _warn_inactive(self, member_id: int, generation: int, kind: str, expires_at: datetime) -> None:
-        member = self.members.get(member_id)
+        member = self.members.members.get(member_id)
         if (member is None or self._inactivity_gen.get(member_id) != generation or member.points_tally <= 0
-                or not self._expiry_applies("inactivity") or self.is_excluded(member)):
+                or not self._expiry_applies("inactivity") or self.members.is_excluded(member)):
             return
         self.ctx.bus.publish(PointsExpiryWarned(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id,
                                                 kind=kind, points=member.points_tally, expires_at=expires_at))
 
     def _expire_inactive(self, member_id: int, generation: int) -> None:
-        member = self.members.get(member_id)
+        member = self.members.members.get(member_id)
         if member is None or self._inactivity_gen.get(member_id) != generation or not self._expiry_applies(
                 "inactivity"):
             return
@@ -237,7 +243,7 @@ class LifecycleOps(TierOps):
         now = self.ctx.now()
         self.ctx.bus.publish(PointsExpired(shop=self.ctx.domain, at=now, customer_id=member.id, points=points,
                                            mode=mode))
-        self.apply_plan(PointsEventPlan(member=member, source="points_expired", points_diff=-points,
+        self.ledger.apply_plan(PointsEventPlan(member=member, source="points_expired", points_diff=-points,
                                         credits_diff=Decimal("0.00"), applied_at=now, title="Points expired"))
 
     def points_expire_at(self, member: Member) -> datetime | None:

@@ -1,21 +1,23 @@
 """Members: Rivo's mirror of Shopify customers — lookup by Shopify id or email, visibility delay, updates,
-and keeping the mirror current from Shopify's events.
+keeping the mirror current from Shopify's events, purchases (for tiers) and referral codes. A resource of its own
+(``Members``), composed by ``RivoBackend`` as ``member_book``; the ledger, tiers and lifecycle are handed it.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import CustomerCreated, CustomerDeleted, CustomerJoinedProgram, CustomerUpdated
 from rivosim.domain.rivo.models import Member
-from rivosim.domain.rivo.state import RivoState
 from rivosim.kernel.errors import NotFound, ValidationFailed
 
-__all__ = ["EXCLUDED_TAG", "MemberOps"]
+__all__ = ["EXCLUDED_TAG", "DaysListener", "Members"]
 
 EXCLUDED_TAG = "rivo excluded"  # help 8088909: a customer tagged "Rivo Excluded" neither earns nor redeems
 _DOB_RE = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -32,15 +34,71 @@ def validate_dob(value: Any) -> str:
     return value
 
 
-class MemberOps(RivoState):
-    def index_member_days(self, member: Member, *, old_dob: str | None = None, remove: bool = False) -> None:
-        """Hook: keep birthday/join-date indexes in step (``LifecycleOps``)."""
+# Told when a member's birthday or join date enters or leaves the book: ``listener(member, old_dob, remove)``.
+DaysListener = Callable[[Member, "str | None", bool], None]
+
+
+class Members:
+    """The shop's members, their purchases and referral codes. Collaborators: none but the shop context; whoever
+    indexes members by day (the lifecycle) registers with :meth:`on_days_changed`."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+        # Referral codes are a reversible encoding of the customer id (no per-member storage or index):
+        # base-36 of (id XOR a per-shop mask), so a million seeded members cost nothing extra.
+        self._code_mask = ctx.rng.getrandbits(44)
+        self.members: dict[int, Member] = {}
+        self.members_by_email: dict[str, int] = {}
+        self.purchases: dict[int, list[tuple[object, Decimal, int]]] = {}
+        # Members not yet visible to the API (Shopify -> Rivo propagation delay), pruned as time passes.
+        self.hidden_until: dict[int, object] = {}
+        self._ordered: list[Member] = []
+        self._ordered_dirty = False
+        self._days_listeners: list[DaysListener] = []
+
+    def on_days_changed(self, listener: DaysListener) -> None:
+        """Call ``listener(member, old_dob, remove)`` when a member joins, changes birthday or leaves."""
+        self._days_listeners.append(listener)
+
+    def _days_changed(self, member: Member, old_dob: str | None = None, remove: bool = False) -> None:
+        for listener in self._days_listeners:
+            listener(member, old_dob, remove)
+
+    def ordered_members(self) -> list[Member]:
+        """Members by ascending id (= creation order: ids only grow), kept incrementally so a page of a
+        million-member list costs O(page); hidden (not yet visible) members are left out."""
+        members = self.members
+        if self._ordered_dirty or len(self._ordered) > len(members):
+            self._ordered = list(members.values())
+            self._ordered_dirty = False
+        elif len(self._ordered) < len(members):
+            missing = len(members) - len(self._ordered)
+            tail = list(itertools.islice(reversed(members.values()), missing))
+            tail.reverse()
+            self._ordered.extend(tail)
+        if self.hidden_until:
+            now = self.ctx.now()
+            for cid, until in list(self.hidden_until.items()):
+                if until <= now:  # type: ignore[operator]
+                    del self.hidden_until[cid]
+            if self.hidden_until:
+                return [m for m in self._ordered if m.id not in self.hidden_until]
+        return self._ordered
+
+    def referral_code(self, customer_id: int) -> str:
+        return _base36(customer_id ^ self._code_mask)
+
+    def member_id_for_code(self, code: str) -> int | None:
+        try:
+            return int(code.strip(), 36) ^ self._code_mask
+        except ValueError:
+            return None
 
     def set_dob(self, member: Member, dob: str | None) -> None:
         old = member.dob
         member.dob = dob
         member.dob_last_updated_at = self.ctx.now()
-        self.index_member_days(member, old_dob=old)
+        self._days_changed(member, old)
 
     # -- lookups -----------------------------------------------------------------------------------------
     def find_member(self, identifier: Any, *, visible_only: bool = True) -> Member:
@@ -93,7 +151,7 @@ class MemberOps(RivoState):
             dob=event.dob, dob_last_updated_at=event.at if event.dob else None, remote_updated_at=event.at,
         )
         self._index(member)
-        self.index_member_days(member)
+        self._days_changed(member)
         if delay:
             self.hidden_until[member.id] = member.visible_at
         if event.joins_program:
@@ -127,7 +185,7 @@ class MemberOps(RivoState):
         member = self.members.pop(event.customer_id, None)
         if member is not None:
             self._ordered_dirty = True
-            self.index_member_days(member, remove=True)
+            self._days_changed(member, remove=True)
             self.hidden_until.pop(member.id, None)
             if member.email:
                 self.members_by_email.pop(member.email.casefold(), None)
@@ -188,3 +246,14 @@ class MemberOps(RivoState):
         if joined:
             self.ctx.bus.publish(CustomerJoinedProgram(shop=self.ctx.domain, at=now, customer_id=member.id))
         return member
+
+
+_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _base36(value: int) -> str:
+    out = []
+    while value:
+        value, rem = divmod(value, 36)
+        out.append(_DIGITS[rem])
+    return "".join(reversed(out)) or "0"

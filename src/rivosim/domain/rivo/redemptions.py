@@ -10,8 +10,8 @@ from typing import Any
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import RedemptionCreated
 from rivosim.domain.numbers import parse_int
-from rivosim.domain.rivo.core import MemberLedger
-from rivosim.domain.rivo.ledger import PointsEventPlan, cents, credits_amount
+from rivosim.domain.rivo.ledger import Ledger, PointsEventPlan, cents, credits_amount
+from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Redemption
 from rivosim.domain.rivo.program import Program
 from rivosim.kernel.clock import add_months
@@ -27,13 +27,14 @@ __all__ = ["Redemptions"]
 
 
 class Redemptions:
-    """The shop's redemptions. Collaborators: the program (the reward redeemed) and the members' ledger (who
-    redeems, and the negative points event)."""
+    """The shop's redemptions. Collaborators: the program (the reward redeemed), the members (who redeems) and
+    the ledger (the negative points event)."""
 
-    def __init__(self, ctx: ShopContext, program: Program, core: MemberLedger) -> None:
+    def __init__(self, ctx: ShopContext, program: Program, members: Members, ledger: Ledger) -> None:
         self.ctx = ctx
         self.program = program
-        self.core = core
+        self.members = members
+        self.ledger = ledger
         self.redemptions: dict[int, Redemption] = {}
 
     def redeem_reward(self, fields: dict[str, Any]) -> Redemption:
@@ -46,13 +47,13 @@ class Redemptions:
         if fields.get("reward_id") in (None, ""):
             raise ValidationFailed("reward_id is required", field="reward_id")
         reward_id = parse_int(fields["reward_id"], "reward_id")
-        member = self.core.find_member(fields["customer_identifier"])
+        member = self.members.find_member(fields["customer_identifier"])
         reward = self.program.get_reward(reward_id)
         if not reward.enabled:
             raise ValidationFailed(f"reward {reward.id} ({reward.name!r}) is disabled", field="reward_id")
-        if not self.core.program_active():
+        if not self.ledger.program_active():
             raise ProgramInactive("the loyalty program is not active: rewards cannot be redeemed")
-        if self.core.is_excluded(member):
+        if self.members.is_excluded(member):
             raise CustomerExcluded(f"customer {member.id} is tagged 'Rivo Excluded' and cannot earn or redeem")
         points = 0
         credits = Decimal("0.00")
@@ -99,7 +100,7 @@ class Redemptions:
         reward.redeemed_count += 1
         self.ctx.bus.publish(RedemptionCreated(shop=self.ctx.domain, at=now, customer_id=member.id,
                                                redemption_id=redemption.id, reward_id=reward.id))
-        event = self.core.apply_plan(PointsEventPlan(
+        event = self.ledger.apply_plan(PointsEventPlan(
             member=member, source="points_purchase", points_diff=-points, credits_diff=-credits, applied_at=now,
             title=f"Redeemed {redemption.name}", points_purchase_id=redemption.id,
         ))
@@ -108,7 +109,7 @@ class Redemptions:
 
     def list_redemptions(self, customer_identifier: Any = None) -> list[Redemption]:
         if customer_identifier is not None:
-            member = self.core.find_member(customer_identifier)
+            member = self.members.find_member(customer_identifier)
             return [r for r in self.redemptions.values() if r.customer_id == member.id]
         return list(self.redemptions.values())
 

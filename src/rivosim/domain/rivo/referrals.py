@@ -12,8 +12,8 @@ from typing import Any
 
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import ReferralClaimed, ReferralCompleted
-from rivosim.domain.rivo.core import MemberLedger
-from rivosim.domain.rivo.ledger import PointsEventPlan
+from rivosim.domain.rivo.ledger import Ledger, PointsEventPlan
+from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Referral
 from rivosim.domain.rivo.program import Program
 from rivosim.domain.settings import ReferralSettings
@@ -25,13 +25,14 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class Referrals:
-    """The shop's referrals. Collaborators: the program (the referral_complete rule) and the members' ledger
-    (advocates, friends, and the advocate's reward)."""
+    """The shop's referrals. Collaborators: the program (the referral_complete rule), the members (advocates,
+    friends) and the ledger (the advocate's reward)."""
 
-    def __init__(self, ctx: ShopContext, program: Program, core: MemberLedger) -> None:
+    def __init__(self, ctx: ShopContext, program: Program, members: Members, ledger: Ledger) -> None:
         self.ctx = ctx
         self.program = program
-        self.core = core
+        self.members = members
+        self.ledger = ledger
         self.referrals: dict[int, Referral] = {}
 
     def _referral_settings(self) -> ReferralSettings:
@@ -52,14 +53,14 @@ class Referrals:
             ip = str(ipaddress.ip_address(fields["remote_ip"].strip()))
         except ValueError as exc:
             raise ValidationFailed("remote_ip must be an IPv4 or IPv6 address", field="remote_ip") from exc
-        advocate_id = self.core.member_id_for_code(fields["referral_code"])
-        if advocate_id is None or advocate_id not in self.core.members:
+        advocate_id = self.members.member_id_for_code(fields["referral_code"])
+        if advocate_id is None or advocate_id not in self.members.members:
             raise NotFound(f"no advocate with referral_code {fields['referral_code']!r}", resource="referral_code")
         settings = self._referral_settings()
-        if not settings.enabled or not self.core.program_active():
+        if not settings.enabled or not self.ledger.program_active():
             raise ValidationFailed("the referral program is not active", field="referral_code")
-        advocate = self.core.members[advocate_id]
-        if self.core.is_excluded(advocate):
+        advocate = self.members.members[advocate_id]
+        if self.members.is_excluded(advocate):
             raise CustomerExcluded("the advocate is tagged 'Rivo Excluded' and cannot refer friends",
                                    field="referral_code")
         now = self.ctx.now()
@@ -69,8 +70,8 @@ class Referrals:
         block = None
         if advocate.email and advocate.email.casefold() == email.casefold():
             block = "self_referral"
-        elif settings.new_customers_only and self.core.members_by_email.get(email.casefold()) is not None \
-                and self.core.members[self.core.members_by_email[email.casefold()]].orders_count > 0:
+        elif settings.new_customers_only and self.members.members_by_email.get(email.casefold()) is not None \
+                and self.members.members[self.members.members_by_email[email.casefold()]].orders_count > 0:
             block = "existing_customer"
         else:
             week_ago = now - timedelta(days=7)
@@ -82,7 +83,7 @@ class Referrals:
             created_at=now, status="blocked" if block else "pending", status_last_changed_at=now, claimed_at=now,
             block_reason=block,
             referred_discount_code=None if block else "REF-" + self.ctx.ids.alnum(10),
-            referred_customer_id=self.core.members_by_email.get(email.casefold()),
+            referred_customer_id=self.members.members_by_email.get(email.casefold()),
         )
         self.referrals[referral.id] = referral
         if not block:
@@ -108,18 +109,18 @@ class Referrals:
         referral.completed_at = now
         referral.referred_order_id = order_id
         if referral.referred_customer_id is None:
-            referral.referred_customer_id = self.core.members_by_email.get(referral.referred_email.casefold())
-        advocate = self.core.members.get(referral.advocate_customer_id)
+            referral.referred_customer_id = self.members.members_by_email.get(referral.referred_email.casefold())
+        advocate = self.members.members.get(referral.advocate_customer_id)
         if advocate is not None:
             settings = self._referral_settings()
             rule = self.program.find_rule("referral_complete")
             points = rule.points_amount if rule is not None else settings.advocate_points
             event = None
             if rule is not None:
-                event = self.core.earn(advocate, "referral_complete", points=points, title="Referral completed")
-            elif self.core.earning_block(advocate, None, "referral_complete") == "no_rule" and points > 0:
+                event = self.ledger.earn(advocate, "referral_complete", points=points, title="Referral completed")
+            elif self.ledger.earning_block(advocate, None, "referral_complete") == "no_rule" and points > 0:
                 # No referral_complete earning rule: the referral settings' advocate reward applies.
-                event = self.core.apply_plan(PointsEventPlan(
+                event = self.ledger.apply_plan(PointsEventPlan(
                     member=advocate, source="referral_complete", points_diff=points, credits_diff=Decimal("0.00"),
                     applied_at=now, title="Referral completed"))
             referral.advocate_reward_status = "rewarded" if event is not None else "not_rewarded"
@@ -132,7 +133,7 @@ class Referrals:
         """A referred friend's first paid order completes their pending referral."""
         if not email:
             return None
-        member = self.core.members.get(customer_id)
+        member = self.members.members.get(customer_id)
         if member is None or member.orders_count != 1:
             return None
         for referral in self.referrals.values():
@@ -151,7 +152,7 @@ class Referrals:
 
     def list_referrals(self, customer_identifier: Any = None) -> list[Referral]:
         if customer_identifier is not None:
-            member = self.core.find_member(customer_identifier)
+            member = self.members.find_member(customer_identifier)
             email = (member.email or "").casefold()
             return [r for r in self.referrals.values()
                     if r.advocate_customer_id == member.id or r.referred_email.casefold() == email]

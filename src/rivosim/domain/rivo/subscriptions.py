@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import StorefrontActionRecorded
-from rivosim.domain.rivo.core import MemberLedger
-from rivosim.domain.rivo.members import validate_dob
+from rivosim.domain.rivo.ledger import Ledger
+from rivosim.domain.rivo.members import Members, validate_dob
 from rivosim.domain.rivo.models import Member, PointsEvent, WebhookSubscription, WidgetEvent
 from rivosim.kernel.errors import AlreadyExists, NotFound, ValidationFailed
 
@@ -123,12 +123,13 @@ class WebhookSubscriptions:
         return None
 
 class Storefront:
-    """Storefront actions and the widget events they leave. Collaborator: the members' ledger (who acts, their
-    birthday, and what the action earns)."""
+    """Storefront actions and the widget events they leave. Collaborators: the members (who acts, their birthday) and
+    the ledger (what the action earns)."""
 
-    def __init__(self, ctx: ShopContext, core: MemberLedger) -> None:
+    def __init__(self, ctx: ShopContext, members: Members, ledger: Ledger) -> None:
         self.ctx = ctx
-        self.core = core
+        self.members = members
+        self.ledger = ledger
         self.widget_events: dict[int, WidgetEvent] = {}
 
     def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
@@ -136,7 +137,7 @@ class Storefront:
         """A customer does something on the storefront; earns through the matching rule when allowed."""
         if not isinstance(action, str) or action not in STOREFRONT_ACTIONS:
             raise ValidationFailed(f"action must be one of {', '.join(STOREFRONT_ACTIONS)}", field="action")
-        member = self.core.members.get(customer_id)
+        member = self.members.members.get(customer_id)
         if member is None:
             raise NotFound(f"customer {customer_id} not found", resource="customer")
         name = details.get("custom_action_name") if action == "custom_action" else details.get("url")
@@ -144,7 +145,7 @@ class Storefront:
             key = "custom_action_name" if action == "custom_action" else "url"
             raise ValidationFailed(f"{key} is required for {action}", field=key)
         if action == "birthday_set":
-            self.core.set_dob(member, validate_dob(details.get("dob")))
+            self.members.set_dob(member, validate_dob(details.get("dob")))
         now = self.ctx.now()
         widget = None
         if action == "widget_open":
@@ -154,7 +155,7 @@ class Storefront:
         trigger = STOREFRONT_ACTIONS[action]
         extra = {k: v for k, v in details.items() if k not in ("custom_action_name", "url")
                  and isinstance(v, str | int | float | bool)}
-        earned = self.core.earn(member, trigger, name=name, details=extra) if trigger else None
+        earned = self.ledger.earn(member, trigger, name=name, details=extra) if trigger else None
         return widget, earned
 
     def record_widget_event(self, member: Member | None, name: str, details: dict[str, Any]) -> WidgetEvent:

@@ -5,6 +5,10 @@ Manual override rule: a tier set through the API holds until the next period bou
 the shop's zone for a calendar year, one year after it was set (to the microsecond) for a rolling year, never
 for a lifetime program — or until the member earns a tier above it, whichever comes first. When it ends the
 member is re-evaluated at once and falls back to the tier earned by then.
+
+A resource of its own (``Tiers``), composed by ``RivoBackend`` as ``tier_book``: it is handed the program, the
+members and the ledger, and listens to the ledger (``Ledger.on_changed``) to re-evaluate after each change. It
+owns the rolling window's timers too (``note_progress``: the lifecycle calls it for each ledger event).
 """
 
 from __future__ import annotations
@@ -16,20 +20,33 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rivosim.domain.context import ShopContext
 from rivosim.domain.events import TierChanged
 from rivosim.domain.numbers import int_text
-from rivosim.domain.rivo.ledger import NON_EARNING_SOURCES, LedgerOps
+from rivosim.domain.rivo.ledger import NON_EARNING_SOURCES, Ledger
+from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Member, VipTier
+from rivosim.domain.rivo.program import Program
 from rivosim.domain.settings import VipSettings
-from rivosim.kernel.clock import add_months
+from rivosim.kernel.clock import add_months, rolling_year_exits
 from rivosim.kernel.errors import CustomerExcluded, ValidationFailed
 
-__all__ = ["TierOps"]
+__all__ = ["Tiers"]
 
 
-class TierOps(LedgerOps):
-    tiers_deferred = False
-    def _vip(self) -> VipSettings:
+class Tiers:
+    """Each member's VIP tier and manual overrides. Collaborators: the program (the tiers), the members (their
+    purchases, exclusion) and the ledger (points earned in the period; whether the program is active)."""
+
+    def __init__(self, ctx: ShopContext, program: Program, members: Members, ledger: Ledger) -> None:
+        self.ctx = ctx
+        self.program = program
+        self.members = members
+        self.ledger = ledger
+        self.deferred = False
+        self.closed = False  # set when the shop is deleted: window timers still in the clock's heap do nothing
+
+    def vip_settings(self) -> VipSettings:
         return self.ctx.settings().program.vip
 
     def shop_tz(self) -> ZoneInfo:
@@ -41,7 +58,7 @@ class TierOps(LedgerOps):
 
     def period_start(self, at: datetime) -> datetime | None:
         """Start of the current tier period (None for lifetime), respecting the program start date."""
-        vip = self._vip()
+        vip = self.vip_settings()
         start: datetime | None = None
         if vip.period == "calendar_year":
             start = self._year_start(at.astimezone(self.shop_tz()).year)
@@ -54,26 +71,26 @@ class TierOps(LedgerOps):
         return start
 
     def next_period_boundary(self, at: datetime) -> datetime | None:
-        if self._vip().period == "calendar_year":
+        if self.vip_settings().period == "calendar_year":
             return self._year_start(at.astimezone(self.shop_tz()).year + 1)
-        if self._vip().period == "rolling_year":
+        if self.vip_settings().period == "rolling_year":
             return add_months(at, 12)
         return None
 
     def tier_progress(self, member: Member, at: datetime | None = None) -> Decimal:
         """The member's progress in the entry method's unit over the current period."""
         at = at or self.ctx.now()
-        method = self._vip().entry_method
+        method = self.vip_settings().entry_method
         start = self.period_start(at)
         if method == "points_earned":
             if start is None:
                 return Decimal(member.lifetime_points)
-            earned = sum(e.points_diff for e in self.ledger.get(member.id, ())
+            earned = sum(e.points_diff for e in self.ledger.by_member.get(member.id, ())
                          if e.applied_at >= start and e.applied_at <= at
                          and ((e.points_diff > 0 and e.source not in NON_EARNING_SOURCES)
                               or e.source in ("order_refund", "order_cancelled")))
             return Decimal(max(0, earned))
-        purchases = [p for p in self.purchases.get(member.id, ()) if start is None or p[0] >= start]
+        purchases = [p for p in self.members.purchases.get(member.id, ()) if start is None or p[0] >= start]
         if method == "amount_spent":
             return max(Decimal(0), sum((p[1] for p in purchases), Decimal(0)))
         return Decimal(sum(1 for p in purchases if p[1] > 0))
@@ -94,18 +111,19 @@ class TierOps(LedgerOps):
         return None
 
     def after_ledger_change(self, member: Member) -> None:
-        if not self.tiers_deferred:
+        """The ledger's ``on_changed`` listener: re-evaluate now, unless a business event holds it back."""
+        if not self.deferred:
             self.evaluate_tier(member)
 
     @contextmanager
     def deferred_tiers(self) -> Iterator[None]:
         """Hold tier re-evaluation until the block ends (one business event, one tier decision at its end)."""
-        previous = self.tiers_deferred
-        self.tiers_deferred = True
+        previous = self.deferred
+        self.deferred = True
         try:
             yield
         finally:
-            self.tiers_deferred = previous
+            self.deferred = previous
 
     def evaluate_tier(self, member: Member) -> TierChanged | None:
         """Move the member to the tier they have earned, honouring a manual override while it holds."""
@@ -116,7 +134,7 @@ class TierOps(LedgerOps):
             member.tier_override_earned_id = None
         if not self.program.vip_available() or not self.program.tier_order:
             return None
-        if not self._program_active() or self.is_excluded(member):
+        if not self.ledger.program_active() or self.members.is_excluded(member):
             # An inactive program fires nothing; a "Rivo Excluded" customer takes no part in the program.
             return None
         now = self.ctx.now()
@@ -168,13 +186,13 @@ class TierOps(LedgerOps):
     def set_member_tier(self, identifier: Any, tier_id: Any, *, internal_note: Any = None,
                         external_note: Any = None) -> Member:
         """``POST /customers/{id}/vip_tier``: set the tier by hand (see the override rule above)."""
-        member = self.find_member(identifier)
+        member = self.members.find_member(identifier)
         if isinstance(tier_id, str) and (parsed := int_text(tier_id)) is not None:
             tier_id = parsed
         if isinstance(tier_id, bool) or not isinstance(tier_id, int):
             raise ValidationFailed("vip_tier_id is required and must be an integer", field="vip_tier_id")
         tier = self.program.get_tier(tier_id)
-        if self.is_excluded(member):
+        if self.members.is_excluded(member):
             raise CustomerExcluded(f"customer {member.id} is tagged 'Rivo Excluded' and takes no part in the "
                                    "VIP program")
         for name, value in (("internal_note", internal_note), ("external_note", external_note)):
@@ -194,7 +212,22 @@ class TierOps(LedgerOps):
         self.note_progress(member, now)
         return member
 
+    def note_progress(self, member: Member, at: datetime) -> None:
+        """In a rolling-year program, what happened at ``at`` leaves the window (now - 12 months, now] at exactly
+        ``at`` + 12 months (a manual override set at ``at`` ends then too): re-evaluate the member at that instant,
+        so a reader then already sees the new tier (a downgrade fires if they fell below their tier)."""
+        if self.vip_settings().period == "rolling_year":
+            for leaves in rolling_year_exits(at):
+                self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
+
+    def _reevaluate(self, member_id: int) -> None:
+        if self.closed:
+            return
+        member = self.members.members.get(member_id)
+        if member is not None:
+            self.evaluate_tier(member)
+
     def on_period_boundary(self) -> None:
         """Re-evaluate everyone at a period boundary (overrides that ended fall back to the earned tier)."""
-        for member in list(self.members.values()):
+        for member in list(self.members.members.values()):
             self.evaluate_tier(member)

@@ -33,7 +33,7 @@ def points_events_list() -> Response:
 
 @routes.route("/points_events", "POST", "rivo.points_events.create")
 def points_events_create() -> Response:
-    event = request_shop().rivo.create_points_event(read_body(request))
+    event = request_shop().rivo.ledger_book.create_points_event(read_body(request))
     return one("points_event", event.id, wire.points_event(event), 201)
 
 
@@ -43,7 +43,7 @@ def points_events_batch() -> Response:
     if "points_events" not in body:
         raise ValidationFailed("points_events is required: {\"points_events\": [ {...}, ... ]} (at most 10)",
                                field="points_events")
-    events = request_shop().rivo.create_points_events_batch(body["points_events"])
+    events = request_shop().rivo.ledger_book.create_points_events_batch(body["points_events"])
     return json_response({"data": [wire.envelope("points_event", e.id, wire.points_event(e)) for e in events]}, 201)
 
 

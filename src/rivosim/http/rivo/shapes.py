@@ -108,7 +108,7 @@ class CustomerShapes:
             cache = self._shops[shop.domain] = _ShopShapes(shop)
         entries = cache.entries
         shop_version = _shop_version(shop)
-        expires = shop.rivo.points_expire_at
+        expires = shop.rivo.lifecycle.points_expire_at
         check = self.check
 
         def encode(member: Member) -> bytes:

@@ -28,7 +28,7 @@ from aioresponses.core import RequestMatch
 from multidict import CIMultiDict
 
 from rivosim.kernel.transport_action import client_meets
-from rivosim.transports.wsgi import wsgi_environ
+from rivosim.transports.wsgi import add_headers, wsgi_environ
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -150,12 +150,7 @@ class SimulatedResponses(aioresponses):
         headers.setdefault("Host", url.raw_authority)
         environ = wsgi_environ(method.upper(), url.raw_path or "/", url.raw_query_string, None, body,
                                scheme=url.scheme, host=url.raw_host or "localhost", port=url.explicit_port)
-        for name, value in headers.items():
-            key = name.upper().replace("-", "_")
-            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                environ[key] = value
-            else:
-                environ["HTTP_" + key] = value
+        add_headers(environ, headers.items())
         call = self.apis.call(environ)
         if call.plain:
             return self._response(method, url, kwargs, call, None)

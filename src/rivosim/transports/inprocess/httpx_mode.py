@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rivosim.kernel.transport_action import ClientMeets, client_meets
-from rivosim.transports.wsgi import wsgi_environ
+from rivosim.transports.wsgi import add_headers, wsgi_environ
 
 if TYPE_CHECKING:
     from rivosim.transports.inprocess.base import Owner as MockApis
@@ -32,12 +32,7 @@ def environ_for_httpx(request: httpx.Request, body: bytes) -> dict[str, Any]:
     path, _, query = url.raw_path.partition(b"?")
     environ = wsgi_environ(request.method, path.decode("ascii") or "/", query.decode("ascii"), None, body,
                            scheme=url.scheme, host=url.host or "localhost", port=url.port)
-    for name, value in request.headers.multi_items():
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ["HTTP_" + key] = value
+    add_headers(environ, request.headers.multi_items())
     return environ
 
 

@@ -18,7 +18,7 @@ from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from rivosim.kernel.transport_action import client_meets
-from rivosim.transports.wsgi import wsgi_environ
+from rivosim.transports.wsgi import add_headers, wsgi_environ
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
@@ -51,12 +51,7 @@ def environ_for(request: PreparedRequest) -> dict[str, Any]:
     environ = wsgi_environ(str(request.method), parts.path or "/", parts.query, None, _body_bytes(request.body),
                            scheme=parts.scheme, host=parts.hostname or "localhost", port=parts.port)
     environ["HTTP_HOST"] = parts.netloc  # as the client wrote it
-    for name, value in request.headers.items():
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ["HTTP_" + key] = value
+    add_headers(environ, request.headers.items())
     return environ
 
 
