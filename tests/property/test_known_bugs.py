@@ -84,6 +84,23 @@ def test_a_rolling_year_override_ends_one_year_after_it_was_set() -> None:
     assert [t["topic"] for t in topics(client)].count("customer_vip_tier/downgraded") == 1
 
 
+def test_points_earned_on_29_february_leave_the_rolling_year_on_1_march() -> None:
+    # A year on from 29 February is 28 February (clamped), when the window (now - 12 months, now] still reaches
+    # back past the 29th: the member was re-evaluated too early and then never again, keeping Silver for good.
+    _, client, auth = world({"plan": "scale", "program": {"vip": {
+        "entry_method": "points_earned", "period": "rolling_year",
+        "tiers": [{"name": "Bronze", "threshold": 0}, {"name": "Silver", "threshold": 500}]}}})
+    client.post("/_rivosim/clock/advance", json={"duration": "P789DT10H"})  # 2026-01-01 → 2028-02-29T10:00Z
+    cid = sign_up(client, "leap@example.com")
+    grant(client, auth, cid, 600)
+    assert tier_of(client, auth, cid) == "Silver"
+    client.post("/_rivosim/clock/advance", json={"duration": "P365DT13H59M59S"})  # → 2029-02-28T23:59:59Z
+    assert tier_of(client, auth, cid) == "Silver"          # 28 Feb 2028 + 1 year: the 29th is still in
+    client.post("/_rivosim/clock/advance", json={"seconds": 1})
+    assert tier_of(client, auth, cid) == "Bronze"
+    assert [t["topic"] for t in topics(client)].count("customer_vip_tier/downgraded") == 1
+
+
 def test_allow_negative_balance_allows_a_redemption_below_zero() -> None:
     _, client, auth = world({"api": {"allow_negative_balance": True}})
     cid = sign_up(client, "ann@example.com")                # 100 sign-up points

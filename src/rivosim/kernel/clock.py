@@ -24,6 +24,7 @@ __all__ = [
     "add_months",
     "parse_duration",
     "parse_instant",
+    "rolling_year_exits",
 ]
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -113,6 +114,16 @@ def add_months(instant: datetime, months: int) -> datetime:
     month += 1
     day = min(instant.day, _days_in_month(year, month))
     return instant.replace(year=year, month=month, day=day)
+
+
+def rolling_year_exits(at: datetime) -> tuple[datetime, ...]:
+    """When what happened at ``at`` stops counting in a rolling year ``(now - 12 months, now]``: at ``at`` + 12
+    months, the instant a manual override set at ``at`` ends — and, for 29 February (clamped to 28 February a
+    year on, when the window still reaches back past it), also at the following midnight, when it really leaves."""
+    ends = add_months(at, 12)
+    if add_months(ends, -12) >= at:
+        return (ends,)
+    return ends, ends.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 def _days_in_month(year: int, month: int) -> int:

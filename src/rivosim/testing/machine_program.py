@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from rivosim.kernel.clock import add_months
+from rivosim.kernel.clock import add_months, rolling_year_exits
 from rivosim.testing.machine_core import MachineCore
 from rivosim.testing.machine_model import NON_EARNING, REVERSALS, MemberModel, OrderModel, ReferralModel, Tier, Topic
 
@@ -196,10 +196,10 @@ class ProgramModel(MachineCore):
             return []
         out: list[Topic] = []
         if period == "rolling_year":
-            # What happened at t leaves the window (t - 12 months, now] at t + 12 months + 1 µs: each ledger event
-            # and paid order re-evaluates its member then (a downgrade fires if they fell below their tier).
-            due = sorted((add_months(t, 12) + timedelta(microseconds=1), m.id) for m in self.model.values()
-                         for t in m.touched)
+            # What happened at t leaves the window (now - 12 months, now] at exactly t + 12 months, and an override
+            # set at t ends then: each ledger event, paid order and manual tier re-evaluates its member at that
+            # instant (README override rule; a downgrade fires if they fell below their tier).
+            due = sorted((at, m.id) for m in self.model.values() for t in m.touched for at in rolling_year_exits(t))
             for at, cid in due:
                 if start < at <= end:
                     out += self.evaluate(self.model[cid], at)

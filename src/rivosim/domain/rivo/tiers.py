@@ -28,7 +28,7 @@ from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Member, VipTier
 from rivosim.domain.rivo.program import Program
 from rivosim.domain.settings import VipSettings
-from rivosim.kernel.clock import add_months
+from rivosim.kernel.clock import add_months, rolling_year_exits
 from rivosim.kernel.errors import CustomerExcluded, ValidationFailed
 
 __all__ = ["Tiers"]
@@ -213,11 +213,12 @@ class Tiers:
         return member
 
     def note_progress(self, member: Member, at: datetime) -> None:
-        """In a rolling-year program, what happened at ``at`` leaves the window twelve months later, to the
-        microsecond: re-evaluate the member then (a downgrade fires if they fell below their tier)."""
+        """In a rolling-year program, what happened at ``at`` leaves the window (now - 12 months, now] at exactly
+        ``at`` + 12 months (a manual override set at ``at`` ends then too): re-evaluate the member at that instant,
+        so a reader then already sees the new tier (a downgrade fires if they fell below their tier)."""
         if self.vip_settings().period == "rolling_year":
-            leaves = add_months(at, 12) + timedelta(microseconds=1)
-            self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
+            for leaves in rolling_year_exits(at):
+                self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
 
     def _reevaluate(self, member_id: int) -> None:
         if self.closed:
