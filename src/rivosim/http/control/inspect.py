@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from rivosim.domain.shop import Shop
 from rivosim.engine import Simulator
 from rivosim.http.errors import json_response
-from rivosim.http.params import whole_number
+from rivosim.http.params import path_id, whole_number
 from rivosim.http.routing import ApiBlueprint, Routes, current_shop, current_sim
 from rivosim.kernel.errors import NotFound, ValidationFailed
 from rivosim.wire import rivo as wire
@@ -114,9 +114,7 @@ def customer_history_data(sim: Simulator, shop: Shop, customer_id: int) -> dict[
 @route("/customers/<customer_id>/history", "GET", "control.customers.history")
 def customers_history(domain: str, customer_id: str) -> Response:
     shop = current_shop(domain)
-    number = whole_number(customer_id)
-    if number is None:
-        raise ValidationFailed(f"customer id must be numeric, got {customer_id!r}", field="id")
+    number = path_id(customer_id, "customer id", "control")
     return json_response(customer_history_data(current_sim(), shop, number))
 
 

@@ -20,7 +20,7 @@ from rivosim.http.control import inspect, trigger
 from rivosim.http.control.inspect import customer_history_data, customers_data, rate_limits_data, subscriptions_data
 from rivosim.http.control.ui_charts import balance_chart, deliveries_timeline
 from rivosim.http.errors import status_for
-from rivosim.http.params import whole_number
+from rivosim.http.params import path_id, whole_number
 from rivosim.http.routing import ApiBlueprint, Routes, current_shop, current_sim
 from rivosim.kernel.errors import SimError, ValidationFailed
 from rivosim.webhooks.samples import RIVO_TOPICS, SHOPIFY_TOPICS
@@ -99,9 +99,7 @@ def shop_page(domain: str) -> Response:
 @route("/shops/<domain>/customers/<customer_id>", "GET", "control.ui.customer")
 def customer_page(domain: str, customer_id: str) -> Response:
     shop = current_shop(domain)
-    number = whole_number(customer_id)
-    if number is None:
-        raise ValidationFailed(f"customer id must be numeric, got {customer_id!r}", field="id")
+    number = path_id(customer_id, "customer id", "control")
     history = customer_history_data(current_sim(), shop, number)
     return _page("customer.html", domain=domain, history=history, chart=balance_chart(history["balance"]))
 
