@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 
 from rivosim import Simulator, create_app
 from rivosim.transports.server import Server
+from tests.receiver import PostReceiver
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -57,33 +56,17 @@ def browser() -> Iterator[Any]:     # while it is open, and later tests that run
             launched.close()
 
 
-class Receiver:
+class Receiver(PostReceiver):
     """A webhook receiver on 127.0.0.1: answers ``status`` (200 unless told otherwise), keeps what it got."""
 
     def __init__(self) -> None:
         self.status = 200
         self.received: list[dict[str, Any]] = []
-        outer = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(outer.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        self.received.append({"path": path, "headers": headers, "body": body})
+        return self.status
 
 
 @pytest.fixture()

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -24,35 +23,24 @@ from rivosim.cli import main as cli_main
 from rivosim.transports.server import Server
 from rivosim.webhooks.self_target import add_listening_address
 from rivosim.webhooks.senders import ThreadedSender
+from tests.receiver import PostReceiver
 
 T = 5.0
 SHOPIFY = "/admin/api/2025-10"
 
 
-class Receiver:
+class Receiver(PostReceiver):
     """Counts the deliveries it gets (and when) on 127.0.0.1."""
+
+    path = "/hooks"
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
-        receiver = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.arrivals.append(time.monotonic())
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        self.arrivals.append(time.monotonic())
+        return 200
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
@@ -26,6 +24,7 @@ import requests
 from rivosim import Simulator, create_app
 from rivosim.transports.inprocess import RIVO_HOST, mock_apis
 from rivosim.transports.server import Server
+from tests.receiver import PostReceiver
 
 SEED = 424242
 FAULTS: list[dict[str, Any]] = [
@@ -185,30 +184,18 @@ async def sequence(client: Client, control: str, base: str, hook: str) -> list[A
 
 
 # -- the two modes -------------------------------------------------------------------------------------------------
-class Receiver:
+class Receiver(PostReceiver):
     """A webhook subscriber on 127.0.0.1 (reached over HTTP in both modes: in-process mode passes it through)."""
+
+    path = "/hook"
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
-        received = self.bodies
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        self.bodies.append(body)
+        return 200
 
 
 @pytest.fixture(scope="module")

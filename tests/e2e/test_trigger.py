@@ -8,9 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from rivosim.cli import main
 from rivosim.transports.server import Server
 from rivosim.webhooks.samples import RIVO_TOPICS, SHOPIFY_TOPICS
 from rivosim.webhooks.schemas import check_delivery
+from tests.receiver import PostReceiver
 
 DOMAIN = "trigger.myshopify.com"
 DOC = {"domain": DOMAIN, "plan": "plus", "webhooks": {"signing": "both"}, "rate_limits": {"rivo": {"enabled": False}},
@@ -32,46 +31,31 @@ def _hmac_b64(secret: str, message: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
-class VerifyingReceiver:
+class VerifyingReceiver(PostReceiver):
     """Answers 200 to a delivery whose signatures it can check itself, 401 otherwise (``status`` overrides)."""
 
     def __init__(self, rivo_secret: str, shopify_secret: str) -> None:
         self.status: int | None = None
         self.received: list[dict[str, Any]] = []
-        outer = self
+        self.rivo_secret, self.shopify_secret = rivo_secret, shopify_secret
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                checks = {}
-                if "rivo-signature" in headers:
-                    checks["rivo-signature"] = hmac.compare_digest(headers["rivo-signature"],
-                                                                   _hmac_b64(rivo_secret, body))
-                if "rivo-webhook-signature" in headers:
-                    signed = f"{headers['rivo-webhook-id']}.{headers['rivo-webhook-timestamp']}.".encode() + body
-                    checks["rivo-webhook-signature"] = headers["rivo-webhook-signature"] == \
-                        "v1," + _hmac_b64(rivo_secret, signed)
-                if "x-shopify-hmac-sha256" in headers:
-                    checks["x-shopify-hmac-sha256"] = hmac.compare_digest(headers["x-shopify-hmac-sha256"],
-                                                                          _hmac_b64(shopify_secret, body))
-                valid = bool(checks) and all(checks.values())
-                outer.received.append({"path": self.path, "headers": headers, "body": json.loads(body),
-                                       "checks": checks})
-                self.send_response(outer.status or (200 if valid else 401))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handle(self, path: str, raw_headers: dict[str, str], body: bytes) -> int:
+        headers = {k.lower(): v for k, v in raw_headers.items()}
+        checks = {}
+        if "rivo-signature" in headers:
+            checks["rivo-signature"] = hmac.compare_digest(headers["rivo-signature"],
+                                                           _hmac_b64(self.rivo_secret, body))
+        if "rivo-webhook-signature" in headers:
+            signed = f"{headers['rivo-webhook-id']}.{headers['rivo-webhook-timestamp']}.".encode() + body
+            checks["rivo-webhook-signature"] = headers["rivo-webhook-signature"] == \
+                "v1," + _hmac_b64(self.rivo_secret, signed)
+        if "x-shopify-hmac-sha256" in headers:
+            checks["x-shopify-hmac-sha256"] = hmac.compare_digest(headers["x-shopify-hmac-sha256"],
+                                                                  _hmac_b64(self.shopify_secret, body))
+        valid = bool(checks) and all(checks.values())
+        self.received.append({"path": path, "headers": headers, "body": json.loads(body), "checks": checks})
+        return self.status or (200 if valid else 401)
 
 
 @pytest.fixture()
