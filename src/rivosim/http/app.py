@@ -322,6 +322,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     from rivosim.http.control import admin as control_admin
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
+    from rivosim.http.control import items as control_items
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import token as control_token_module
     from rivosim.http.control import ui as control_ui
@@ -341,6 +342,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     app.url_map.merge_slashes = False
     for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
                       shopify_graphql, control_shopify.blueprint, control_admin.blueprint,
+                      control_items.blueprint,
                       *control_ui.BLUEPRINTS,  # the inspector and the control routes it adds
                       openapi_docs.blueprint):
         app.plug(blueprint)
