@@ -195,3 +195,9 @@ def test_add_and_patch_an_integration(shop: ShopHandle) -> None:
     with unchanged(shop):
         assert_control_error(shop.control("POST", "/integrations", json={"name": "mailchimp"}), 422)
         assert_control_error(shop.control("PATCH", "/integrations/klaviyo", json={"id": 3}), 422, field="id")
+
+
+def test_connecting_a_healthy_integration_answers_with_no_error(shop: ShopHandle) -> None:
+    connected = ok(shop.control("PUT", "/integrations/postscript", json={}))
+    assert connected["status"] == "connected" and connected["error"] is None
+    assert connected["manual_sync"]["latest"] is None
