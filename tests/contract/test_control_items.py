@@ -81,6 +81,12 @@ def test_a_refused_rule_change_changes_nothing(shop: ShopHandle) -> None:
         assert_control_error(shop.control("POST", "/earning_rules", json={"trigger": "visit_url"}), 422,
                              field="program.earning_rules[6].url")
         assert_control_error(shop.control("PATCH", "/earning_rules/order_placed", json={"id": 1}), 422, field="id")
+        # Values of the wrong type reach the document's validation (not a 500 on the way).
+        assert_control_error(shop.control("PATCH", "/earning_rules/order_placed", json={"trigger": ["a"]}), 422,
+                             field="program.earning_rules[0].trigger")
+        assert_control_error(shop.control("POST", "/earning_rules", json={"trigger": "custom_action",
+                                                                          "custom_action_name": {"a": 1}}), 422)
+        assert_control_error(shop.control("POST", "/integrations", json={"name": ["klaviyo"]}), 422)
         assert_control_error(shop.control("PATCH", "/earning_rules/order_placed", data="[1]",
                                           content_type="application/json"), 400)
 

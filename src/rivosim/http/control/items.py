@@ -38,6 +38,12 @@ blueprint = ApiBlueprint("control_items", __name__, api="control", url_prefix="/
                          routes=(routes,))
 
 
+def _text(value: Any) -> str:
+    """A value as a comparable, hashable key: a bad one (a list for a name) still reaches the document's own
+    validation, which refuses it properly."""
+    return value if isinstance(value, str) else repr(value)
+
+
 def _casefold(value: Any) -> str:
     return value.casefold() if isinstance(value, str) else repr(value)
 
@@ -78,7 +84,7 @@ class ItemList:
 
 def _rule_key(rule: Mapping[str, Any]) -> Any:
     # As the program matches rules: one per trigger, except custom actions and URL visits (one per name / URL).
-    return rule.get("trigger"), rule.get("custom_action_name") or rule.get("url")
+    return _text(rule.get("trigger")), _text(rule.get("custom_action_name") or rule.get("url"))
 
 
 LISTS: tuple[ItemList, ...] = (
@@ -93,7 +99,7 @@ LISTS: tuple[ItemList, ...] = (
              named_by=lambda t: _casefold(t.get("name")), same=lambda t: _casefold(t.get("name")),
              label=lambda t: repr(t.get("name"))),
     ItemList("integration", "integrations", ("integrations",), None, "name",
-             named_by=lambda i: _casefold(i.get("name")), same=lambda i: i.get("name"),
+             named_by=lambda i: _casefold(i.get("name")), same=lambda i: _text(i.get("name")),
              label=lambda i: str(i.get("name"))),
 )
 
