@@ -72,20 +72,10 @@ def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
 
 
 def tune_gc_for_serving(sim: Simulator) -> None:
-    """Garbage collection for a long-running server: the seeded world is frozen after start-up (and again after a
-    reset or a deleted shop, which first collects the old world's cycles), and then **whatever survives each full
-    collection** is frozen too, so no full collection re-scans what an earlier one already found alive; the young
-    generations keep the default thresholds.
-
-    Why: a server's heap only grows (the ledger, the journal up to its cap), and the default collector's full
-    collections re-scan all of it — on the POST benchmark about 40 µs a request and pauses of 200+ ms after 20,000
-    POSTs, against about 15 µs and pauses under 50 ms frozen this way (same run, in-process). What it costs: a
-    frozen object that later becomes part of an unreachable *cycle* is never collected (reference counting still
-    frees everything else) — in practice the one request in flight when a full collection runs, about 35 objects
-    per collection (237 over 20,000 POSTs). Freezing after every *young* collection instead (this command's policy
-    before issue 14) froze every young cycle: RSS grew ~350 B a request. ``make bench``'s hostile section measures
-    RSS drift over 1,000,000 mixed requests.
-    """
+    """GC for a long-running server (README, "What POST pays for"): the seeded world is frozen after start-up (and
+    again after a reset or a deleted shop, which first collects the old world's cycles), then whatever survives each
+    full collection, so none re-scans the ever-growing heap (POST: ~40 -> ~15 µs a request, pauses 200+ -> < 55 ms);
+    the request in flight then, if cyclic, is never collected. Freezing after young passes kept every young cycle."""
     gc.collect()
     gc.freeze()
 
