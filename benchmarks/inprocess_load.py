@@ -71,7 +71,7 @@ def canned_bridge(app: Any, url: str, key: str) -> Any:
         "Authorization": key}).prepare()))
     mock = responses.RequestsMock(assert_all_requests_are_fired=False)
     mock.add(responses.GET, re.compile(r"https://developer-api\.rivo\.io/.*"), body=body, status=int(status[:3]),
-             headers=[h for h in headers if h[0].lower() != "content-type"],
+             headers={k: v for k, v in headers if k.lower() != "content-type"},
              content_type=dict(headers).get("Content-Type"))
     return mock
 
