@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from rivosim.kernel.deferred import CAN_DEFER_KEY
 from rivosim.transports.http_answer import IDLE, MAX_PIPELINE, AnsweringConnection
 from rivosim.transports.http_head import error_response, header_key, shell_error
 from rivosim.transports.shell_context import AppErrorHook, Context, WSGIApp
@@ -83,6 +84,7 @@ class HttpConnection(AnsweringConnection):
             "wsgi.version": (1, 0), "wsgi.url_scheme": ctx.scheme, "wsgi.errors": sys.stderr,
             "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
             "wsgi.input_terminated": True,
+            CAN_DEFER_KEY: True,  # an answer that must wait for a slow receiver waits on a timer (kernel.deferred)
         }
         ctx.connections.add(self)
 
