@@ -34,6 +34,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from . import unmatched_cost
 from ._common import PYTHON, Figure, child_env, median, rss_kb
 from .http_load import (
     CUSTOMERS,
@@ -300,6 +301,9 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
         f"+{with_sub['after_kb'] - with_sub['before_kb']:,} KiB vs +{without['after_kb'] - without['before_kb']:,} KiB")
     figures.append(Figure("hostile: RSS per pending delivery", f"{per:,.0f} B", f"{n:,} deliveries", "-", "≤ 4 KB",
                           per <= 4096))
+
+    say("  a wrong URL's cost next to a routed one (in-process) ...")
+    figures += unmatched_cost.run(quick, say)
 
     total = 100_000 if quick else 1_000_000
     budget = float(os.environ.get("RIVOSIM_BENCH_DRIFT_SECONDS", "600" if quick else "2400"))
