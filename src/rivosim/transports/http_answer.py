@@ -86,7 +86,8 @@ class AnsweringConnection(asyncio.Protocol):
         else:
             self._written.append(data)
 
-    def _call_app(self, env: dict[str, Any], keep_alive: bool) -> tuple[bytes, bytes, TransportAction, bool] | Any:
+    def _call_app(self, env: dict[str, Any],
+                  keep_alive: bool) -> tuple[bytes, bytes, TransportAction, bool] | _Deferred:
         """Run the app and serialize its answer: (head, body, action, keep_alive); or, when the app deferred its
         answer (:mod:`rivosim.kernel.deferred`), its unread result, for :meth:`_answer_deferred`."""
         # Inline on the loop thread: the app does no I/O, so a thread hop would only add latency, and
