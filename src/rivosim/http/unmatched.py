@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,7 +62,6 @@ class _Index:
     """One URL map's routes by API prefix and segment count, and the answers computed so far."""
 
     def __init__(self, url_map: Map) -> None:
-        self.size = len(url_map._rules)
         # API prefix -> segment count -> routes sharing one path (GET and POST of one path score once).
         self.groups: dict[str, dict[int, list[list[_Route]]]] = {}
         same_path: dict[tuple[str, ...], list[_Route]] = {}
@@ -116,30 +114,35 @@ class _Index:
             if score < CUTOFF:
                 return ()
             group = self.groups[prefix]
+        n = len(shape)
         grams_of = [_bigrams(s) for s in shape]
-        memo: dict[tuple[int, str], float] = {}  # routes share most segments: score each pair once
+        # rows[i][segment]: path segment i against a route segment; routes share most segments, so each pair is
+        # scored once per request.
+        rows: list[dict[str, float]] = [{} for _ in range(n)]
 
-        def similar(i: int, route: _Route, j: int) -> float:
-            want = route.segments[j]
-            value = memo.get((i, want))
-            if value is None:
-                got = shape[i]
-                pattern = route.patterns[j]
-                if got == want:
-                    value = 1.0
-                elif pattern is not None and pattern.fullmatch(got):
-                    # An id where a placeholder stands is a match; a word there is likelier a misplaced path word.
-                    value = 1.0 if _DIGIT.search(got) else 0.8
+        def against(route: _Route, offset: int) -> list[float]:
+            """Path segment i against route segment i + offset (0.0 where the route has none)."""
+            want, k = route.segments, len(route.segments)
+            out = []
+            for i in range(n):
+                j = i + offset
+                if 0 <= j < k:
+                    w = want[j]
+                    value = rows[i].get(w)
+                    if value is None:
+                        value = rows[i][w] = _pair(shape[i], grams_of[i], w, route.patterns[j], route.grams[j])
+                    out.append(value)
                 else:
-                    value = _dice(grams_of[i], route.grams[j])
-                memo[(i, want)] = value
-            return value
+                    out.append(0.0)
+            return out
 
         scored: list[tuple[float, int, int, str, Rule]] = []
-        n = len(shape)
         for count in (n, n - 1, n + 1):
             for routes in group.get(count, ()):
-                score = _path_score(n, routes[0], similar)
+                route = routes[0]
+                same = against(route, 0)
+                score = sum(same) / n if count == n else _skip_one(n, count, same, against(route, 1 if count > n
+                                                                                           else -1))
                 if score < CUTOFF:
                     continue
                 for route in routes:
@@ -150,23 +153,27 @@ class _Index:
         return tuple((m, rule) for _, _, _, m, rule in scored[:NEAREST])
 
 
-def _path_score(n: int, route: _Route, similar: Callable[[int, _Route, int], float]) -> float:
-    """Mean segment similarity of an ``n``-segment path; with one segment more or fewer, the best alignment
-    that skips one (prefix and suffix sums: 2n lookups, not n squared)."""
-    k = len(route.segments)
-    if n == k:
-        return sum(similar(i, route, i) for i in range(n)) / n
-    shift = 1 if k > n else -1  # after the skipped segment, path segment i meets route segment i + shift
-    same = [similar(i, route, i) for i in range(min(n, k))]
-    shifted = [similar(i, route, i + shift) if 0 <= i + shift < k else 0.0 for i in range(n)]
+def _pair(got: str, grams: frozenset[str], want: str, pattern: re.Pattern[str] | None,
+          want_grams: frozenset[str]) -> float:
+    if got == want:
+        return 1.0
+    if pattern is not None and pattern.fullmatch(got):
+        # An id where a placeholder stands is a match; a word there is likelier a misplaced path word.
+        return 1.0 if _DIGIT.search(got) else 0.8
+    return _dice(grams, want_grams)
+
+
+def _skip_one(n: int, k: int, same: list[float], shifted: list[float]) -> float:
+    """The mean segment similarity of an ``n``-segment path and a ``k``-segment route (``k = n ± 1``) at their
+    best alignment skipping one segment: ``same[i]`` scores path segment i against route segment i, ``shifted[i]``
+    against the one past the skip (prefix and suffix sums: 2n scores, not n squared)."""
     best, before = 0.0, 0.0
     after = sum(shifted)
-    # Skip at s: path segments before s meet their own position, the rest meet the shifted one.
     for s in range(max(n, k)):
-        if shift == -1:  # the path is longer: skip path segment s
+        if k < n:  # the path is longer: skip path segment s
             after -= shifted[s]
             best = max(best, before + after)
-            before += same[s] if s < len(same) else 0.0
+            before += same[s] if s < k else 0.0
         else:  # the route is longer: skip route segment s
             best = max(best, before + after)
             if s < n:
@@ -199,7 +206,7 @@ def _placeholder_pattern(segment: str) -> re.Pattern[str] | None:
 
 def _index(url_map: Map) -> _Index:
     index = _indexes.get(url_map)
-    if index is None or index.size != len(url_map._rules):  # rules added since: index again
+    if index is None:  # Flask takes no rules once the app has served a request: one index per map is enough
         index = _indexes[url_map] = _Index(url_map)
     return index
 
