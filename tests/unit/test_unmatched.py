@@ -70,7 +70,7 @@ def test_a_huge_wrong_path_is_refused_briefly(app_and_headers: tuple) -> None:
 
 
 def test_a_wrong_url_costs_about_what_a_routed_one_costs(app_and_headers: tuple) -> None:
-    """Generous bound (the target is ≤ ~3×, `make bench` prints the figure): difflib over every route cost ~50×."""
+    """Generous bound (the target is <= ~3x, `make bench` prints the figure): difflib over every route cost ~50x."""
     app, headers, customer = app_and_headers
     client = app.test_client()
     rnd = random.Random(7)
