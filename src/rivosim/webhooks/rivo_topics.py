@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 import orjson
 
@@ -34,7 +35,7 @@ from rivosim.wire import rivo as wire
 if TYPE_CHECKING:
     from rivosim.domain.shop import Shop
 
-__all__ = ["ACTION_TOPICS", "FiredTrigger", "TriggerLog", "Triggers"]
+__all__ = ["ACTION_TOPICS", "FiredTrigger", "TriggerLog", "TriggerRing", "Triggers"]
 
 # Earning-rule trigger -> topic (and extra payload fields). Rule-based triggers fire only when their rule is
 # enabled — the seed: "check that the specific earning rules for your triggers are enabled in Rivo".
@@ -90,20 +91,45 @@ class FiredTrigger:
                 "cause": self.cause, "delivery_id": self.delivery_id, "payload": self.payload}
 
 
+class TriggerRing(deque[FiredTrigger]):
+    """A trigger log's entries, oldest first: a deque bounded by the log's cap, so trimming the oldest is O(1)
+    (deleting from the front of a list at the cap moved all 100,000 entries on every trigger). It still answers
+    what the list it replaced answered: indexes, slices (as lists) and equality with a list of the same items."""
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaced
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> FiredTrigger: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FiredTrigger]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> FiredTrigger | list[FiredTrigger]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        return super().__getitem__(index)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return len(self) == len(other) and list(self) == other
+        return super().__eq__(other)
+
+
 class TriggerLog:
-    """Every trigger a shop fired, in order (bounded)."""
+    """Every trigger a shop fired, in order (the newest ``cap``; the oldest are dropped first, in O(1))."""
 
     def __init__(self, cap: int = 100_000) -> None:
-        self.cap = cap
-        self.items: list[FiredTrigger] = []
+        self.items = TriggerRing((), cap)
         self._seq = 0
+
+    @property
+    def cap(self) -> int:
+        return self.items.maxlen or 0
 
     def append(self, **fields: Any) -> FiredTrigger:
         self._seq += 1
         item = FiredTrigger(seq=self._seq, **fields)
-        self.items.append(item)
-        if len(self.items) > self.cap:
-            del self.items[: len(self.items) - self.cap]
+        self.items.append(item)  # past the cap, the deque drops the oldest itself
         return item
 
     def topics(self, customer_id: int | None = None) -> list[str]:
