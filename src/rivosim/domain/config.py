@@ -76,7 +76,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
         },
         "expiry": {"enabled": False, "mode": "per_event", "months": 12, "exclude_redemptions_from_activity": False},
     },
-    "webhooks": {"signing": "rivo-signature", "timeout_seconds": 5, "max_attempts": 9},
+    # occurred_at_precision: live captures (ks-tg-bot fixtures) carry occurred_at in whole seconds
+    # ("2026-09-16T13:42:34Z") next to applied_at with milliseconds; "milliseconds" keeps the fraction.
+    "webhooks": {"signing": "rivo-signature", "timeout_seconds": 5, "max_attempts": 9,
+                 "occurred_at_precision": "seconds"},
     "rate_limits": {
         # rivo-api.md §1.7: integrators quote 15 requests/s per store.
         "rivo": {"enabled": True, "rate": 15, "burst": 15},

@@ -88,6 +88,7 @@ class WebhookSettings:
     signing: str
     timeout_seconds: float
     max_attempts: int
+    occurred_at_precision: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,8 @@ class ShopSettings:
                                       exclude_redemptions_from_activity=bool(
                                           expiry["exclude_redemptions_from_activity"]))),
             webhooks=WebhookSettings(signing=webhooks["signing"], timeout_seconds=float(webhooks["timeout_seconds"]),
-                                     max_attempts=int(webhooks["max_attempts"])),
+                                     max_attempts=int(webhooks["max_attempts"]),
+                                     occurred_at_precision=webhooks["occurred_at_precision"]),
             rate_limits=RateLimitSettings(rivo=_bucket(limits["rivo"]), shopify_rest=_bucket(limits["shopify_rest"]),
                                           shopify_graphql=_bucket(limits["shopify_graphql"])),
             shopify=ShopifySettings(
