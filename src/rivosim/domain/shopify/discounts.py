@@ -113,9 +113,10 @@ class Discounts:
                 raise ValidationFailed(f"discount code {detail.code} expired at {rule.ends_at.isoformat()}",
                                        field=where)
             if rule.customer_selection == "prerequisite" and customer_id not in rule.prerequisite_customer_ids:
+                buyer = f"this order's customer is {customer_id}" if customer_id is not None else \
+                    "this order has no customer"
                 raise ValidationFailed(f"discount code {detail.code} belongs to customer "
-                                       f"{', '.join(map(str, rule.prerequisite_customer_ids))}; this order's customer "
-                                       f"is {customer_id}", field=where)
+                                       f"{', '.join(map(str, rule.prerequisite_customer_ids))}; {buyer}", field=where)
             index = sum(1 for d in codes[:i] if d.application is not None)  # its place in discount_applications
             amount = self._allocate(rule, lines, index)
             if amount is None:
