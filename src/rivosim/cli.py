@@ -122,6 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from rivosim.http.app import create_app
+    from rivosim.transports.credentials_file import remove_credentials_file, write_credentials_file
     from rivosim.transports.server import LIMIT_NAMES, Server
 
     token = args.control_token
@@ -140,6 +141,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"rivosim serve: {exc}", file=sys.stderr)
         return 2
+    credentials = args.credentials_json  # README "Running in CI": written once the server is ready
+    remove_credentials_file(credentials)
     send_off_the_loop(sim)
     tune_gc_for_serving(sim)
     server.start()
@@ -154,11 +157,16 @@ def _serve(args: argparse.Namespace) -> int:
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     try:
+        write_credentials_file(credentials, url, token, sim)
         while not stopping and not server.wait(0.1):
             pass
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the credentials file could not be written: a CI script would wait for it forever
+        print(f"rivosim serve: --credentials-json {credentials}: {exc}", file=sys.stderr)
+        return 2
     finally:
+        remove_credentials_file(credentials)
         # Stop accepting and close the connections (the shell answers no request half-way: the app runs inline),
         # then give up on webhook deliveries still queued: exit within 5 s whatever the receivers do.
         server.stop(timeout=2.0)
@@ -283,6 +291,8 @@ def _add_guard_flags(serve: argparse.ArgumentParser) -> None:
                             "$RIVOSIM_CONTROL_TOKEN)")
     guard.add_argument("--insecure-control", action="store_true",
                        help="allow a non-loopback --host without a control token")
+    guard.add_argument("--credentials-json", metavar="FILE", help="once serving, write {url, control_token?, shops: "
+                       "[credentials]} to FILE (atomically, mode 0600; removed on exit)")
 
 
 def _trigger(args: argparse.Namespace) -> int:
