@@ -265,6 +265,7 @@ class Triggers:
     def fire(self, shop: Shop, topic: str, customer_id: int | None, payload: dict[str, Any] | Build, *,
              cause: str = "manual") -> FiredTrigger:
         with_event_type = shop.settings.webhooks.signing != "standard-webhooks"
+        whole_seconds = shop.settings.webhooks.occurred_at_precision == "seconds"
 
         def build() -> dict[str, Any]:
             body_obj = dict(payload() if callable(payload) else payload)
@@ -273,6 +274,11 @@ class Triggers:
             # The referral/completed capture keeps it in every mode (rivo-api.md §3.6).
             if with_event_type or topic == "referral/completed":
                 body_obj["event_type"] = topic
+            # Live captures write occurred_at in whole seconds ("2026-09-16T13:42:34Z") while applied_at and
+            # status_last_changed_at keep milliseconds (ks-tg-bot fixtures; docs/fidelity.md).
+            occurred = body_obj.get("occurred_at")
+            if whole_seconds and isinstance(occurred, str) and len(occurred) == 24 and occurred[19] == ".":
+                body_obj["occurred_at"] = occurred[:19] + "Z"
             # Embedded customers carry the topic too (the doc's points_event/created example, §4.5).
             for key in _EMBEDDED_CUSTOMERS:
                 embedded = body_obj.get(key)
