@@ -1,8 +1,7 @@
-"""Simulator time: a virtual clock (a heap of due timers) and a wall clock you can move forward.
-
-Every part of rivosim asks its clock for ``now()``; nothing reads the wall clock directly. ``advance`` runs
-everything that falls due, in ``(due, seq)`` order, with ``now()`` equal to each timer's due time — so a
-two-year scenario runs in milliseconds and one seed replays byte for byte.
+"""Simulator time: a virtual clock (a heap of due timers) and a wall clock you can move forward. Every part
+of rivosim asks its clock for ``now()``; nothing reads the wall clock directly. ``advance`` runs everything
+that falls due, in ``(due, seq)`` order, with ``now()`` equal to each timer's due time: a two-year scenario
+runs in milliseconds and one seed replays byte for byte.
 
 A timer is data: a named *action* with JSON-able arguments (ids, never objects). The component that owns an
 action registers its handler on the clock once (``clock.handle("rivo.expire_lot", fn)``); firing looks the name
@@ -44,6 +43,7 @@ __all__ = [
     "rolling_year_exits",
 ]
 
+
 class Clock:
     """Base clock: ``now()`` plus a heap of timers that ``advance``/``run_due`` fire in ``(due, seq)`` order."""
 
@@ -56,16 +56,17 @@ class Clock:
         self._handlers: dict[str, Callable[..., object]] = {}
         self._running = False
         self._stopped = False
+        # Told (clock, new head timer or None) when a timer becomes the earliest, and after each run: the
+        # timeline keeps its index of which clock wakes next from this (kernel/timeline.py).
+        self.watcher: Callable[[Clock, Timer | None], None] | None = None
 
     # -- time ------------------------------------------------------------------------------------------
     def now(self) -> datetime:
         raise NotImplementedError
 
     def hold(self) -> datetime:
-        """Read the time once for a unit of work (one request) and return it; until the matching
-        :meth:`release`, ``now()`` keeps answering that instant unless the clock is moved. A virtual clock
-        stands still anyway; a wall clock then gives one request one timestamp, as a database transaction
-        would, and skips reading the system clock a dozen times per request."""
+        """Read the time once for a unit of work (one request); until :meth:`release`, ``now()`` answers that
+        instant unless the clock is moved (a wall clock gives one request one timestamp, as a transaction)."""
         return self.now()
 
     def release(self) -> None:
@@ -85,9 +86,6 @@ class Clock:
         for name in [n for n in self._handlers if n.startswith(prefix)]:
             del self._handlers[name]
 
-    def handles(self, action: str) -> bool:
-        return action in self._handlers
-
     # -- timers ----------------------------------------------------------------------------------------
     def schedule(self, due: datetime, action: str, args: tuple[Arg, ...] = (), *, work: bool = True) -> Timer:
         """Fire ``action`` with ``args`` when the clock reaches ``due`` (at once on the next run if it is already
@@ -106,7 +104,7 @@ class Clock:
         return self._push(due, label, (), work, callback)
 
     def call_after(self, after: float | str | timedelta | Duration, callback: Callable[[], object],
-                   label: str = "") -> Timer:
+                   label: str = "") -> Timer:  # ad-hoc, like call_at
         return self.call_at(parse_duration(after).after(self.now()), callback, label)
 
     def _push(self, due: datetime, action: str, args: tuple[Arg, ...], work: bool,
@@ -118,7 +116,35 @@ class Clock:
         heapq.heappush(self._heap, timer)
         if work:
             heapq.heappush(self._work, timer)
+        if self.watcher is not None and self._heap[0] is timer:
+            self.watcher(self, timer)
         return timer
+
+    def head(self) -> Timer | None:
+        """The earliest live timer (None when there is none)."""
+        return self._heap[0] if self.next_due() is not None else None
+
+    def fire_head(self, *, move: bool) -> Timer:
+        """Fire the earliest live timer (the caller checked there is one and that it is due), moving time to its
+        due instant when ``move``: one step of a merge over several clocks (kernel/timeline.py)."""
+        timer = heapq.heappop(self._heap)
+        if move and timer.due > self.now():
+            self._set_at_least(timer.due)
+        was, self._running = self._running, True
+        try:
+            self._fire(timer)
+        finally:
+            self._running = was
+        return timer
+
+    def wakes_at(self, due: datetime) -> float | None:
+        """The real (epoch) second at which a timer due at ``due`` falls due without anyone advancing this
+        clock: -inf when it is due already, None when it never does by itself (virtual time stands still)."""
+        return float("-inf") if due <= self.now() else None
+
+    def move_to(self, instant: datetime) -> None:
+        """Make ``now()`` at least ``instant`` without firing anything (the timeline fires what lies between)."""
+        self._set_at_least(instant)
 
     def _fire(self, timer: Timer) -> None:
         timer.done = True
@@ -170,14 +196,15 @@ class Clock:
         return self.now()
 
     @property
-    def stopped_early(self) -> bool:
-        """Whether the last ``advance`` ended before its target because its ``stop`` said so."""
+    def stopped_early(self) -> bool:  # the last advance ended before its target because its stop said so
         return self._stopped
 
-    def advance_to(self, instant: datetime) -> datetime:
+    def advance_to(self, instant: datetime, *, stop: Callable[[], bool] | None = None) -> datetime:
+        self._stopped = False
         if instant > self.now():
-            self._run_until(instant, move=True)
-            self._set_at_least(instant)
+            self._run_until(instant, move=True, stop=stop)
+            if not self._stopped:
+                self._set_at_least(instant)
         return self.now()
 
     def run_until_idle(self, limit: int = 100_000, *, only: Callable[[Timer], bool] | None = None) -> datetime:
@@ -217,13 +244,15 @@ class Clock:
                     break
         finally:
             self._running = False
+            if self.watcher is not None:
+                self.watcher(self, None)
         return ran
 
     # -- state as data -----------------------------------------------------------------------------------
     def _time_state(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _check_time_state(self, state: dict[str, Any]) -> Callable[[], None]:
+    def _check_time_state(self, state: dict[str, Any]) -> Callable[[], None]:  # checks, returns how to apply
         raise NotImplementedError
 
     def export_state(self) -> dict[str, Any]:
@@ -261,14 +290,15 @@ class Clock:
         if len({t.seq for t in timers}) != len(timers):
             raise ValueError("clock state: two timers share one seq")
         apply_time()
+        # A counter shared between clocks must not move backwards under the others' feet.
         self.seq.value = max(self.seq.value, seq) if self.seq_shared else seq
         self._heap = sorted(timers)
         self._work = [t for t in self._heap if t.work]
         self._stopped = False
+        if self.watcher is not None:
+            self.watcher(self, None)
 
-    # Set by whoever shares one SeqSource between clocks: importing one clock must not move the shared
-    # counter backwards under the others' feet.
-    seq_shared = False
+    seq_shared = False  # set by the timeline that shares one SeqSource between clocks
 
 class VirtualClock(Clock):
     """Time that moves only when told to. Starts at 2026-01-01T00:00:00Z unless given ``start``."""
@@ -299,11 +329,7 @@ class VirtualClock(Clock):
             instant = None
         if instant is None:
             raise ValueError(f"clock state: now must be an ISO-8601 instant, not {state.get('now')!r}")
-
-        def apply() -> None:
-            self._now = instant
-
-        return apply
+        return lambda: setattr(self, "_now", instant)
 
 
 class WallClock(Clock):
@@ -321,6 +347,11 @@ class WallClock(Clock):
         self._offset = float(offset)
         self._held = 0  # nested holds (a request made while serving a request, in-process)
         self._frozen: datetime | None = None
+
+    @staticmethod
+    def real_seconds() -> float:
+        """Real time in epoch seconds (what a wall clock adds its offset to)."""
+        return time.time()
 
     @property
     def offset(self) -> float:
@@ -354,6 +385,9 @@ class WallClock(Clock):
             if self._frozen is None or current > self._frozen:
                 self._frozen = current
 
+    def wakes_at(self, due: datetime) -> float | None:
+        return due.timestamp() - self._offset
+
     def _time_state(self) -> dict[str, Any]:
         return {"offset": self._offset}
 
@@ -362,8 +396,4 @@ class WallClock(Clock):
         if isinstance(offset, bool) or not isinstance(offset, int | float) or offset != offset \
                 or abs(offset) > MAX_YEARS * 366 * 86400:
             raise ValueError(f"clock state: offset must be a number of seconds, not {offset!r}")
-
-        def apply() -> None:
-            self._offset = float(offset)
-
-        return apply
+        return lambda: setattr(self, "_offset", float(offset))

@@ -246,9 +246,11 @@ def customers_actions(domain: str, customer_id: str) -> Response:
 # -- clock, reset, state, journal ---------------------------------------------------------------------------
 def _clock_json() -> dict[str, Any]:
     sim = _sim()
-    due = sim.clock.next_due()
+    # Every clock's timers (the simulator's and each shop's): what the global advance moves.
+    clocks = [clock for _, clock in sim.timeline.clocks()]
+    due = min((d for c in clocks if (d := c.next_due()) is not None), default=None)
     return {"now": sim.now().isoformat(), "kind": sim.clock.kind, "next_due": due.isoformat() if due else None,
-            "pending": len(sim.clock.pending())}
+            "pending": sum(len(c.pending()) for c in clocks)}
 
 
 @route("/clock", "GET", "control.clock.get")
@@ -277,7 +279,7 @@ def clock_advance() -> Response:
         raise ValidationFailed(str(exc), field=given[0]) from exc
     sim = _sim()
     sim.advance(parsed, stop_on_delivery=stop_on_delivery)
-    return json_response({**_clock_json(), "stopped_on_delivery": stop_on_delivery and sim.clock.stopped_early})
+    return json_response({**_clock_json(), "stopped_on_delivery": stop_on_delivery and sim.stopped_early})
 
 
 @route("/run_until_idle", "POST", "control.run_until_idle")
