@@ -1,6 +1,6 @@
 """``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [plugin] [scenarios]
-[openapi] [hostile] [--quick]``: run the benchmarks and print one table of figures, each next to a baseline measured
-in the same run.
+[openapi] [hostile] [clocks] [--quick]``: run the benchmarks and print one table of figures, each next to a baseline
+measured in the same run.
 Exit status 0 even when a target is missed.
 """
 
@@ -78,6 +78,12 @@ def _openapi(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return openapi_docs.run(quick, say)
 
 
+def _clocks(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import shop_clocks
+
+    return shop_clocks.run(quick, say)
+
+
 SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "lifecycle": _lifecycle,
     "startup": _startup,
@@ -89,6 +95,7 @@ SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "scenarios": _scenarios,
     "openapi": _openapi,
     "hostile": _hostile,
+    "clocks": _clocks,
 }
 
 

@@ -18,10 +18,11 @@ from rivosim.faults.fault_set import FaultSet, validate_rules
 from rivosim.faults.ratelimit import RateLimiter
 from rivosim.faults.read_lag import ReadLag
 from rivosim.kernel.bugs import BugRing
-from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock
+from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock, parse_instant
 from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound
 from rivosim.kernel.ids import Randomness
 from rivosim.kernel.journal import Journal
+from rivosim.kernel.timeline import Timeline
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.self_target import subscription_refusal
@@ -59,6 +60,7 @@ class Simulator:
         # One lock serialises requests and Python-API calls: the server shell answers from its event loop
         # while a test thread may call sim.advance(); the domain itself is single-threaded.
         self.lock = threading.RLock()
+        self._stopped_early = False
         self._init(seed)
 
     def _init(self, seed: int) -> None:
@@ -73,6 +75,8 @@ class Simulator:
             self.clock = VirtualClock()
         else:
             raise ValueError(f"clock must be 'virtual', 'wall' or a Clock, not {spec!r}")
+        # The default clock and every shop's own clock, sharing one sequence counter (kernel/timeline.py).
+        self.timeline = Timeline(self.clock)
         self.shops: dict[str, Shop] = {}
         self._by_rivo_key: dict[str, Shop] = {}
         self._by_shopify_token: dict[str, Shop] = {}
@@ -113,23 +117,60 @@ class Simulator:
     def now(self) -> datetime:
         return self.clock.now()
 
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the last advance (global or one shop's) stopped at a delivery (``stop_on_delivery``)."""
+        return self._stopped_early
+
     def advance(self, by: float | str | timedelta | Duration, *, stop_on_delivery: bool = False,
                 max_wait: float = 30.0) -> datetime:
-        """Move the clock forward (``"P30D"``, seconds, a ``timedelta``), running everything that falls due.
+        """Move every clock — the simulator's and each shop's — forward by ``by`` (``"P30D"``, seconds, a
+        ``timedelta``), running everything that falls due, across shops in the order one shared clock would.
         ``stop_on_delivery``: stop right after the first webhook delivery attempt on the way (at its instant), so
         a client driving the clock remotely can react where a delivery happened with one request, instead of
-        stepping from timer to timer (``clock.stopped_early`` says whether it stopped). The deliveries then in
+        stepping from timer to timer (``stopped_early`` says whether it stopped). The deliveries then in
         flight on a threaded sender are waited for (up to ``max_wait`` seconds each), so the receiver has them."""
         with self.lock:
             self.outbox.drain()
-            if not stop_on_delivery:
-                return self.clock.advance(by)
-            started = self.outbox.attempts_started
-            now = self.clock.advance(by, stop=lambda: self.outbox.attempts_started != started)
-            # Answer once the deliveries are made: the caller's receiver has them when this returns.
+            stop = self._delivery_stop() if stop_on_delivery else None
+            self.timeline.advance(by, stop=stop)
+            self._stopped_early = self.timeline.stopped_early
+            self._settle(stop_on_delivery, max_wait)
+            return self.clock.now()
+
+    def advance_shop(self, domain: str, by: float | str | timedelta | Duration | None = None, *,
+                     to: datetime | None = None, stop_on_delivery: bool = False, max_wait: float = 30.0) -> datetime:
+        """Move one shop's clock forward by ``by`` or to ``to``, running only that shop's due work (O(its due
+        timers)); every other shop keeps its time. ``to`` before the shop's now is refused (``ValueError``):
+        time never moves backwards — reset the shop to start over."""
+        with self.lock:
+            shop = self.shop(domain)
+            clock = shop.clock
+            if to is not None:
+                if by is not None:
+                    raise ValueError("give either a duration or an instant to advance to, not both")
+                if to < clock.now():
+                    raise ValueError(f"{to.isoformat()} is before the shop's now ({clock.now().isoformat()}): "
+                                     "time never moves backwards; reset the shop to start over")
+            self.outbox.drain()
+            stop = self._delivery_stop() if stop_on_delivery else None
+            if to is not None:
+                clock.advance_to(to, stop=stop)
+            else:
+                clock.advance(0 if by is None else by, stop=stop)
+            self._stopped_early = clock.stopped_early
+            self._settle(stop_on_delivery, max_wait)
+            return clock.now()
+
+    def _delivery_stop(self) -> Callable[[], bool]:
+        started = self.outbox.attempts_started
+        return lambda: self.outbox.attempts_started != started
+
+    def _settle(self, stop_on_delivery: bool, max_wait: float) -> None:
+        # Answer once the deliveries are made: the caller's receiver has them when this returns.
+        if stop_on_delivery:
             while self.outbox.in_flight and self.outbox.drain(wait=max_wait):
                 pass
-            return now
 
     def run_until_idle(self, *, max_wait: float = 30.0, shop: str | None = None) -> datetime:
         """Run all queued background work (deliveries and their retries included), moving time only as far as
@@ -137,25 +178,37 @@ class Simulator:
 
         ``shop``: stop once *that* shop has no work left, so another shop's failing retries (hours apart) do
         not drag the clock along; work of other shops that falls due on the way still runs."""
-        only = None
-        if shop is not None:
-            self.shop(shop)  # an unknown shop is refused, not silently idle
-            prefix = shop + ":"
-            only = lambda timer: timer.label.startswith(prefix)  # noqa: E731 — every shop timer is labelled so
         with self.lock:
+            clock = self.shop(shop).clock if shop is not None else None  # an unknown shop is refused
             while True:
                 self.outbox.drain()
-                self.clock.run_until_idle(only=only)
-                if self.outbox.in_flight == 0:
-                    return self.clock.now()
-                if not self.outbox.drain(wait=max_wait):
-                    return self.clock.now()
+                if clock is not None:
+                    clock.run_until_idle()
+                else:
+                    self._run_all_until_idle()
+                if self.outbox.in_flight == 0 or not self.outbox.drain(wait=max_wait):
+                    return (clock or self.clock).now()
+
+    def _run_all_until_idle(self, limit: int = 100_000) -> None:
+        # Every clock moves together, as far as the next piece of work on any of them needs (as one shared
+        # clock did), so work of different shops keeps its interleaving.
+        for _ in range(limit):
+            gap = self.timeline.next_work_in()
+            if gap is None:
+                return
+            self.timeline.advance_by_elapsed(gap)
 
     def tick(self) -> None:
-        """Run what is due now (the server calls this periodically for a wall clock)."""
+        """Run what is due now on every clock (the server calls this periodically): only the clocks whose next
+        timer is due are looked at."""
         with self.lock:
             self.outbox.drain()
-            self.clock.run_due()
+            self.timeline.run_due()
+
+    def run_due(self) -> None:
+        """Fire what is due now on every clock, without moving any."""
+        with self.lock:
+            self.timeline.run_due()
 
     # -- shops -------------------------------------------------------------------------------------------
     def create_shop(self, config: dict[str, Any] | None = None, *, customers: int | None = None) -> Shop:
@@ -174,7 +227,13 @@ class Simulator:
             domain = resolved.pop("domain", None) or self._next_domain()
             if domain in self.shops:
                 raise AlreadyExists(f"a shop with domain {domain} already exists", field="domain")
-            shop = Shop(domain, resolved, self.randomness, self.clock)
+            return self._create(domain, resolved, seed_count or 0)
+
+    def _create(self, domain: str, resolved: dict[str, Any], seed_count: int, *, seed: int | None = None,
+                start: datetime | None = None) -> Shop:
+        with self.lock:
+            shop = self._build_shop(domain, resolved, seed=seed, start=start)
+            shop.seeded_customers = seed_count
             shop.ctx.webhook_url_refusal = lambda url: subscription_refusal(url, self.listening)
             self.shops[domain] = shop
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
@@ -188,12 +247,71 @@ class Simulator:
                 seed_customers(shop, seed_count)
             return shop
 
+    def _build_shop(self, domain: str, resolved: dict[str, Any], *, seed: int | None = None,
+                    start: datetime | None = None) -> Shop:
+        clock = self.timeline.add(domain, self._shop_clock(resolved, start))
+        randomness = self.randomness if seed is None else Randomness(seed)
+        shop = Shop(domain, resolved, randomness, clock)
+        shop.seed = seed
+        shop.origin = clock.now()
+        shop.advancer = lambda by=None, **kw: self.advance_shop(domain, by, **kw)
+        self.outbox.attach(domain, clock)
+        return shop
+
+    def _shop_clock(self, resolved: dict[str, Any], start: datetime | None) -> Clock:
+        """The shop's own clock: as its document says, else of the simulator's kind from the simulator's now."""
+        spec = resolved.get("clock")
+        if start is not None:
+            return VirtualClock(start)
+        if spec == "wall":
+            return WallClock()
+        if isinstance(spec, dict):
+            return VirtualClock(parse_instant(spec["start"]))
+        if isinstance(self.clock, WallClock):
+            return WallClock(offset=self.clock.offset)
+        return VirtualClock(self.clock.now())
+
     def _next_domain(self) -> str:
         while True:
             self._names += 1
             domain = f"rivosim-shop-{self._names}.myshopify.com"
             if domain not in self.shops:
                 return domain
+
+    def reset_shop(self, domain: str, *, start: datetime | None = None, seed: int | None = None,
+                   keep_keys: bool = True) -> Shop:
+        """Put one shop back to what its document and seed give: its clock back at its start (or at ``start``),
+        its customers re-seeded, its journal entries, deliveries, timers, faults added since, rate-limit buckets
+        and lag dropped — every other shop untouched. The same credentials unless ``keep_keys`` is false (then
+        they are the ones the seed gives); ``seed`` gives the shop a seed of its own."""
+        with self.lock:
+            old = self.shop(domain)
+            if start is not None and start.year > 9998:
+                raise InvalidConfig("clock.start: too far in the future", field="clock.start")
+            resolved = dict(old.config)
+            if start is not None:
+                resolved["clock"] = {"start": start.isoformat().replace("+00:00", "Z")}
+            elif old.clock.kind == "virtual":
+                start = old.origin
+            credentials, order = old.credentials, list(self.shops)
+            self.delete_shop(domain)
+            self.journal.drop_shop(domain)
+            self.outbox.forget_shop(domain)
+            self.limiter.forget(f"shopify_rest:{domain}:")
+            self.limiter.forget(f"shopify_graphql:{domain}:")
+            shop = self._create(domain, resolved, old.seeded_customers, seed=old.seed if seed is None else seed,
+                                start=start)
+            shop.origin = old.origin if resolved.get("clock") == old.config.get("clock") else shop.origin
+            if keep_keys:
+                self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
+                self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
+                for name in ("rivo_api_key", "webhook_secret", "shopify_access_token", "shopify_api_key",
+                             "shopify_api_secret"):  # into the object the shop's parts already hold
+                    setattr(shop.credentials, name, getattr(credentials, name))
+                self._by_rivo_key[credentials.rivo_api_key] = shop
+                self._by_shopify_token[credentials.shopify_access_token] = shop
+            self.shops = {key: self.shops[key] for key in order}  # where it was in the listing
+            return shop
 
     def shop(self, domain: str) -> Shop:
         shop = self.shops.get(domain)
@@ -207,8 +325,8 @@ class Simulator:
             shop = self.shop(domain)
             del self.shops[domain]
             shop.close()
-            prefix = domain + ":"  # its daily ticks, expiries, syncs and deliveries: they hold the shop
-            self.clock.cancel_where(lambda timer: timer.label.startswith(prefix))
+            # Its clock goes with it: its daily ticks, expiries, syncs and deliveries never fire.
+            self.timeline.remove(domain)
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
             self.triggers.detach(domain)
@@ -216,6 +334,7 @@ class Simulator:
             self.faults.clear(shop=domain)
             self.lag.forget(domain)
             self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
+            self.outbox.detach(domain)
             del shop  # hooks may collect garbage: the deleted shop must not be held by this frame
             for hook in list(self.on_shop_deleted):
                 hook(domain)

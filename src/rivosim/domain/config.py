@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rivosim.kernel.clock import parse_duration
+from rivosim.kernel.clock import parse_duration, parse_instant
 from rivosim.kernel.errors import InvalidConfig
 
 __all__ = [
-    "DEFAULT_CONFIG", "default_config", "merge_patch", "resolve_config", "schema", "validate_config", "with_defaults",
+    "DEFAULT_CONFIG", "clock_start", "default_config", "merge_patch", "resolve_config", "schema", "validate_config",
+    "with_defaults",
 ]
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -132,6 +134,21 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
+def clock_start(clock: Any) -> datetime | None:
+    """The start instant a shop document's ``clock`` names (None for ``"wall"`` or no clock); ``ValueError``
+    when it is not an ISO-8601 instant with a date from year 1 to 9998."""
+    if not isinstance(clock, dict):
+        return None
+    raw = clock["start"]
+    try:
+        start = parse_instant(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an ISO-8601 instant such as '2026-12-24T00:00:00Z'") from None
+    if start.year > 9998:  # leave room to advance
+        raise ValueError(f"{raw!r} is too far in the future")
+    return start
+
+
 def default_config() -> dict[str, Any]:
     return copy.deepcopy(DEFAULT_CONFIG)
 
@@ -177,6 +194,12 @@ def validate_config(doc: Any) -> None:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise InvalidConfig(f"timezone: {tz!r} is not an IANA time zone", field="timezone") from exc
+    clock = doc.get("clock")
+    if isinstance(clock, dict) and isinstance(clock.get("start"), str):
+        try:
+            clock_start(clock)
+        except ValueError as exc:
+            raise InvalidConfig(f"clock.start: {exc}", field="clock.start") from exc
     delay = (doc.get("api") or {}).get("new_customer_visibility_delay")
     if delay is not None:
         # The schema only checks the leading "P"; a string the clock cannot parse would fail much later,

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
+
+from rivosim.kernel.clock import parse_instant
 
 __all__ = [
     "AdminSettings", "ApiSettings", "BucketSettings", "ExpirySettings", "IntegrationSettings", "ProgramSettings",
@@ -176,6 +179,9 @@ class ShopSettings:
     integrations: tuple[IntegrationSettings, ...]
     faults: tuple[Entry, ...]
     admin: AdminSettings
+    clock: str | None = None
+    """The document's clock: ``"wall"``, ``"virtual"`` (with ``clock_start``) or None (the simulator's kind)."""
+    clock_start: datetime | None = None
 
     @classmethod
     def parse(cls, doc: Mapping[str, Any]) -> ShopSettings:
@@ -185,6 +191,8 @@ class ShopSettings:
         vip, referrals, expiry, limits = program["vip"], program["referrals"], program["expiry"], doc["rate_limits"]
         service = doc["service_time"]
         return cls(
+            clock=None if doc.get("clock") is None else "wall" if doc["clock"] == "wall" else "virtual",
+            clock_start=parse_instant(doc["clock"]["start"]) if isinstance(doc.get("clock"), dict) else None,
             name=doc.get("name"), plan=doc["plan"], timezone=doc["timezone"], currency=doc["currency"],
             shopify_plan=doc["shopify_plan"],
             api=ApiSettings(

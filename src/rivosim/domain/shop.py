@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from rivosim.domain.admin import AdminContext, EmbeddedAdmin
@@ -16,9 +17,10 @@ from rivosim.domain.settings import ShopSettings
 from rivosim.domain.shopify.backend import ShopifyBackend
 from rivosim.domain.syncs import StoreSyncs
 from rivosim.domain.writeback import Writeback
-from rivosim.kernel.clock import Clock
+from rivosim.kernel.clock import Clock, Duration
 from rivosim.kernel.errors import InvalidConfig
 from rivosim.kernel.ids import IdSource, Randomness
+from rivosim.kernel.timers import Arg
 
 __all__ = ["Credentials", "Shop"]
 
@@ -35,6 +37,11 @@ class Shop:
         self.config = config
         self.settings = ShopSettings.parse(config)
         self.clock = clock
+        # Set by the simulator: Shop.advance goes through it (outbox draining, stop on delivery).
+        self.advancer: Callable[..., datetime] | None = None
+        self.seed: int | None = None  # its own seed (a reset may give one), else the simulator's
+        self.origin: datetime = clock.now()  # where its clock started: a reset goes back there
+        self.seeded_customers = 0  # how many customers its creation seeded (a reset seeds them again)
         self.rng = randomness.stream(domain, "shop")
         self.ids = IdSource(randomness, domain)
         self.id = self.ids.next("shop")
@@ -48,8 +55,8 @@ class Shop:
             shopify_api_secret="shpss_" + self.ids.hex(32),
         )
         self.ctx = ShopContext(domain=domain, now=clock.now, ids=self.ids, rng=self.rng, bus=self.bus,
-                               settings=lambda: self.settings, schedule=self._schedule,
-                               keep_time=self._keep_time)
+                               settings=lambda: self.settings, handle=self._handle,
+                               schedule=self._schedule, keep_time=self._keep_time)
         self.shopify = ShopifyBackend(self.ctx, shop_id=self.id)
         self.rivo = RivoBackend(self.ctx)
         # Rivo -> Shopify writeback, the store/theme/tagging syncs and the marketing integrations (issue 4).
@@ -63,11 +70,28 @@ class Shop:
                          program_counts=lambda: (len(self.rivo.members), len(self.rivo.points_events))),
             randomness.stream(domain, "admin"))
 
-    def _schedule(self, due: datetime, callback: Any, label: str) -> object:
-        return self.clock.call_at(due, callback, f"{self.domain}:{label}")
+    # Every timer of the shop is a named action on the shop's own clock.
+    def _handle(self, action: str, handler: Callable[..., object]) -> None:
+        self.clock.handle(action, handler)
 
-    def _keep_time(self, due: datetime, callback: Any, label: str) -> object:
-        return self.clock.call_at(due, callback, f"{self.domain}:{label}", work=False)
+    def _schedule(self, due: datetime, action: str, args: tuple[Arg, ...] = ()) -> object:
+        return self.clock.schedule(due, action, args)
+
+    def _keep_time(self, due: datetime, action: str, args: tuple[Arg, ...] = ()) -> object:
+        return self.clock.schedule(due, action, args, work=False)
+
+    def advance(self, by: float | str | timedelta | Duration | None = None, *, to: datetime | None = None,
+                stop_on_delivery: bool = False) -> datetime:
+        """Move this shop's clock (only) forward by ``by`` or to ``to``, running its due work on the way; other
+        shops keep their time. Through its simulator when it has one (deliveries in flight are waited for)."""
+        if self.advancer is not None:
+            return self.advancer(by, to=to, stop_on_delivery=stop_on_delivery)
+        if to is not None:
+            return self.clock.advance_to(to)
+        return self.clock.advance(0 if by is None else by)
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     # -- configuration -----------------------------------------------------------------------------------
     @property
@@ -81,6 +105,10 @@ class Shop:
         """Merge ``patch`` into the document (RFC 7386) and apply it; a refused patch changes nothing."""
         if "domain" in patch and patch["domain"] != self.domain:
             raise InvalidConfig("domain: a shop's myshopify domain cannot change", field="domain")
+        if "clock" in patch and patch["clock"] != self.config.get("clock"):
+            raise InvalidConfig("clock: a shop's clock is chosen when the shop is created; to start it over, reset "
+                                "the shop (POST /_rivosim/shops/<domain>/reset with {\"clock\": {\"start\": "
+                                "...}})", field="clock")
         if "customers" in patch:
             raise InvalidConfig("customers: seeding is only possible when the shop is created", field="customers")
         self.admin.check_patch(patch)

@@ -202,6 +202,7 @@ class RivosimFlask(Flask):
             finally:
                 CURRENT.reset(token)
                 clock.release()
+                state.release_shop_clock()
 
     # -- before the view -------------------------------------------------------------------------------------
     def dispatch_request(self) -> Any:
@@ -322,7 +323,8 @@ class RivosimFlask(Flask):
             nearest=state.nearest, body=body, content_type=ctype))
         if (latency or extra) and sim.clock.kind == "virtual":
             # The client waits in simulator time too: the same in server mode (where the shell also waits in real
-            # time) and in-process mode, so both modes see the same clock, rate limits and journal.
+            # time) and in-process mode, so both modes see the same clock, rate limits and journal. (Every clock
+            # moves, as before clocks were per shop: runners and scripts read the simulator's time.)
             sim.advance(latency + extra)
 
 
@@ -331,6 +333,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     """A new app serving ``sim``: the Rivo API, the Shopify Admin API (REST and GraphQL) and the control API
     (guarded by ``control_token`` when one is given)."""
     from rivosim.http.control import admin as control_admin
+    from rivosim.http.control import clock as control_clock
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import health as control_health
@@ -353,7 +356,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     # redirect to another route; an API answers with its own JSON 404 instead.
     app.url_map.merge_slashes = False
     for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
-                      shopify_graphql, control_shopify.blueprint, control_admin.blueprint,
+                      shopify_graphql, control_shopify.blueprint, control_admin.blueprint, control_clock.blueprint,
                       control_items.blueprint, control_health.blueprint,
                       *control_ui.BLUEPRINTS,  # the inspector and the control routes it adds
                       openapi_docs.blueprint):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rivosim.engine import Simulator
     from rivosim.faults.fault_set import Decision
     from rivosim.http.lag import Pending
+    from rivosim.kernel.clock import Clock
 
 __all__ = ["CURRENT", "REQ_KEY", "Finish", "Gate", "RequestState", "RouteSpec", "current_req"]
 
@@ -56,6 +57,8 @@ class RequestState:
     """What the pipeline knows about one request; the journal entry is made from it."""
 
     __slots__ = (
+        "_shop",
+        "_shop_clock",
         "api",
         "at",
         "call_limit",
@@ -68,7 +71,6 @@ class RequestState:
         "notes",
         "request",
         "route",
-        "shop",
         "sim",
         "spec",
         "t0",
@@ -85,7 +87,8 @@ class RequestState:
         self.spec: RouteSpec | None = None  # the matched route (None: no route matched)
         self.route: str | None = None  # its stable name (``rivo.customers.get``)
         self.finish: Finish | None = None
-        self.shop: Shop | None = None
+        self._shop: Shop | None = None
+        self._shop_clock: Clock | None = None
         self.decision: Decision | None = None
         self.limit: str | None = None
         self.notes: list[str] | None = None
@@ -95,6 +98,24 @@ class RequestState:
         self.view_status: int | None = None  # what the view answered, when a fault replaced its response
         self.version: str | None = None  # the API version that serves the request (Shopify: ``2024-07``)
         self.call_limit: str | None = None  # Shopify's ``X-Shopify-Shop-Api-Call-Limit`` value
+
+    @property
+    def shop(self) -> Shop | None:
+        return self._shop
+
+    @shop.setter
+    def shop(self, shop: Shop | None) -> None:
+        """The shop the request is about. Known, its own clock gives the request's instant from then on (held
+        until the request ends, see Clock.hold): rate limits, lag, answers and the journal run on its time."""
+        self._shop = shop
+        if shop is not None and self._shop_clock is None:
+            self._shop_clock = shop.clock
+            self.at = shop.clock.hold()
+
+    def release_shop_clock(self) -> None:
+        if self._shop_clock is not None:
+            self._shop_clock.release()
+            self._shop_clock = None
 
     def note(self, text: str) -> None:
         """Add a note for the journal (once: a note already there is not repeated)."""

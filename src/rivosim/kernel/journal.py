@@ -161,6 +161,13 @@ class Journal:
     def clear(self) -> None:
         self._entries.clear()
 
+    def drop_shop(self, shop: str) -> int:
+        """Drop every entry of ``shop`` (its reset); numbering goes on. Returns how many went."""
+        kept = deque((e for e in self._entries if e.shop != shop), maxlen=self.cap)
+        gone = len(self._entries) - len(kept)
+        self._entries = kept
+        return gone
+
     def __len__(self) -> int:
         return len(self._entries)
 

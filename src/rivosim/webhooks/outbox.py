@@ -28,6 +28,8 @@ __all__ = ["DEFAULT_BACKOFF", "Delivery", "Outbox"]
 # these double from one minute and the last one closes the 4 hours. Rivo's schedule is undocumented: same.
 DEFAULT_BACKOFF: tuple[float, ...] = (60, 120, 240, 480, 960, 1920, 3840, 6780)
 
+ATTEMPT = "webhook.attempt"  # the timer action: (delivery id,)
+
 HeadersFor = Callable[["Delivery", datetime], dict[str, str]]
 
 
@@ -79,7 +81,9 @@ class Delivery:
 class Outbox:
     def __init__(self, clock: Clock, sender: Sender | None = None, backoff: tuple[float, ...] = DEFAULT_BACKOFF,
                  cap: int = 50_000, listening: list[tuple[str, int]] | None = None) -> None:
-        self.clock = clock
+        self.clock = clock  # for deliveries of a shop not attached (an outbox used on its own)
+        self._clocks: dict[str, Clock] = {}
+        clock.handle(ATTEMPT, self._attempt)
         self.sender: Sender = sender or BlockingSender()
         self.backoff = backoff
         self.cap = cap
@@ -104,7 +108,7 @@ class Outbox:
         (measured: 16 KB retained per 1.6 KB payload), and a delivery may be kept for hours of retries."""
         delivery = Delivery(id=delivery_id, shop=shop, api=api, topic=topic, url=url,
                             body=bytes(memoryview(body)),  # a right-sized copy (see below)
-                            created_at=self.clock.now(), headers_for=headers_for, max_attempts=max_attempts,
+                            created_at=self.clock_of(shop).now(), headers_for=headers_for, max_attempts=max_attempts,
                             timeout=timeout, event_id=event_id, subscription_id=subscription_id)
         if len(self.deliveries) >= self.cap and not self._evict_oldest_finished():
             delivery.status = "dropped"
@@ -112,7 +116,7 @@ class Outbox:
             self.dropped_by_shop[shop] = self.dropped_by_shop.get(shop, 0) + 1
             return delivery
         self.deliveries[delivery.id] = delivery
-        self._schedule(delivery, self.clock.now())
+        self._schedule(delivery, delivery.created_at)
         return delivery
 
     def _evict_oldest_finished(self) -> bool:
@@ -133,15 +137,26 @@ class Outbox:
         return {"stored": len(self.deliveries), "pending": self.pending, "cap": self.cap, "dropped": self.dropped,
                 "dropped_by_shop": dict(self.dropped_by_shop)}
 
+    def attach(self, shop: str, clock: Clock) -> None:
+        """Deliveries of ``shop`` run on ``clock`` (the shop's own: its retries move with its time)."""
+        self._clocks[shop] = clock
+        clock.handle(ATTEMPT, self._attempt)
+
+    def detach(self, shop: str) -> None:
+        self._clocks.pop(shop, None)
+
+    def clock_of(self, shop: str) -> Clock:
+        return self._clocks.get(shop, self.clock)
+
     def _schedule(self, delivery: Delivery, due: datetime) -> None:
         delivery.next_attempt_at = due
-        # Labelled with the shop first, like the shop's own timers, so work can be run shop by shop.
-        self.clock.call_at(due, lambda: self._attempt(delivery), f"{delivery.shop}:webhook:{delivery.id}")
+        self.clock_of(delivery.shop).schedule(due, ATTEMPT, (delivery.id,))
 
-    def _attempt(self, delivery: Delivery) -> None:
-        if delivery.status not in ("pending",):
-            return
-        now = self.clock.now()
+    def _attempt(self, delivery_id: str) -> None:
+        delivery = self.deliveries.get(delivery_id)
+        if delivery is None or delivery.status not in ("pending",):
+            return  # finished (and evicted since), or already attempted by an earlier timer
+        now = self.clock_of(delivery.shop).now()
         delivery.status = "in_flight"
         delivery.next_attempt_at = None
         headers = delivery.headers_for(delivery, now)
@@ -167,7 +182,7 @@ class Outbox:
         else:
             delivery.status = "pending"
             step = self.backoff[min(len(delivery.attempts) - 1, len(self.backoff) - 1)]
-            self._schedule(delivery, self.clock.now() + timedelta(seconds=step))
+            self._schedule(delivery, self.clock_of(delivery.shop).now() + timedelta(seconds=step))
         for hook in self.on_outcome:
             hook(delivery, result.ok)
 
@@ -183,7 +198,7 @@ class Outbox:
         self._finished.pop(delivery_id, None)
         delivery.status = "pending"
         delivery.max_attempts = max(delivery.max_attempts, len(delivery.attempts) + 1)
-        self._schedule(delivery, self.clock.now())
+        self._schedule(delivery, self.clock_of(delivery.shop).now())
         return delivery
 
     def drain(self, wait: float = 0.0) -> int:
@@ -201,6 +216,15 @@ class Outbox:
             done(result)
             applied += 1
             timeout = 0
+
+    def forget_shop(self, shop: str) -> int:
+        """Drop every delivery of ``shop`` (its reset): returns how many."""
+        gone = [key for key, d in self.deliveries.items() if d.shop == shop]
+        for key in gone:
+            del self.deliveries[key]
+            self._finished.pop(key, None)
+        self.dropped_by_shop.pop(shop, None)
+        return len(gone)
 
     def list(self, *, shop: str | None = None, topic: str | None = None, status: str | None = None,
              api: str | None = None) -> list[Delivery]:

@@ -247,9 +247,11 @@ def customers_actions(domain: str, customer_id: str) -> Response:
 # -- clock, reset, state, journal ---------------------------------------------------------------------------
 def _clock_json() -> dict[str, Any]:
     sim = _sim()
-    due = sim.clock.next_due()
+    # Every clock's timers (the simulator's and each shop's): what the global advance moves.
+    clocks = [clock for _, clock in sim.timeline.clocks()]
+    due = min((d for c in clocks if (d := c.next_due()) is not None), default=None)
     return {"now": sim.now().isoformat(), "kind": sim.clock.kind, "next_due": due.isoformat() if due else None,
-            "pending": len(sim.clock.pending())}
+            "pending": sum(len(c.pending()) for c in clocks)}
 
 
 @route("/clock", "GET", "control.clock.get")
@@ -279,7 +281,7 @@ def clock_advance() -> Response:
     sim = _sim()
     # On the server shell the deliveries it stopped at are awaited without holding the loop (http/control/awaiting).
     sim.advance(parsed, stop_on_delivery=stop_on_delivery, max_wait=0.0 if can_defer() else MAX_WAIT)
-    stopped = stop_on_delivery and sim.clock.stopped_early
+    stopped = stop_on_delivery and sim.stopped_early
     answer = lambda: {**_clock_json(), "stopped_on_delivery": stopped}  # noqa: E731
     return answer_once_delivered(sim, answer) if stop_on_delivery else json_response(answer())
 

@@ -92,7 +92,7 @@ def customer_history_data(sim: Simulator, shop: Shop, customer_id: int) -> dict[
         balance += event.points_diff
         ledger.append({**wire.points_event(event), "balance_after": balance})
         series.append({"at": event.applied_at.isoformat(), "points": balance})
-    series.append({"at": sim.now().isoformat(), "points": member.points_tally})
+    series.append({"at": shop.clock.now().isoformat(), "points": member.points_tally})
     tiers = [{"at": t.at.isoformat(), "topic": t.topic, "direction": t.topic.rsplit("/", 1)[1],
               "vip_tier_id": t.payload.get("vip_tier_id"),
               "previous_vip_tier_id": t.payload.get("previous_vip_tier_id"),
@@ -104,7 +104,7 @@ def customer_history_data(sim: Simulator, shop: Shop, customer_id: int) -> dict[
         "ledger": ledger,
         "balance": series,
         "tiers": tiers,
-        "visible_to_rivo_api": member.visible_at <= sim.now(),
+        "visible_to_rivo_api": member.visible_at <= shop.clock.now(),
         "redemptions": [wire.redemption(r, rivo) for r in rivo.redemptions.values() if r.customer_id == member.id],
         "referrals": [wire.referral(r, rivo) for r in rivo.referrals.values()
                       if r.advocate_customer_id == member.id or r.referred_customer_id == member.id],
@@ -133,7 +133,7 @@ def webhooks_subscriptions(domain: str) -> Response:
 
 def rate_limits_data(sim: Simulator, shop: Shop) -> dict[str, Any]:
     """The shop's rate-limit configuration and, per bucket in use, the tokens left now."""
-    now = sim.now()
+    now = shop.clock.now()
     token = f"{shop.domain}:{shop.credentials.shopify_access_token}"
     keys = {"rivo": f"rivo:{shop.credentials.rivo_api_key}", "shopify_rest": f"shopify_rest:{token}",
             "shopify_graphql": f"shopify_graphql:{token}"}

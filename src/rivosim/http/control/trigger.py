@@ -43,7 +43,7 @@ def trigger(domain: str) -> Response:
     if wait and sample.deliveries:
         # The first attempts are due now: make them (as the server's tick would) and wait for their outcome.
         sim.outbox.drain()
-        sim.clock.run_due()
+        shop.clock.run_due()
         mine = sample.deliveries
         while any(d.status == "in_flight" for d in mine) and sim.outbox.drain(wait=max(d.timeout for d in mine) + 1):
             pass

@@ -82,7 +82,7 @@ def index() -> Response:
         shops.append({"domain": shop.domain, "plan": shop.plan, "name": shop.config.get("name"),
                       "customers": len(shop.shopify.customers), "members": len(shop.rivo.members),
                       "secrets": secrets,
-                      "pending": sum(1 for t in sim.clock.pending() if t.label.startswith(shop.domain + ":"))})
+                      "pending": len(shop.clock.pending()), "now": shop.clock.now().isoformat()})
     return _page("index.html", shop_rows=shops, clock=_clock(), seed=sim.seed)
 
 

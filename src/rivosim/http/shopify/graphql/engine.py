@@ -153,7 +153,7 @@ def handle() -> Response:
     assert found is not None
     spec = graphql_bucket(found)
     key = f"shopify_graphql:{found.domain}:{found.credentials.shopify_access_token}"
-    now = sim().now()
+    now = state.at  # the shop's time (the request holds its clock)
 
     def cost(requested: int, actual: int | None) -> dict[str, Any]:
         available = sim().limiter.peek(key, now)
