@@ -19,6 +19,7 @@ datetime, Decimal, containers, rivosim classes) so a value of the wrong type is 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import functools
 import random
@@ -98,10 +99,8 @@ class Encoder:
             if kind is set:
                 self._number(value)
             items = [self.encode(v, where) for v in value]
-            try:
+            with contextlib.suppress(TypeError):
                 items.sort(key=_sort_key)
-            except TypeError:
-                pass
             return {"$set" if kind is set else "$frozenset": items}
         if kind is date:
             return {"$date": value.isoformat()}
@@ -219,7 +218,7 @@ class Decoder:
         self.externals = dict(externals or {})
         self.refs: list[Any] = []
 
-    def decode(self, data: Any, where: str = "state") -> Any:  # noqa: C901 — one dispatch, read top to bottom
+    def decode(self, data: Any, where: str = "state") -> Any:
         kind = type(data)
         if kind is str or kind is int or kind is bool or data is None or kind is float:
             return data
@@ -245,7 +244,7 @@ class Decoder:
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, InvalidOperation) as exc:
             raise SnapshotError(f"bad {tag} value ({type(exc).__name__}: {exc})", where) from exc
 
-    def _tagged(self, tag: str, data: dict[str, Any], where: str) -> Any:  # noqa: C901, PLR0911, PLR0912
+    def _tagged(self, tag: str, data: dict[str, Any], where: str) -> Any:
         value = data[tag]
         if tag == "$ref":
             if type(value) is not int or not 0 <= value < len(self.refs):
