@@ -267,11 +267,11 @@ class Simulator:
             self.outbox.drain()
             return take_snapshot(self, journal=journal, shop=shop)
 
-    def restore(self, data: bytes | str | dict[str, Any]) -> None:
+    def restore(self, data: bytes | str | dict[str, Any]) -> str:
         """Become the simulator ``data`` (a snapshot document, or its JSON text) describes. Checked in full first:
         a refused snapshot raises ``rivosim.snapshot.SnapshotError`` and changes nothing. A shop snapshot
-        replaces (or adds) that one shop."""
+        replaces (or adds) that one shop. Returns the snapshot's scope: ``"simulator"`` or ``"shop"``."""
         with self.lock:
             self.outbox.drain()
-            restore_simulator(self, data)
+            return restore_simulator(self, data)
 

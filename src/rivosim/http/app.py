@@ -323,6 +323,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
     from rivosim.http.control import shopify as control_shopify
+    from rivosim.http.control import snapshot as control_snapshot
     from rivosim.http.control import token as control_token_module
     from rivosim.http.control import ui as control_ui
     from rivosim.http.control import webhooks as control_webhooks
@@ -342,6 +343,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
                       shopify_graphql, control_shopify.blueprint, control_admin.blueprint,
                       *control_ui.BLUEPRINTS,  # the inspector and the control routes it adds
+                      control_snapshot.blueprint,
                       openapi_docs.blueprint):
         app.plug(blueprint)
 

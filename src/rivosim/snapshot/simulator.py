@@ -95,13 +95,20 @@ def _new_clock(kind: str, like: Clock | None = None) -> Clock:
     return VirtualClock(seq=seq) if seq is not None else VirtualClock()
 
 
-def restore_simulator(sim: Any, raw: bytes | str | dict[str, Any]) -> None:
+def restore_simulator(sim: Any, raw: bytes | str | dict[str, Any]) -> str:
     """Replace ``sim``'s whole state with the snapshot's. Everything is decoded and checked into fresh objects
     first; only then is ``sim`` changed (a refusal — :class:`SnapshotError` — changes nothing)."""
     doc = load_document(raw)
+    try:
+        return _restore(sim, doc)
+    except RecursionError as exc:
+        raise SnapshotError("the snapshot is nested too deeply to be a rivosim state", "state") from exc
+
+
+def _restore(sim: Any, doc: dict[str, Any]) -> str:
     if doc["scope"] == "shop":
         restore_shop(sim, doc)
-        return
+        return "shop"
     config = doc["config"]
     clock = _new_clock(config["clock"])
     shop_clocks_state = doc["clocks"].get("shops", {})
@@ -143,6 +150,7 @@ def restore_simulator(sim: Any, raw: bytes | str | dict[str, Any]) -> None:
             samples._STREAMS[sim.shops[domain]] = stream
     for hook in list(sim.on_reset):
         hook()
+    return "simulator"
 
 
 def _import_clock(clock: Clock, state: Any, handlers: Any, where: str) -> None:
