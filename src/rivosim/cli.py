@@ -122,6 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from rivosim.http.app import create_app
+    from rivosim.snapshot import files as state_files
     from rivosim.transports.server import LIMIT_NAMES, Server
 
     token = args.control_token
@@ -132,6 +133,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     sim = build_simulator(seed=args.seed, clock=args.clock, demo=args.demo, customers=args.customers,
                           config=args.config)
+    if args.state and (refusal := state_files.load_for_serve(sim, args.state)):
+        print(f"rivosim serve --state: {refusal}", file=sys.stderr)
+        return 2
     limits = {name: getattr(args, name) for name in LIMIT_NAMES}
     try:
         server = Server(create_app(sim, control_token=token), host=args.host, port=args.port, tick=sim.tick,
@@ -162,6 +166,8 @@ def _serve(args: argparse.Namespace) -> int:
         # Stop accepting and close the connections (the shell answers no request half-way: the app runs inline),
         # then give up on webhook deliveries still queued: exit within 5 s whatever the receivers do.
         server.stop(timeout=2.0)
+        if args.save_state:
+            print(state_files.save_for_serve(sim, args.save_state), file=sys.stderr, flush=True)
         abandoned = sim.outbox.shutdown()
         logging.basicConfig()
         print(f"rivosim stopped; {abandoned} webhook deliveries abandoned", file=sys.stderr, flush=True)
@@ -347,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--clock", choices=("wall", "virtual"), default="wall")
     serve.add_argument("--config", help="YAML/JSON file: {seed: N, shops: [shop documents], faults: [rules], "
                                         "journal_cap: N}, or one shop document")
+    serve.add_argument("--state", metavar="FILE", help="start from this snapshot (GET /_rivosim/snapshot, --save-state)")
+    serve.add_argument("--save-state", metavar="FILE", help="on a clean shutdown (Ctrl-C, SIGTERM) save everything here")
     _add_guard_flags(serve)
     serve.set_defaults(func=_serve)
 

@@ -264,7 +264,11 @@ class Simulator:
         clock and pending timer, random-stream positions, the outbox, fault rules and limits; the journal too
         when ``journal``. ``shop``: that one shop and its share of the services."""
         with self.lock:
+            # Deliveries on their way (a threaded sender) are given a moment to land; one still out after
+            # that is saved in flight and attempted again on restore (receivers de-duplicate on its id).
             self.outbox.drain()
+            while self.outbox.in_flight and self.outbox.drain(wait=2.0):
+                pass
             return take_snapshot(self, journal=journal, shop=shop)
 
     def restore(self, data: bytes | str | dict[str, Any]) -> str:

@@ -134,6 +134,7 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
     if legacy_clock is not None:
         clock = legacy_clock
     _check_state(sim, state)
+    _retry_in_flight(state["outbox"])
     sample_streams = state.pop("@sample_streams", {})
     # -- nothing above touched ``sim``; from here on nothing can fail ----------------------------------------
     old_sender = sim.outbox.sender
@@ -195,3 +196,12 @@ def take_shop_snapshot(sim: Any, domain: str, *, journal: bool = False) -> dict[
 
 def restore_shop(sim: Any, doc: dict[str, Any]) -> str:
     raise SnapshotError("not yet", "scope")
+
+
+def _retry_in_flight(outbox: Any) -> None:
+    """A delivery saved while its attempt was out (its outcome never came back) is attempted again at once."""
+    for delivery in outbox.deliveries.values():
+        if delivery.status == "in_flight":
+            delivery.status = "pending"
+            outbox._schedule(delivery, outbox.clock.now())
+    outbox.in_flight = 0
