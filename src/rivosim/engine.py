@@ -142,7 +142,7 @@ class Simulator:
         if shop is not None:
             self.shop(shop)  # an unknown shop is refused, not silently idle
             prefix = shop + ":"
-            only = lambda timer: timer.label.startswith(prefix)  # noqa: E731 — every shop timer is labelled so
+            only = lambda timer: timer.action.startswith(prefix)  # noqa: E731 — every shop action is named so
         with self.lock:
             while True:
                 self.outbox.drain()
@@ -180,6 +180,7 @@ class Simulator:
             self.shops[domain] = shop
             self._by_rivo_key[shop.credentials.rivo_api_key] = shop
             self._by_shopify_token[shop.credentials.shopify_access_token] = shop
+            self.outbox.attach(domain)
             self.triggers.attach(shop)
             self.shopify_webhooks.attach(shop)
             self._install_shop_faults(shop)
@@ -209,7 +210,8 @@ class Simulator:
             del self.shops[domain]
             shop.close()
             prefix = domain + ":"  # its daily ticks, expiries, syncs and deliveries: they hold the shop
-            self.clock.cancel_where(lambda timer: timer.label.startswith(prefix))
+            self.clock.cancel_where(lambda timer: timer.action.startswith(prefix))
+            self.clock.forget_handlers(prefix)
             self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
             self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
             self.triggers.detach(domain)

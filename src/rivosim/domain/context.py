@@ -11,6 +11,7 @@ from datetime import datetime
 from rivosim.domain.events import EventBus
 from rivosim.domain.settings import ShopSettings
 from rivosim.kernel.ids import IdSource
+from rivosim.kernel.timers import Arg
 
 
 def _never_refused(url: str) -> str | None:
@@ -37,9 +38,12 @@ class ShopContext:
     bus: EventBus
     settings: Callable[[], ShopSettings]
     """The shop's configuration as it stands (typed; re-parsed whenever the document changes)."""
-    schedule: Callable[[datetime, Callable[[], object], str], object]
-    """Queue background *work* at an instant (``run_until_idle`` waits for it: deliveries, syncs)."""
-    keep_time: Callable[[datetime, Callable[[], object], str], object]
+    handle: Callable[[str, Callable[..., object]], None]
+    """Register the handler of a named timer action (once, by the component that owns the action)."""
+    schedule: Callable[[datetime, str, tuple[Arg, ...]], object]
+    """Queue background *work* at an instant: a named action and its JSON-able arguments (ids, not objects);
+    ``run_until_idle`` waits for it (deliveries, syncs)."""
+    keep_time: Callable[[datetime, str, tuple[Arg, ...]], object]
     """Schedule *timekeeping* (a daily tick, an expiry date): runs when time passes, never keeps anyone busy."""
     webhook_url_refusal: Callable[[str], str | None] = _never_refused
     """Why a webhook URL may not be subscribed (it points at the simulator's own server), or None."""

@@ -29,7 +29,7 @@ from rivosim.domain.events import (
 )
 from rivosim.domain.rivo.backend import RivoBackend
 from rivosim.domain.rivo.models import Member
-from rivosim.domain.syncs import HISTORY, START_DELAY, SyncRun, run_in_chunks
+from rivosim.domain.syncs import HISTORY, START_DELAY, SyncRun, find_run, run_chunk
 from rivosim.kernel.errors import NotFound, TooManyRequestsForSync
 
 __all__ = ["AUTO_DELAY", "INTEGRATIONS", "MANUAL_SYNC_INTERVAL", "IntegrationSpec", "Integrations"]
@@ -93,6 +93,9 @@ class Integrations:
         self.rivo = rivo
         self.states: dict[str, IntegrationState] = {}
         ctx.bus.subscribe_all(self._on_event)
+        ctx.handle("integration.flush", self._flush)
+        ctx.handle("integration.sync", self._run)
+        ctx.handle("integration.sync_chunk", self._sync_chunk)
 
     # -- configuration ---------------------------------------------------------------------------------------
     def connected(self) -> dict[str, str]:
@@ -170,10 +173,10 @@ class Integrations:
                     state.pending_events.append((spec.events[kind], customer_id, props, event.at))
             if not state.flush_scheduled:
                 state.flush_scheduled = True
-                self.ctx.schedule(self.ctx.now() + AUTO_DELAY, lambda s=state: self._flush(s),
-                                  f"integration:{name}:auto")
+                self.ctx.schedule(self.ctx.now() + AUTO_DELAY, "integration.flush", (name,))
 
-    def _flush(self, state: IntegrationState) -> None:
+    def _flush(self, name: str) -> None:
+        state = self.states[name]
         state.flush_scheduled = False
         customers, events = state.pending_customers, state.pending_events
         state.pending_customers, state.pending_events = set(), []
@@ -228,10 +231,14 @@ class Integrations:
         state.runs.append(run)
         del state.runs[:-HISTORY]
         state.last_manual_at = now
-        self.ctx.schedule(now + START_DELAY, lambda: self._run(state, run), f"integration:{name}:sync:{run.id}")
+        self.ctx.schedule(now + START_DELAY, "integration.sync", (name, run.id))
         return run
 
-    def _run(self, state: IntegrationState, run: SyncRun) -> None:
+    def _run(self, name: str, run_id: int) -> None:
+        state = self.states[name]
+        run = find_run(state.runs, run_id)
+        if run is None:
+            return
         now = self.ctx.now()
         run.started_at = now
         if state.name not in self.connected():
@@ -244,20 +251,28 @@ class Integrations:
             state.last_error, state.last_error_at = error, now
             return
         run.status, run.message = "syncing", "Syncing…"
-        ids = list(self.rivo.members)
+        run.ids = list(self.rivo.members)
+        run.total = len(run.ids)
+        self._sync_chunk(name, run_id, 0)
+
+    def _sync_chunk(self, name: str, run_id: int, offset: int) -> None:
+        state = self.states[name]
+        run = find_run(state.runs, run_id)
+        if run is None:
+            return
 
         def step(chunk: list[int]) -> None:
             for cid in chunk:
                 self._push_profile(state, cid)
 
-        def done() -> None:
-            run.status, run.finished_at = "synced", self.ctx.now()
-            run.message = f"Successfully synced {len(ids)} customers"
-            run.result = {"customers": len(ids)}
-            state.last_synced_at = run.finished_at
-            state.last_error = None
-
-        run_in_chunks(self.ctx, run, ids, step, done, f"integration:{state.name}:sync:{run.id}")
+        if run_chunk(self.ctx, run, offset, step, "integration.sync_chunk", (name, run_id)):
+            return
+        run.status, run.finished_at = "synced", self.ctx.now()
+        run.message = f"Successfully synced {len(run.ids)} customers"
+        run.result = {"customers": len(run.ids)}
+        run.ids = []
+        state.last_synced_at = run.finished_at
+        state.last_error = None
 
     # -- reading -----------------------------------------------------------------------------------------------
     def describe(self, name: str, *, email: str | None = None, limit: int = 1000) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from rivosim.domain.writeback import Writeback
 from rivosim.kernel.clock import Clock
 from rivosim.kernel.errors import InvalidConfig
 from rivosim.kernel.ids import IdSource, Randomness
+from rivosim.kernel.timers import Arg
 
 __all__ = ["Credentials", "Shop"]
 
@@ -48,8 +50,8 @@ class Shop:
             shopify_api_secret="shpss_" + self.ids.hex(32),
         )
         self.ctx = ShopContext(domain=domain, now=clock.now, ids=self.ids, rng=self.rng, bus=self.bus,
-                               settings=lambda: self.settings, schedule=self._schedule,
-                               keep_time=self._keep_time)
+                               settings=lambda: self.settings, handle=self._handle,
+                               schedule=self._schedule, keep_time=self._keep_time)
         self.shopify = ShopifyBackend(self.ctx, shop_id=self.id)
         self.rivo = RivoBackend(self.ctx)
         # Rivo -> Shopify writeback, the store/theme/tagging syncs and the marketing integrations (issue 4).
@@ -63,11 +65,16 @@ class Shop:
                          program_counts=lambda: (len(self.rivo.members), len(self.rivo.points_events))),
             randomness.stream(domain, "admin"))
 
-    def _schedule(self, due: datetime, callback: Any, label: str) -> object:
-        return self.clock.call_at(due, callback, f"{self.domain}:{label}")
+    # The shop's timer actions are named after the shop (``<domain>:rivo.daily``), so a deleted shop's timers and
+    # handlers can be found, and work can be run shop by shop.
+    def _handle(self, action: str, handler: Callable[..., object]) -> None:
+        self.clock.handle(f"{self.domain}:{action}", handler)
 
-    def _keep_time(self, due: datetime, callback: Any, label: str) -> object:
-        return self.clock.call_at(due, callback, f"{self.domain}:{label}", work=False)
+    def _schedule(self, due: datetime, action: str, args: tuple[Arg, ...] = ()) -> object:
+        return self.clock.schedule(due, f"{self.domain}:{action}", args)
+
+    def _keep_time(self, due: datetime, action: str, args: tuple[Arg, ...] = ()) -> object:
+        return self.clock.schedule(due, f"{self.domain}:{action}", args, work=False)
 
     # -- configuration -----------------------------------------------------------------------------------
     @property

@@ -22,8 +22,9 @@ from rivosim.domain.shopify.backend import ShopifyBackend
 from rivosim.domain.shopify.themes import SETTINGS_DATA, app_embed_state, checksum
 from rivosim.domain.writeback import SHOP_METAFIELD, Writeback
 from rivosim.kernel.errors import ValidationFailed
+from rivosim.kernel.timers import Arg
 
-__all__ = ["CHUNK", "FAMILIES", "StoreSyncs", "SyncRun", "run_in_chunks"]
+__all__ = ["CHUNK", "FAMILIES", "StoreSyncs", "SyncRun", "find_run", "run_chunk"]
 
 FAMILIES = ("store", "theme", "tagging")
 # Background timing on the simulator clock (Rivo publishes none): a theme sync takes 3 s, a store sync 5 s;
@@ -50,6 +51,10 @@ class SyncRun:
     processed: int = 0
     total: int | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    # A customer-wide sync's work list (the member ids when it started) and its running count of changes:
+    # state, not closures, so the chunk timers can name the run by id.
+    ids: list[int] = field(default_factory=list)
+    changed: int = 0
 
     @property
     def active(self) -> bool:
@@ -64,22 +69,27 @@ class SyncRun:
                 "result": dict(self.result)}
 
 
-def run_in_chunks(ctx: ShopContext, run: SyncRun, ids: list[int], step: Callable[[list[int]], None],
-                  done: Callable[[], None], label: str) -> None:
-    """Process ``ids`` CHUNK per simulated second, then call ``done`` (counts kept on ``run``). Each chunk takes
-    its second, the last one included, so a running sync shows "Syncing…" for at least a second before
-    "Successfully synced" (the help centre's "wait a few moments while syncing is in progress")."""
-    run.total = len(ids)
+def run_chunk(ctx: ShopContext, run: SyncRun, offset: int, step: Callable[[list[int]], None],
+              action: str, args: tuple[Arg, ...]) -> bool:
+    """Process the chunk of ``run.ids`` at ``offset`` — CHUNK ids per simulated second — and schedule ``action``
+    with ``args`` plus the next offset, or plus -1 once this was the last chunk (the handler then finishes the
+    run). Each chunk takes its second, the last one included, so a running sync shows "Syncing…" for at least a
+    second before "Successfully synced" (the help centre's "wait a few moments while syncing is in progress").
+    Returns False when ``offset`` is -1: the chunks are done and the caller finishes the run."""
+    if offset < 0:
+        return False
+    chunk = run.ids[offset:offset + CHUNK]
+    if chunk:
+        step(chunk)
+        run.processed += len(chunk)
+    following = -1 if offset + CHUNK >= len(run.ids) else offset + CHUNK
+    ctx.schedule(ctx.now() + timedelta(seconds=1), action, (*args, following))
+    return True
 
-    def next_chunk(offset: int) -> None:
-        chunk = ids[offset:offset + CHUNK]
-        if chunk:
-            step(chunk)
-            run.processed += len(chunk)
-        then = done if offset + CHUNK >= len(ids) else (lambda: next_chunk(offset + CHUNK))
-        ctx.schedule(ctx.now() + timedelta(seconds=1), then, label)
 
-    next_chunk(0)
+def find_run(runs: list[SyncRun], run_id: int) -> SyncRun | None:
+    """The run with id ``run_id`` in a history (a timer names its run by id)."""
+    return next((run for run in reversed(runs) if run.id == run_id), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +113,9 @@ class StoreSyncs:
         self.theme_record: ThemeSyncRecord | None = None
         self.store_synced_theme_seq: int | None = None
         self.store_synced_at: datetime | None = None
+        ctx.handle("sync.finish", self._finish)
+        ctx.handle("sync.tagging", self._run_tagging)
+        ctx.handle("sync.tagging_chunk", self._tagging_chunk)
         # The app was set up at install: the theme was seen and the store synced once.
         self._record_theme()
         self._record_store()
@@ -122,9 +135,9 @@ class StoreSyncs:
         history.append(run)
         del history[:-HISTORY]
         if family == "tagging":
-            self.ctx.schedule(now + START_DELAY, lambda: self._run_tagging(run), f"sync:tagging:{run.id}")
+            self.ctx.schedule(now + START_DELAY, "sync.tagging", (run.id,))
         else:
-            self.ctx.schedule(now + DURATIONS[family], lambda: self._finish(run), f"sync:{family}:{run.id}")
+            self.ctx.schedule(now + DURATIONS[family], "sync.finish", (family, run.id))
         return run
 
     def latest(self, family: str) -> SyncRun | None:
@@ -139,7 +152,10 @@ class StoreSyncs:
         run.status, run.message = "synced", SYNCED
         run.finished_at = self.ctx.now()
 
-    def _finish(self, run: SyncRun) -> None:
+    def _finish(self, family: str, run_id: int) -> None:
+        run = find_run(self.runs[family], run_id)
+        if run is None:
+            return
         if not self.shopify.app_installed:
             self._fail(run, "The Rivo app is not installed on this store: reinstall it, then sync again.")
             return
@@ -172,24 +188,33 @@ class StoreSyncs:
         self.store_synced_theme_seq = self.theme_record.seq if self.theme_record else None
         self.store_synced_at = self.ctx.now()
 
-    def _run_tagging(self, run: SyncRun) -> None:
+    def _run_tagging(self, run_id: int) -> None:
+        run = find_run(self.runs["tagging"], run_id)
+        if run is None:
+            return
         if not self.shopify.app_installed:
             self._fail(run, "The Rivo app is not installed on this store: reinstall it, then sync again.")
             return
-        ids = list(self.rivo.members)
-        tagged = [0]
+        run.ids = list(self.rivo.members)
+        run.total = len(run.ids)
+        self._tagging_chunk(run_id, 0)
+
+    def _tagging_chunk(self, run_id: int, offset: int) -> None:
+        run = find_run(self.runs["tagging"], run_id)
+        if run is None:
+            return
 
         def step(chunk: list[int]) -> None:
-            tagged[0] += self.writeback.backfill_customers(chunk)
+            run.changed += self.writeback.backfill_customers(chunk)
 
-        def done() -> None:
-            run.result = {"customers": len(ids), "customer_tags_changed": tagged[0],
-                          "orders_tagged": self.writeback.backfill_orders(),
-                          "vip_tier_tags": self.ctx.settings().shopify.vip_tier_tags,
-                          "order_tags": self.ctx.settings().shopify.order_tags}
-            self._done(run)
-
-        run_in_chunks(self.ctx, run, ids, step, done, f"sync:tagging:{run.id}")
+        if run_chunk(self.ctx, run, offset, step, "sync.tagging_chunk", (run_id,)):
+            return
+        run.result = {"customers": len(run.ids), "customer_tags_changed": run.changed,
+                      "orders_tagged": self.writeback.backfill_orders(),
+                      "vip_tier_tags": self.ctx.settings().shopify.vip_tier_tags,
+                      "order_tags": self.ctx.settings().shopify.order_tags}
+        run.ids = []
+        self._done(run)
 
     # -- the storefront --------------------------------------------------------------------------------------
     def storefront(self) -> dict[str, Any]:

@@ -1,23 +1,40 @@
-"""Simulator time: a virtual clock (a heap of due callbacks) and a wall clock you can move forward.
+"""Simulator time: a virtual clock (a heap of due timers) and a wall clock you can move forward.
 
 Every part of rivosim asks its clock for ``now()``; nothing reads the wall clock directly. ``advance`` runs
-everything that falls due, in ``(due, seq)`` order, with ``now()`` equal to each callback's due time — so a
+everything that falls due, in ``(due, seq)`` order, with ``now()`` equal to each timer's due time — so a
 two-year scenario runs in milliseconds and one seed replays byte for byte.
+
+A timer is data: a named *action* with JSON-able arguments (ids, never objects). The component that owns an
+action registers its handler on the clock once (``clock.handle("rivo.expire_lot", fn)``); firing looks the name
+up. So a clock's whole state — its time, its sequence counter and its timers — can be exported as JSON and
+imported again (``export_state``/``import_state``), which is what saving and restoring a simulator needs.
+``call_at`` with a Python callback remains for ad-hoc use (tests, scripts); such a timer cannot be exported.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rivosim.kernel.durations import (
+    DEFAULT_START,
+    MAX_YEARS,
+    Duration,
+    add_months,
+    parse_duration,
+    parse_instant,
+    rolling_year_exits,
+)
+from rivosim.kernel.timers import ARG_TYPES, Arg, SeqSource, Timer, timer_from_dict
 
 __all__ = [
+    "MAX_YEARS",
     "Clock",
     "Duration",
+    "SeqSource",
     "Timer",
     "VirtualClock",
     "WallClock",
@@ -27,143 +44,16 @@ __all__ = [
     "rolling_year_exits",
 ]
 
-DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
-
-_DURATION_RE = re.compile(
-    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Duration:
-    """An ISO-8601 duration with calendar parts: months and years move the calendar, the rest is exact."""
-
-    months: int = 0
-    seconds: float = 0.0
-
-    def after(self, instant: datetime) -> datetime:
-        """The instant this duration after ``instant`` (calendar months first, then the exact part)."""
-        try:
-            return add_months(instant, self.months) + timedelta(seconds=self.seconds)
-        except OverflowError as exc:  # past year 9999: a bad duration, not a simulator crash
-            raise ValueError(f"{instant.isoformat()} plus this duration is out of range") from exc
-
-
-def parse_duration(value: str | int | float | timedelta | Duration) -> Duration:
-    """Parse ``P1Y2M3DT4H5M6S``/``P2W``, plain seconds, or a ``timedelta``. Raises ``ValueError`` otherwise."""
-    if isinstance(value, Duration):
-        return value
-    if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise ValueError("a duration cannot be negative")
-        return _bounded(Duration(seconds=value.total_seconds()))
-    if isinstance(value, bool):
-        raise ValueError("a duration is an ISO-8601 string such as 'P30D' or a number of seconds")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"a duration must be a finite number of seconds, not {value!r}")
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return _bounded(Duration(seconds=float(value)))
-    if not isinstance(value, str):
-        raise ValueError("a duration is an ISO-8601 string such as 'P30D' or a number of seconds")
-    match = _DURATION_RE.match(value.strip().upper())
-    if not match:
-        raise ValueError(f"{value!r} is not an ISO-8601 duration such as 'P30D', 'PT1H' or 'P1Y2M'")
-    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    months = int(parts["years"]) * 12 + int(parts["months"])
-    seconds = (
-        parts["weeks"] * 7 * 86400
-        + parts["days"] * 86400
-        + parts["hours"] * 3600
-        + parts["minutes"] * 60
-        + parts["seconds"]
-    )
-    return _bounded(Duration(months=months, seconds=seconds))
-
-
-MAX_YEARS = 1000
-
-
-def _bounded(duration: Duration) -> Duration:
-    # Refuse here, where callers turn ValueError into a 422, rather than as an overflow deep in ``advance``.
-    if duration.months > MAX_YEARS * 12 or duration.seconds > MAX_YEARS * 366 * 86400:
-        raise ValueError(f"a duration cannot be longer than {MAX_YEARS} years")
-    return duration
-
-
-def parse_instant(value: str) -> datetime:
-    """Parse an ISO-8601 instant; a naive one is taken as UTC. Raises ``ValueError`` when malformed."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    try:
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before datetime.min in UTC
-        raise ValueError(f"{value!r} is out of range") from exc
-
-
-def add_months(instant: datetime, months: int) -> datetime:
-    """Move ``instant`` by calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
-    if months == 0:
-        return instant
-    total = instant.year * 12 + (instant.month - 1) + months
-    year, month = divmod(total, 12)
-    month += 1
-    day = min(instant.day, _days_in_month(year, month))
-    return instant.replace(year=year, month=month, day=day)
-
-
-def rolling_year_exits(at: datetime) -> tuple[datetime, ...]:
-    """When what happened at ``at`` stops counting in a rolling year ``(now - 12 months, now]``: at ``at`` + 12
-    months, the instant a manual override set at ``at`` ends — and, for 29 February (clamped to 28 February a
-    year on, when the window still reaches back past it), also at the following midnight, when it really leaves."""
-    ends = add_months(at, 12)
-    if add_months(ends, -12) >= at:
-        return (ends,)
-    return ends, ends.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-
-
-def _days_in_month(year: int, month: int) -> int:
-    if month == 12:
-        return 31
-    return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
-
-
-@dataclass(order=True, slots=True)
-class Timer:
-    """A callback due at an instant; ``cancel()`` keeps it in the heap but makes it a no-op."""
-
-    due: datetime
-    seq: int
-    callback: Callable[[], object] = field(compare=False)
-    label: str = field(default="", compare=False)
-    cancelled: bool = field(default=False, compare=False)
-    # Work (a delivery, a retry, a sync) is what run_until_idle waits for; timekeeping (a daily tick, an
-    # expiry date) merely happens when time passes and never keeps the clock "busy".
-    work: bool = field(default=True, compare=False)
-    done: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self.callback = _nothing  # let go of what the callback holds (a deleted shop) before the heap does
-
-
-def _nothing() -> None:
-    return None
-
-
 class Clock:
     """Base clock: ``now()`` plus a heap of timers that ``advance``/``run_due`` fire in ``(due, seq)`` order."""
 
     kind = "abstract"
 
-    def __init__(self) -> None:
+    def __init__(self, seq: SeqSource | None = None) -> None:
         self._heap: list[Timer] = []
         self._work: list[Timer] = []
-        self._seq = 0
+        self.seq = seq if seq is not None else SeqSource()
+        self._handlers: dict[str, Callable[..., object]] = {}
         self._running = False
         self._stopped = False
 
@@ -185,20 +75,60 @@ class Clock:
         """Make ``now()`` at least ``instant`` (the wall clock moves its offset, the virtual clock jumps)."""
         raise NotImplementedError
 
+    # -- actions ---------------------------------------------------------------------------------------
+    def handle(self, action: str, handler: Callable[..., object]) -> None:
+        """Register what firing ``action`` does: ``handler(*args)`` (a later registration replaces it)."""
+        self._handlers[action] = handler
+
+    def forget_handlers(self, prefix: str) -> None:
+        """Drop every handler whose action name starts with ``prefix`` (a deleted shop's)."""
+        for name in [n for n in self._handlers if n.startswith(prefix)]:
+            del self._handlers[name]
+
+    def handles(self, action: str) -> bool:
+        return action in self._handlers
+
     # -- timers ----------------------------------------------------------------------------------------
+    def schedule(self, due: datetime, action: str, args: tuple[Arg, ...] = (), *, work: bool = True) -> Timer:
+        """Fire ``action`` with ``args`` when the clock reaches ``due`` (at once on the next run if it is already
+        past). ``work=False`` marks timekeeping that ``run_until_idle`` does not wait for."""
+        if action not in self._handlers:
+            raise LookupError(f"no handler registered for the timer action {action!r}")
+        bad = [a for a in args if not isinstance(a, ARG_TYPES)]
+        if bad:
+            raise TypeError(f"timer {action!r}: arguments must be str/int/float/bool/None (ids, not objects), "
+                            f"not {type(bad[0]).__name__}")
+        return self._push(due, action, tuple(args), work, None)
+
     def call_at(self, due: datetime, callback: Callable[[], object], label: str = "", *,
                 work: bool = True) -> Timer:
-        """Run ``callback`` when the clock reaches ``due`` (at once on the next run if it is already past).
-        ``work=False`` marks timekeeping that ``run_until_idle`` does not wait for."""
+        """Run a Python ``callback`` at ``due`` (ad-hoc use only: such a timer cannot be exported)."""
+        return self._push(due, label, (), work, callback)
+
+    def call_after(self, after: float | str | timedelta | Duration, callback: Callable[[], object],
+                   label: str = "") -> Timer:
+        return self.call_at(parse_duration(after).after(self.now()), callback, label)
+
+    def _push(self, due: datetime, action: str, args: tuple[Arg, ...], work: bool,
+              callback: Callable[[], object] | None) -> Timer:
         if due.tzinfo is None:
             # A naive instant cannot be ordered against the heap's aware ones (TypeError deep in heapq).
-            raise ValueError("call_at needs an aware datetime")
-        self._seq += 1
-        timer = Timer(due=due, seq=self._seq, callback=callback, label=label, work=work)
+            raise ValueError("a timer needs an aware datetime")
+        timer = Timer(due=due, seq=self.seq.next(), action=action, args=args, work=work, callback=callback)
         heapq.heappush(self._heap, timer)
         if work:
             heapq.heappush(self._work, timer)
         return timer
+
+    def _fire(self, timer: Timer) -> None:
+        timer.done = True
+        if timer.callback is not None:
+            timer.callback()
+            return
+        handler = self._handlers.get(timer.action)
+        if handler is None:
+            raise LookupError(f"timer {timer.action!r} is due but no handler is registered for it")
+        handler(*timer.args)
 
     def next_work_due(self, only: Callable[[Timer], bool] | None = None) -> datetime | None:
         """When the next piece of work (not timekeeping) is due — of the work ``only`` accepts, when given — or
@@ -210,12 +140,8 @@ class Clock:
         # Queued work is a handful of deliveries and syncs: a scan is cheaper than a heap per filter.
         return min((t.due for t in self._work if not t.cancelled and not t.done and only(t)), default=None)
 
-    def call_after(self, after: float | str | timedelta | Duration, callback: Callable[[], object],
-                   label: str = "") -> Timer:
-        return self.call_at(parse_duration(after).after(self.now()), callback, label)
-
     def cancel_where(self, matches: Callable[[Timer], bool]) -> int:
-        """Cancel every live timer ``matches`` accepts (a deleted shop's, by label); returns how many."""
+        """Cancel every live timer ``matches`` accepts (a deleted shop's, by action name); returns how many."""
         hit = [t for t in self._heap if not t.cancelled and not t.done and matches(t)]
         for timer in hit:
             timer.cancel()
@@ -260,8 +186,8 @@ class Clock:
         ``only``, stop when no work it accepts is left (other work due on the way still runs: time cannot pass a
         timer without running it)."""
         if self._running:
-            # Called from inside a timer callback: the outer run is already draining the heap (looping here
-            # would spin forever, since the re-entrancy guard makes every inner run a no-op).
+            # Called from inside a timer: the outer run is already draining the heap (looping here would spin
+            # forever, since the re-entrancy guard makes every inner run a no-op).
             return self.now()
         ran = 0
         while (due := self.next_work_due(only)) is not None and ran < limit:
@@ -271,7 +197,7 @@ class Clock:
         return self.now()
 
     def _run_until(self, target: datetime, *, move: bool, stop: Callable[[], bool] | None = None) -> int:
-        # Re-entrancy guard: a callback that advances the clock would run timers out of order.
+        # Re-entrancy guard: a timer that advances the clock would run timers out of order.
         self._stopped = False
         if self._running:
             return 0
@@ -284,8 +210,7 @@ class Clock:
                     continue
                 if move and timer.due > self.now():
                     self._set_at_least(timer.due)
-                timer.done = True
-                timer.callback()
+                self._fire(timer)
                 ran += 1
                 if stop is not None and stop():
                     self._stopped = True
@@ -294,14 +219,64 @@ class Clock:
             self._running = False
         return ran
 
+    # -- state as data -----------------------------------------------------------------------------------
+    def _time_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _check_time_state(self, state: dict[str, Any]) -> Callable[[], None]:
+        raise NotImplementedError
+
+    def export_state(self) -> dict[str, Any]:
+        """The clock as JSON-able data: its kind and time (the instant of a virtual clock, the offset of a wall
+        clock), the sequence counter and every live timer, soonest first. Refused (``ValueError``) when a timer
+        is an ad-hoc Python callback, which has no name to save."""
+        timers = self.pending()
+        adhoc = [t for t in timers if t.callback is not None]
+        if adhoc:
+            raise ValueError(f"{len(adhoc)} timer(s) are Python callbacks (call_at), not named actions, and "
+                             f"cannot be saved (first: {adhoc[0].action or 'unlabelled'!r} due "
+                             f"{adhoc[0].due.isoformat()})")
+        return {"kind": self.kind, **self._time_state(), "seq": self.seq.value,
+                "timers": [t.to_dict() for t in timers]}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Replace time, sequence counter and timers with ``state`` (as ``export_state`` gives it). Everything is
+        checked first: a malformed state, or one naming an action with no handler here, raises ``ValueError``
+        and changes nothing."""
+        if self._running:
+            raise ValueError("a clock cannot be restored from inside one of its own timers")
+        if not isinstance(state, dict):
+            raise ValueError(f"clock state must be an object, not {type(state).__name__}")
+        if state.get("kind") != self.kind:
+            raise ValueError(f"clock state: kind must be {self.kind!r} for this clock, not {state.get('kind')!r}")
+        apply_time = self._check_time_state(state)
+        seq = state.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise ValueError(f"clock state: seq must be a non-negative integer, not {seq!r}")
+        raw = state.get("timers")
+        if not isinstance(raw, list):
+            raise ValueError("clock state: timers must be a list")
+        timers = [timer_from_dict(item, f"clock state: timers[{i}]", seq, self._handlers)
+                  for i, item in enumerate(raw)]
+        if len({t.seq for t in timers}) != len(timers):
+            raise ValueError("clock state: two timers share one seq")
+        apply_time()
+        self.seq.value = max(self.seq.value, seq) if self.seq_shared else seq
+        self._heap = sorted(timers)
+        self._work = [t for t in self._heap if t.work]
+        self._stopped = False
+
+    # Set by whoever shares one SeqSource between clocks: importing one clock must not move the shared
+    # counter backwards under the others' feet.
+    seq_shared = False
 
 class VirtualClock(Clock):
     """Time that moves only when told to. Starts at 2026-01-01T00:00:00Z unless given ``start``."""
 
     kind = "virtual"
 
-    def __init__(self, start: datetime | None = None) -> None:
-        super().__init__()
+    def __init__(self, start: datetime | None = None, *, seq: SeqSource | None = None) -> None:
+        super().__init__(seq)
         start = start or DEFAULT_START
         if start.tzinfo is None:
             raise ValueError("the clock needs an aware datetime")
@@ -314,6 +289,22 @@ class VirtualClock(Clock):
         if instant > self._now:
             self._now = instant
 
+    def _time_state(self) -> dict[str, Any]:
+        return {"now": self._now.isoformat()}
+
+    def _check_time_state(self, state: dict[str, Any]) -> Callable[[], None]:
+        try:
+            instant = parse_instant(state["now"]) if isinstance(state.get("now"), str) else None
+        except ValueError:
+            instant = None
+        if instant is None:
+            raise ValueError(f"clock state: now must be an ISO-8601 instant, not {state.get('now')!r}")
+
+        def apply() -> None:
+            self._now = instant
+
+        return apply
+
 
 class WallClock(Clock):
     """Real UTC time plus an offset; ``advance`` moves the offset forward (time travel) and runs what fell due.
@@ -323,12 +314,18 @@ class WallClock(Clock):
 
     kind = "wall"
 
-    def __init__(self, source: Callable[[], float] = time.time) -> None:
-        super().__init__()
+    def __init__(self, source: Callable[[], float] = time.time, *, offset: float = 0.0,
+                 seq: SeqSource | None = None) -> None:
+        super().__init__(seq)
         self._source = source
-        self._offset = 0.0
+        self._offset = float(offset)
         self._held = 0  # nested holds (a request made while serving a request, in-process)
         self._frozen: datetime | None = None
+
+    @property
+    def offset(self) -> float:
+        """Seconds this clock runs ahead of real time."""
+        return self._offset
 
     def now(self) -> datetime:
         frozen = self._frozen
@@ -356,3 +353,17 @@ class WallClock(Clock):
             current = datetime.fromtimestamp(self._source() + self._offset, tz=UTC)
             if self._frozen is None or current > self._frozen:
                 self._frozen = current
+
+    def _time_state(self) -> dict[str, Any]:
+        return {"offset": self._offset}
+
+    def _check_time_state(self, state: dict[str, Any]) -> Callable[[], None]:
+        offset = state.get("offset")
+        if isinstance(offset, bool) or not isinstance(offset, int | float) or offset != offset \
+                or abs(offset) > MAX_YEARS * 366 * 86400:
+            raise ValueError(f"clock state: offset must be a number of seconds, not {offset!r}")
+
+        def apply() -> None:
+            self._offset = float(offset)
+
+        return apply

@@ -28,6 +28,8 @@ __all__ = ["DEFAULT_BACKOFF", "Delivery", "Outbox"]
 # these double from one minute and the last one closes the 4 hours. Rivo's schedule is undocumented: same.
 DEFAULT_BACKOFF: tuple[float, ...] = (60, 120, 240, 480, 960, 1920, 3840, 6780)
 
+ATTEMPT = "webhook.attempt"  # the timer action: (delivery id,)
+
 HeadersFor = Callable[["Delivery", datetime], dict[str, str]]
 
 
@@ -133,14 +135,22 @@ class Outbox:
         return {"stored": len(self.deliveries), "pending": self.pending, "cap": self.cap, "dropped": self.dropped,
                 "dropped_by_shop": dict(self.dropped_by_shop)}
 
+    def attach(self, shop: str) -> None:
+        """Register the attempt action of ``shop``'s deliveries on the clock (named after the shop, like the
+        shop's own timers, so its work can be run — or dropped — shop by shop)."""
+        self.clock.handle(f"{shop}:{ATTEMPT}", self._attempt)
+
     def _schedule(self, delivery: Delivery, due: datetime) -> None:
         delivery.next_attempt_at = due
-        # Labelled with the shop first, like the shop's own timers, so work can be run shop by shop.
-        self.clock.call_at(due, lambda: self._attempt(delivery), f"{delivery.shop}:webhook:{delivery.id}")
+        action = f"{delivery.shop}:{ATTEMPT}"
+        if not self.clock.handles(action):
+            self.attach(delivery.shop)
+        self.clock.schedule(due, action, (delivery.id,))
 
-    def _attempt(self, delivery: Delivery) -> None:
-        if delivery.status not in ("pending",):
-            return
+    def _attempt(self, delivery_id: str) -> None:
+        delivery = self.deliveries.get(delivery_id)
+        if delivery is None or delivery.status not in ("pending",):
+            return  # finished (and evicted since), or already attempted by an earlier timer
         now = self.clock.now()
         delivery.status = "in_flight"
         delivery.next_attempt_at = None

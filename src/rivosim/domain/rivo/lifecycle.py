@@ -60,7 +60,13 @@ class Lifecycle:
         self._join_index: dict[str, set[int]] | None = None
         self._celebrated: dict[tuple[int, str], int] = {}
         self.lots: dict[int, deque[list[Any]]] = {}
+        self._lot_of: dict[int, list[Any]] = {}  # points event id -> its live lot (timers name lots by event id)
         self._inactivity_gen: dict[int, int] = {}
+        ctx.handle("rivo.daily", self._daily)
+        ctx.handle("rivo.warn_lot", self._warn_lot)
+        ctx.handle("rivo.expire_lot", self._expire_lot)
+        ctx.handle("rivo.warn_inactive", self._warn_inactive)
+        ctx.handle("rivo.expire_inactive", self._expire_inactive)
         self._schedule_daily()
 
     # -- the daily tick ----------------------------------------------------------------------------------
@@ -71,7 +77,7 @@ class Lifecycle:
         tz = self.tiers.shop_tz()
         tomorrow = self.ctx.now().astimezone(tz).date() + timedelta(days=1)
         due = datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(self.ctx.now().tzinfo)
-        self.ctx.keep_time(due, self._daily, "rivo:daily")
+        self.ctx.keep_time(due, "rivo.daily", ())
 
     def _daily(self) -> None:
         if self.closed:
@@ -171,11 +177,10 @@ class Lifecycle:
                 event.expires_at = expires_at
                 lot = [event.id, event.points_diff, expires_at]
                 self.lots.setdefault(member.id, deque()).append(lot)
+                self._lot_of[event.id] = lot
                 for kind, before in WARNINGS:
-                    self.ctx.keep_time(expires_at - before, lambda lot=lot, kind=kind, cid=member.id:
-                                      self._warn_lot(cid, lot, kind), f"rivo:expiry_{kind}")
-                self.ctx.keep_time(expires_at, lambda lot=lot, cid=member.id: self._expire_lot(cid, lot),
-                                  "rivo:expiry")
+                    self.ctx.keep_time(expires_at - before, "rivo.warn_lot", (member.id, event.id, kind))
+                self.ctx.keep_time(expires_at, "rivo.expire_lot", (member.id, event.id))
             elif event.points_diff < 0:
                 self._consume_lots(member.id, -event.points_diff)
         else:
@@ -185,10 +190,9 @@ class Lifecycle:
             self._inactivity_gen[member.id] = generation
             expires_at = add_months(event.created_at, cfg.months)
             for kind, before in WARNINGS:
-                self.ctx.keep_time(expires_at - before, lambda kind=kind, cid=member.id, g=generation, at=expires_at:
-                                  self._warn_inactive(cid, g, kind, at), f"rivo:expiry_{kind}")
-            self.ctx.keep_time(expires_at, lambda cid=member.id, g=generation: self._expire_inactive(cid, g),
-                              "rivo:expiry")
+                self.ctx.keep_time(expires_at - before, "rivo.warn_inactive",
+                                   (member.id, generation, kind, expires_at.isoformat()))
+            self.ctx.keep_time(expires_at, "rivo.expire_inactive", (member.id, generation))
 
     def _consume_lots(self, member_id: int, points: int) -> None:
         lots = self.lots.get(member_id)
@@ -199,21 +203,27 @@ class Lifecycle:
             points -= used
             if lot[1] == 0:
                 lots.popleft()
+                self._lot_of.pop(lot[0], None)
 
     def _expiry_applies(self, mode: str) -> bool:
         cfg = self._expiry()
         return not self.closed and cfg.enabled and cfg.mode == mode and self.ledger.program_active()
 
-    def _warn_lot(self, member_id: int, lot: list[Any], kind: str) -> None:
+    def _warn_lot(self, member_id: int, event_id: int, kind: str) -> None:
         member = self.members.members.get(member_id)
-        if member is None or lot[1] <= 0 or not self._expiry_applies("per_event") or self.members.is_excluded(member):
+        lot = self._lot_of.get(event_id)  # gone: used up (or expired) already
+        if (member is None or lot is None or lot[1] <= 0 or not self._expiry_applies("per_event")
+                or self.members.is_excluded(member)):
             return
         self.ctx.bus.publish(PointsExpiryWarned(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id,
                                                 kind=kind, points=min(lot[1], max(member.points_tally, 0)),
                                                 expires_at=lot[2]))
 
-    def _expire_lot(self, member_id: int, lot: list[Any]) -> None:
+    def _expire_lot(self, member_id: int, event_id: int) -> None:
         member = self.members.members.get(member_id)
+        lot = self._lot_of.pop(event_id, None)
+        if lot is None:
+            return  # used up already
         remaining, lot[1] = lot[1], 0
         lots = self.lots.get(member_id)
         if lots and lot in lots:
@@ -222,7 +232,8 @@ class Lifecycle:
             return
         self._expire(member, min(remaining, max(member.points_tally, 0)), "per_event")
 
-    def _warn_inactive(self, member_id: int, generation: int, kind: str, expires_at: datetime) -> None:
+    def _warn_inactive(self, member_id: int, generation: int, kind: str, expires_at_iso: str) -> None:
+        expires_at = datetime.fromisoformat(expires_at_iso)
         member = self.members.members.get(member_id)
         if (member is None or self._inactivity_gen.get(member_id) != generation or member.points_tally <= 0
                 or not self._expiry_applies("inactivity") or self.members.is_excluded(member)):

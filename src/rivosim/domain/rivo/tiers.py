@@ -45,6 +45,7 @@ class Tiers:
         self.ledger = ledger
         self.deferred = False
         self.closed = False  # set when the shop is deleted: window timers still in the clock's heap do nothing
+        ctx.handle("rivo.reevaluate_tier", self._reevaluate)
 
     def vip_settings(self) -> VipSettings:
         return self.ctx.settings().program.vip
@@ -218,7 +219,7 @@ class Tiers:
         so a reader then already sees the new tier (a downgrade fires if they fell below their tier)."""
         if self.vip_settings().period == "rolling_year":
             for leaves in rolling_year_exits(at):
-                self.ctx.keep_time(leaves, lambda cid=member.id: self._reevaluate(cid), "rivo:rolling_window")
+                self.ctx.keep_time(leaves, "rivo.reevaluate_tier", (member.id,))
 
     def _reevaluate(self, member_id: int) -> None:
         if self.closed:
