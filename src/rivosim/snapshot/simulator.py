@@ -29,9 +29,12 @@ HOST_ATTRS = frozenset({"lock", "on_reset", "on_shop_created", "on_shop_deleted"
 
 
 def _version() -> str:
-    import rivosim
+    from importlib.metadata import PackageNotFoundError, version
 
-    return getattr(rivosim, "__version__", "unknown")
+    try:
+        return version("rivosim")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
 
 
 def _externals(sim: Any) -> dict[str, Any]:
@@ -49,8 +52,6 @@ def _clock_handlers(clock: Clock) -> dict[str, Any]:
 
 
 def _export_clock(clock: Clock, where: str) -> dict[str, Any]:
-    if not hasattr(clock, "export_state"):  # TEMPORARY until clocks lands
-        return {"kind": clock.kind, "legacy": True}
     try:
         return clock.export_state()
     except ValueError as exc:
@@ -63,9 +64,6 @@ def take_snapshot(sim: Any, *, journal: bool = False, shop: str | None = None) -
         return take_shop_snapshot(sim, shop, journal=journal)
     externals = _externals(sim)
     state_attrs = {k: v for k, v in vars(sim).items() if k not in HOST_ATTRS}
-    if not hasattr(sim.clock, "export_state"):  # TEMPORARY until clocks lands
-        externals.pop("clock")
-        state_attrs["@clock"] = sim.clock
     encoder = Encoder({id(v): k for k, v in externals.items()})
     # Module-level per-shop state (sample webhook ids): carried by shop so restore can put it back.
     state_attrs["@sample_streams"] = {d: s for d, shop in sim.shops.items()
@@ -130,9 +128,6 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
         journal = Decoder().decode(doc["journal"], "journal")
         if type(journal).__name__ != "Journal":
             raise SnapshotError("journal must be a Journal", "journal")
-    legacy_clock = state.pop("@clock", None)  # TEMPORARY until clocks lands
-    if legacy_clock is not None:
-        clock = legacy_clock
     _check_state(sim, state)
     _retry_in_flight(state["outbox"])
     sample_streams = state.pop("@sample_streams", {})
@@ -155,8 +150,6 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
 
 
 def _import_clock(clock: Clock, state: Any, handlers: Any, where: str) -> None:
-    if state.get("legacy"):  # TEMPORARY until clocks lands
-        return
     if not isinstance(handlers, dict):
         raise SnapshotError("handlers must be an object", where)
     for action, handler in handlers.items():
