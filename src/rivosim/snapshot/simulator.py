@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from rivosim.kernel.clock import Clock, VirtualClock, WallClock
-from rivosim.snapshot.codec import Decoder, Encoder, SnapshotError
+from rivosim.snapshot.codec import Encoder, SnapshotError
+from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, load_document
 from rivosim.webhooks import samples
 
