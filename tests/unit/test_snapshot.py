@@ -273,3 +273,37 @@ def test_snapshots_of_a_wall_clock_simulator_keep_its_offset() -> None:
     target.restore(orjson.dumps(sim.snapshot()))
     assert target.clock.kind == "wall"
     assert abs((target.now() - sim.now()).total_seconds()) < 60
+
+
+# -- one shop ---------------------------------------------------------------------------------------------------
+def test_a_shop_snapshot_replaces_that_shop_in_a_running_simulator() -> None:
+    source = busy_world()
+    blob = orjson.dumps(source.snapshot(shop="busy.myshopify.com"))
+    target = Simulator(seed=1)
+    target.use_sender(FlakySender())
+    target.create_shop({"domain": "other.myshopify.com"})
+    target.create_shop({"domain": "busy.myshopify.com"})  # replaced by the saved one
+    untouched = orjson.dumps(target.snapshot(shop="other.myshopify.com"))
+    assert target.restore(blob) == "shop"
+    assert sorted(target.shops) == ["busy.myshopify.com", "other.myshopify.com"]
+    assert orjson.dumps(target.snapshot(shop="other.myshopify.com")) == untouched
+    restored_shop = target.shops["busy.myshopify.com"]
+    assert target.shop_for_rivo_key(restored_shop.credentials.rivo_api_key) is restored_shop
+    for sim in (source, target):
+        sim.advance("P40D")
+        sim.run_until_idle()
+
+    def shop_state(sim: Simulator) -> dict[str, Any]:
+        doc = sim.snapshot(shop="busy.myshopify.com")
+        return {"state": doc["state"], "timers": [
+            {k: v for k, v in t.items() if k != "seq"} for t in doc["clocks"]["simulator"]["timers"]]}
+
+    # The saved shop goes on as the original did (timer seq numbers differ: it joined another clock).
+    assert orjson.dumps(shop_state(source)) == orjson.dumps(shop_state(target))
+
+
+def test_a_shop_snapshot_with_a_foreign_timer_is_refused_and_changes_nothing() -> None:
+    doc = busy_world().snapshot(shop="busy.myshopify.com")
+    doc["clocks"]["simulator"]["timers"][0]["action"] = "other.myshopify.com:rivo.daily"
+    target = busy_world(seed=8)
+    _refused(target, orjson.dumps(doc), "has no handler of this shop")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rivosim.snapshot.codec import SnapshotError
 from rivosim.snapshot.format import FORMAT, VERSION, load_document, snapshot_schema
-from rivosim.snapshot.simulator import restore_shop, restore_simulator, take_snapshot
+from rivosim.snapshot.simulator import restore_simulator, take_snapshot
 
-__all__ = ["FORMAT", "VERSION", "SnapshotError", "load_document", "restore_shop", "restore_simulator",
-           "snapshot_schema", "take_snapshot"]
+__all__ = ["FORMAT", "VERSION", "SnapshotError", "load_document", "restore_simulator", "snapshot_schema",
+           "take_snapshot"]

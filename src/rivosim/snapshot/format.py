@@ -13,10 +13,20 @@ import orjson
 
 from rivosim.snapshot.codec import SnapshotError
 
-__all__ = ["FORMAT", "VERSION", "load_document", "snapshot_schema"]
+__all__ = ["FORMAT", "VERSION", "load_document", "rivosim_version", "snapshot_schema"]
 
 FORMAT = "rivosim-snapshot"
 VERSION = 1
+
+
+def rivosim_version() -> str:
+    """The installed rivosim's version, written into each snapshot (informative: readers go by ``version``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rivosim")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
 
 
 @cache

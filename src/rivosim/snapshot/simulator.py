@@ -19,23 +19,15 @@ from typing import Any
 from rivosim.kernel.clock import Clock, VirtualClock, WallClock
 from rivosim.snapshot.codec import Encoder, SnapshotError
 from rivosim.snapshot.decode import Decoder
-from rivosim.snapshot.format import FORMAT, VERSION, load_document
+from rivosim.snapshot.format import FORMAT, VERSION, load_document, rivosim_version
+from rivosim.snapshot.shop import restore_shop, take_shop_snapshot
 from rivosim.webhooks import samples
 
-__all__ = ["restore_shop", "restore_simulator", "take_snapshot"]
+__all__ = ["restore_simulator", "take_snapshot"]
 
 # The simulator's own wiring: never saved, kept by the target on restore.
 HOST_ATTRS = frozenset({"lock", "on_reset", "on_shop_created", "on_shop_deleted", "listening", "_clock_spec",
                         "clock", "journal", "journal_cap"})
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("rivosim")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        return "unknown"
 
 
 def _externals(sim: Any) -> dict[str, Any]:
@@ -78,7 +70,7 @@ def take_snapshot(sim: Any, *, journal: bool = False, shop: str | None = None) -
                 **{f"shop:{d}": _clock_handlers(c) for d, c in shop_clocks.items()}}
     clocks["handlers"] = encoder.encode(handlers, "clocks.handlers")
     return {
-        "format": FORMAT, "version": VERSION, "rivosim": _version(), "scope": "simulator",
+        "format": FORMAT, "version": VERSION, "rivosim": rivosim_version(), "scope": "simulator",
         "taken_at": sim.clock.now().isoformat(),
         "config": {"seed": sim.seed, "clock": sim.clock.kind, "journal_cap": sim.journal_cap},
         "clocks": clocks,
@@ -182,14 +174,6 @@ def _check_state(sim: Any, state: dict[str, Any]) -> None:
     shops = state["shops"]
     if not isinstance(shops, dict) or any(type(s).__name__ != "Shop" for s in shops.values()):
         raise SnapshotError("shops must map domains to shops", "state.shops")
-
-
-def take_shop_snapshot(sim: Any, domain: str, *, journal: bool = False) -> dict[str, Any]:
-    raise SnapshotError("not yet", "scope")
-
-
-def restore_shop(sim: Any, doc: dict[str, Any]) -> str:
-    raise SnapshotError("not yet", "scope")
 
 
 def _retry_in_flight(outbox: Any) -> None:
