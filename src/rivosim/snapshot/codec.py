@@ -7,9 +7,11 @@ captured), ``$method``, ``$partial``, ``$dt``, ``$dec``, ``$tuple``, ``$set``, `
 ``random.Random`` at its exact position) and a few more; ``$ext`` names a piece of the live simulator that a
 snapshot does not carry (its clocks, lock, sender, the simulator itself) and restore wires back in.
 
-Identity: every list, dict, set, object, closure and random stream is numbered in the order it is first met,
-and each later meeting is a ``{"$ref": n}``; decoding numbers them in the same (document) order. So shared
-objects stay shared (a shop's ``rng`` and its context's) and cycles close.
+Identity: a list, dict, set, object, closure or random stream met more than once (found by a counting pass
+first) carries ``"$id": n`` where it is written (a shared plain list or dict becomes ``{"$list": [...], "$id": n}``
+or ``{"$dict": {...}, "$id": n}``) and every other meeting is a ``{"$ref": n}``. So shared objects stay shared (a
+shop's ``rng`` and its context's), cycles close, and the file means the same whatever a JSON tool does to the
+order of its keys.
 
 Restore builds objects with ``object.__new__`` and sets attributes: no constructor, ``__setstate__`` or code
 from the file runs. Each dataclass field is checked against its annotation (simple types: int, str, float, bool,
@@ -32,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from rivosim.snapshot.registry import Registry, registry
 
-__all__ = ["Encoder", "SnapshotError", "slots_of"]
+__all__ = ["Encoder", "SnapshotError", "attrs_of", "slots_of"]
 
 
 class SnapshotError(ValueError):
@@ -51,11 +53,51 @@ class Encoder:
         self.reg: Registry = registry()
         self.externals = dict(externals or {})
         self.refs: dict[int, int] = {}
-        self.keep: list[Any] = []  # what got numbered stays alive, so no id() is reused mid-pass
+        self.shared: set[int] = set()
+        self.keep: list[Any] = []  # what was counted stays alive, so no id() is reused mid-pass
 
-    def _number(self, value: Any) -> None:
-        self.refs[id(value)] = len(self.refs)
-        self.keep.append(value)
+    def encode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
+        """Encode several roots that may share objects (the state and the clock handlers): counted together
+        first, so a ``$ref`` in one finds its ``$id`` in another."""
+        self._count(list(roots.values()))
+        return {name: self.encode(value, name) for name, value in roots.items()}
+
+    def _bears_identity(self, value: Any, kind: type) -> bool:
+        if kind in _IDENTITY_TYPES:
+            return True
+        if kind is types.FunctionType:
+            name = self.reg.code_names.get(value.__code__)
+            return name is None or self.reg.functions[name][2] is not value
+        return kind in self.reg.class_names
+
+    def _count(self, roots: list[Any]) -> None:
+        """Which objects are met more than once (those get an ``$id``). Walks what ``encode`` will walk."""
+        seen: set[int] = set()
+        stack = list(roots)
+        externals, shared, keep = self.externals, self.shared, self.keep
+        while stack:
+            value = stack.pop()
+            kind = type(value)
+            if kind in _SCALARS or value is None:
+                continue
+            key = id(value)
+            if key in externals:
+                continue
+            if self._bears_identity(value, kind):
+                if key in seen:
+                    shared.add(key)
+                    continue
+                seen.add(key)
+                keep.append(value)
+            stack.extend(_children(value, kind, self.reg.class_names))
+
+    def _number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
+        """``node`` for ``value``, given an ``$id`` when ``value`` is met again later."""
+        key = id(value)
+        if key in self.shared:
+            n = self.refs[key] = len(self.refs)
+            node["$id"] = n
+        return node
 
     def encode(self, value: Any, where: str = "state") -> Any:
         kind = type(value)
@@ -71,13 +113,22 @@ class Encoder:
         if ref is not None:
             return {"$ref": ref}
         if kind is list:
-            self._number(value)
+            if key in self.shared:
+                node = self._number(value, {"$list": None})
+                node["$list"] = [self.encode(v, where) for v in value]
+                return node
             return [self.encode(v, where) for v in value]
         if kind is dict:
-            self._number(value)
-            if all(type(k) is str and not k.startswith("$") for k in value):
+            plain = all(type(k) is str and not k.startswith("$") for k in value)
+            if plain and key not in self.shared:
                 return {k: self.encode(v, where) for k, v in value.items()}
-            return {"$map": [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]}
+            if plain:
+                node = self._number(value, {"$dict": None})
+                node["$dict"] = {k: self.encode(v, where) for k, v in value.items()}
+                return node
+            node = self._number(value, {"$map": None})
+            node["$map"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
+            return node
         if kind is datetime:
             if value.tzinfo is UTC or value.tzinfo is None:
                 return {"$dt": value.isoformat()}
@@ -94,23 +145,23 @@ class Encoder:
             except UnicodeDecodeError:
                 return {"$b64": base64.b64encode(value).decode("ascii")}
         if kind is set or kind is frozenset:
-            if kind is set:
-                self._number(value)
+            node = self._number(value, {"$set": None}) if kind is set else {"$frozenset": None}
             items = [self.encode(v, where) for v in value]
             with contextlib.suppress(TypeError):
                 items.sort(key=_sort_key)
-            return {"$set" if kind is set else "$frozenset": items}
+            node["$set" if kind is set else "$frozenset"] = items
+            return node
         if kind is date:
             return {"$date": value.isoformat()}
         if kind is timedelta:
             return {"$td": [value.days, value.seconds, value.microseconds]}
         if kind is random.Random:
-            self._number(value)
             version, internal, gauss = value.getstate()
-            return {"$random": [version, list(internal), gauss]}
+            return self._number(value, {"$random": [version, list(internal), gauss]})
         if kind is deque:
-            self._number(value)
-            return {"$deque": [self.encode(v, where) for v in value], "maxlen": value.maxlen}
+            node = self._number(value, {"$deque": None, "maxlen": value.maxlen})
+            node["$deque"] = [self.encode(v, where) for v in value]
+            return node
         if kind is types.MappingProxyType:
             return {"$proxy": {k: self.encode(v, where) for k, v in value.items()}}
         if kind is ZoneInfo:
@@ -125,9 +176,10 @@ class Encoder:
             return {"$partial": self.encode(value.func, where), "args": self.encode(list(value.args), where),
                     "keywords": self.encode(dict(value.keywords), where)}
         if kind is defaultdict:
-            self._number(value)
-            return {"$defaultdict": self.encode(value.default_factory, where),
-                    "items": [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]}
+            node = self._number(value, {"$defaultdict": None})
+            node["$defaultdict"] = self.encode(value.default_factory, where)
+            node["items"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
+            return node
         if kind is types.BuiltinFunctionType or (kind is type and key in self.reg.builtin_names):
             name = self.reg.builtin_names.get(key)
             if name is None:
@@ -152,8 +204,7 @@ class Encoder:
         plain = self.reg.functions[name][2]
         if plain is fn:
             return {"$fn": name}
-        self._number(fn)
-        out: dict[str, Any] = {"$fn": name}
+        out: dict[str, Any] = self._number(fn, {"$fn": name})
         if fn.__closure__:
             cells = []
             for var, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
@@ -171,20 +222,57 @@ class Encoder:
     def _object(self, value: Any, where: str) -> Any:
         cls = type(value)
         name = self._class_name(cls, where)
-        self._number(value)
-        attrs: dict[str, Any] = {}
-        for attr in slots_of(cls):
-            try:
-                attrs[attr] = getattr(value, attr)
-            except AttributeError:
-                continue
-        attrs.update(getattr(value, "__dict__", {}))
-        out: dict[str, Any] = {"$obj": name}
+        attrs = attrs_of(value)
+        out: dict[str, Any] = self._number(value, {"$obj": name})
         if isinstance(value, deque):
             out["items"] = [self.encode(v, where) for v in value]
             out["maxlen"] = value.maxlen
         out["attrs"] = {k: self.encode(v, f"{where}.{k}") for k, v in attrs.items()}
         return out
+
+
+_SCALARS = frozenset({str, int, bool, float})
+_IDENTITY_TYPES = frozenset({list, dict, set, defaultdict, deque, random.Random})
+
+
+def attrs_of(value: Any) -> dict[str, Any]:
+    """An object's attributes: its slots that are set, then its ``__dict__``."""
+    attrs: dict[str, Any] = {}
+    for attr in slots_of(type(value)):
+        try:
+            attrs[attr] = getattr(value, attr)
+        except AttributeError:
+            continue
+    attrs.update(getattr(value, "__dict__", {}))
+    return attrs
+
+
+def _children(value: Any, kind: type, classes: dict[type, str]) -> list[Any]:
+    """What ``Encoder.encode`` descends into from ``value`` (for the counting pass)."""
+    if kind in (list, tuple, set, frozenset, deque):
+        return list(value)
+    if kind is dict or kind is types.MappingProxyType:
+        return [*value.keys(), *value.values()]
+    if kind is defaultdict:
+        return [value.default_factory, *value.keys(), *value.values()]
+    if kind is types.FunctionType:
+        out: list[Any] = []
+        for cell in value.__closure__ or ():
+            with contextlib.suppress(ValueError):
+                out.append(cell.cell_contents)
+        out.extend(value.__defaults__ or ())
+        out.extend((value.__kwdefaults__ or {}).values())
+        return out
+    if kind is types.MethodType:
+        return [value.__self__]
+    if kind is functools.partial:
+        return [value.func, *value.args, *value.keywords.values()]
+    if kind in classes:
+        out = list(attrs_of(value).values())
+        if isinstance(value, deque):
+            out.extend(value)
+        return out
+    return []
 
 
 def _sort_key(item: Any) -> Any:

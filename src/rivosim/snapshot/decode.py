@@ -37,27 +37,62 @@ class Decoder:
     def __init__(self, externals: dict[str, Any] | None = None) -> None:
         self.reg = registry()
         self.externals = dict(externals or {})
-        self.refs: list[Any] = []
+        self.refs: dict[int, Any] = {}
+        self.roots: list[Any] = []
+        self._index: dict[int, dict[str, Any]] | None = None
+
+    def decode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
+        """Decode several roots written by one ``Encoder.encode_all`` (their ``$ref``s may cross)."""
+        self.roots.extend(roots.values())
+        return {name: self.decode(node, name) for name, node in roots.items()}
+
+    def _register(self, data: dict[str, Any], made: Any) -> Any:
+        n = data.get("$id")
+        if n is not None:
+            if type(n) is not int or n in self.refs:
+                raise SnapshotError(f"$id {n!r} is not a new whole number", "")
+            self.refs[n] = made
+        return made
+
+    def _lookup(self, n: Any, where: str) -> Any:
+        """The object ``$ref n`` names: built already, or (in a file whose keys a tool reordered) built now from
+        its ``$id`` node, wherever that is."""
+        if type(n) is int and n in self.refs:
+            return self.refs[n]
+        if self._index is None:
+            self._index = {}
+            stack = list(self.roots)
+            while stack:
+                node = stack.pop()
+                if isinstance(node, dict):
+                    if type(node.get("$id")) is int:
+                        self._index.setdefault(node["$id"], node)
+                    stack.extend(node.values())
+                elif isinstance(node, list):
+                    stack.extend(node)
+        node = self._index.get(n) if type(n) is int else None
+        if node is None:
+            raise SnapshotError(f"$ref {n!r} points at nothing", where)
+        self.decode(node, where)
+        return self.refs[n]
 
     def decode(self, data: Any, where: str = "state") -> Any:
         kind = type(data)
         if kind is str or kind is int or kind is bool or data is None or kind is float:
             return data
         if kind is list:
-            out: list[Any] = []
-            self.refs.append(out)
-            for i, item in enumerate(data):
-                out.append(self.decode(item, f"{where}[{i}]"))
-            return out
+            return [self.decode(item, f"{where}[{i}]") for i, item in enumerate(data)]
         if kind is not dict:
             raise SnapshotError(f"unexpected {type(data).__name__}", where)
-        if not data or not next(iter(data)).startswith("$"):
-            result: dict[str, Any] = {}
-            self.refs.append(result)
-            for k, v in data.items():
-                result[k] = self.decode(v, f"{where}[{k!r}]")
-            return result
-        tag = next(iter(data))
+        keys = iter(data)
+        tag = next(keys, "")
+        if not tag.startswith("$"):  # a plain dict (its keys never start with "$"; tags sort first)
+            return {k: self.decode(v, f"{where}[{k!r}]") for k, v in data.items()}
+        if tag == "$id":
+            n = data["$id"]
+            if type(n) is int and n in self.refs:
+                return self.refs[n]  # built earlier, from a $ref met before its definition
+            tag = next(keys, "")
         try:
             return self._tagged(tag, data, where)
         except SnapshotError:
@@ -66,11 +101,22 @@ class Decoder:
             raise SnapshotError(f"bad {tag} value ({type(exc).__name__}: {exc})", where) from exc
 
     def _tagged(self, tag: str, data: dict[str, Any], where: str) -> Any:
+        if "$id" in data and data["$id"] in self.refs and type(data["$id"]) is int:
+            return self.refs[data["$id"]]
         value = data[tag]
         if tag == "$ref":
-            if type(value) is not int or not 0 <= value < len(self.refs):
-                raise SnapshotError(f"$ref {value!r} points at nothing", where)
-            return self.refs[value]
+            return self._lookup(value, where)
+        if tag == "$list":
+            made_list: list[Any] = self._register(data, [])
+            made_list.extend(self.decode(v, f"{where}[{i}]") for i, v in enumerate(_list(value, where)))
+            return made_list
+        if tag == "$dict":
+            if type(value) is not dict:
+                raise SnapshotError("$dict must be an object", where)
+            made_dict: dict[str, Any] = self._register(data, {})
+            for k, v in value.items():
+                made_dict[k] = self.decode(v, f"{where}[{k!r}]")
+            return made_dict
         if tag == "$ext":
             if value not in self.externals:
                 raise SnapshotError(f"unknown $ext {value!r}", where)
@@ -78,8 +124,7 @@ class Decoder:
         if tag == "$obj":
             return self._object(_check_str(value, where, "$obj"), data, where)
         if tag == "$map":
-            result: dict[Any, Any] = {}
-            self.refs.append(result)
+            result: dict[Any, Any] = self._register(data, {})
             for i, (k, v) in enumerate(value):
                 result[self.decode(k, f"{where}[{i}]")] = self.decode(v, f"{where}[{i}]")
             return result
@@ -99,8 +144,7 @@ class Decoder:
         if tag == "$b64":
             return base64.b64decode(_check_str(value, where, "$b64"), validate=True)
         if tag == "$set":
-            made: set[Any] = set()
-            self.refs.append(made)
+            made: set[Any] = self._register(data, set())
             made.update(self.decode(v, where) for v in _list(value, where))
             return made
         if tag == "$frozenset":
@@ -115,8 +159,7 @@ class Decoder:
                 raise SnapshotError(f"$float must be nan, inf or -inf, not {value!r}", where)
             return float(value)
         if tag == "$random":
-            stream = random.Random()
-            self.refs.append(stream)
+            stream = self._register(data, random.Random())
             version, internal, gauss = value
             if type(version) is not int or not isinstance(internal, list) or len(internal) != 625 \
                     or not all(type(x) is int for x in internal):
@@ -124,8 +167,7 @@ class Decoder:
             stream.setstate((version, tuple(internal), gauss))
             return stream
         if tag == "$deque":
-            made_deque: deque[Any] = deque(maxlen=data.get("maxlen"))
-            self.refs.append(made_deque)
+            made_deque: deque[Any] = self._register(data, deque(maxlen=data.get("maxlen")))
             made_deque.extend(self.decode(v, where) for v in _list(value, where))
             return made_deque
         if tag == "$proxy":
@@ -152,8 +194,7 @@ class Decoder:
             return functools.partial(func, *self.decode(data.get("args", []), where),
                                      **self.decode(data.get("keywords", {}), where))
         if tag == "$defaultdict":
-            made_dd: defaultdict[Any, Any] = defaultdict()
-            self.refs.append(made_dd)
+            made_dd: defaultdict[Any, Any] = self._register(data, defaultdict())
             factory = self.decode(value, where)
             if factory is not None and not callable(factory):
                 raise SnapshotError("$defaultdict needs a factory function", where)
@@ -190,8 +231,7 @@ class Decoder:
         if not isinstance(cells_data, list) or len(cells_data) != len(code.co_freevars):
             raise SnapshotError(f"{name} captures {len(code.co_freevars)} values", where)
         cells = tuple(types.CellType() for _ in code.co_freevars)
-        fn = types.FunctionType(code, globals_, code.co_name, None, cells or None)
-        self.refs.append(fn)
+        fn = self._register(data, types.FunctionType(code, globals_, code.co_name, None, cells or None))
         for cell, var, item in zip(cells, code.co_freevars, cells_data, strict=True):
             if not (isinstance(item, dict) and item.get("$empty") is True):
                 cell.cell_contents = self.decode(item, f"{where}<{name}.{var}>")
@@ -204,8 +244,7 @@ class Decoder:
 
     def _object(self, name: str, data: dict[str, Any], where: str) -> Any:
         cls = self._class(name, where)
-        obj = cls.__new__(cls)  # object.__new__ (or deque's): no __init__, no code from the file
-        self.refs.append(obj)
+        obj = self._register(data, cls.__new__(cls))  # object.__new__ (or deque's): no __init__, no file code
         if isinstance(obj, deque):
             deque.__init__(obj, (), data.get("maxlen"))
             obj.extend(self.decode(v, where) for v in _list(data.get("items", []), where))

@@ -61,17 +61,16 @@ def take_shop_snapshot(sim: Any, domain: str, *, journal: bool = False) -> dict[
         raise SnapshotError(str(exc), "clocks.simulator") from exc
     exported["timers"] = [t for t in exported["timers"] if t["action"].startswith(prefix)]
     handlers = {k: v for k, v in getattr(clock, "_handlers", {}).items() if k.startswith(prefix)}
-    # The state first, then the handlers: decoding numbers shared objects in this same order.
-    encoded_state = encoder.encode(state, "state")
-    encoded_handlers = encoder.encode({"simulator": handlers}, "clocks.handlers")
+    encoded = encoder.encode_all({"state": state, "clocks.handlers": {"simulator": handlers}})
+    encoded_state, encoded_handlers = encoded["state"], encoded["clocks.handlers"]
     return {
         "format": FORMAT, "version": VERSION, "rivosim": rivosim_version(), "scope": "shop", "shop": domain,
         "taken_at": sim.clock.now().isoformat(),
         "config": {"seed": sim.seed, "clock": sim.clock.kind, "journal_cap": sim.journal_cap},
         "clocks": {"simulator": exported, "handlers": encoded_handlers},
         "state": encoded_state,
-        "journal": None if not journal else Encoder().encode(
-            [e for e in sim.journal.entries() if e.shop == domain], "journal"),
+        "journal": None if not journal else Encoder().encode_all(
+            {"journal": [e for e in sim.journal.entries() if e.shop == domain]})["journal"],
     }
 
 
@@ -104,8 +103,8 @@ def restore_shop(sim: Any, doc: dict[str, Any]) -> str:
     domain = doc["shop"]
     prefix = domain + ":"
     decoder = Decoder(_services(sim))
-    state = decoder.decode(doc["state"], "state")
-    handlers = decoder.decode(doc["clocks"].get("handlers", {}), "clocks.handlers")
+    decoded = decoder.decode_all({"state": doc["state"], "clocks.handlers": doc["clocks"].get("handlers", {})})
+    state, handlers = decoded["state"], decoded["clocks.handlers"]
     handlers = handlers.get("simulator", {}) if isinstance(handlers, dict) else None
     if not isinstance(state, dict) or not isinstance(handlers, dict):
         raise SnapshotError("state and handlers must be objects", "state")

@@ -65,17 +65,18 @@ def take_snapshot(sim: Any, *, journal: bool = False, shop: str | None = None) -
     shop_clocks = {k.partition(":")[2]: v for k, v in externals.items() if k.startswith("clock:")}
     if shop_clocks:
         clocks["shops"] = {d: _export_clock(c, f"clocks.shops.{d}") for d, c in shop_clocks.items()}
-    state = encoder.encode(state_attrs, "state")
     handlers = {"simulator": _clock_handlers(sim.clock),
                 **{f"shop:{d}": _clock_handlers(c) for d, c in shop_clocks.items()}}
-    clocks["handlers"] = encoder.encode(handlers, "clocks.handlers")
+    encoded = encoder.encode_all({"state": state_attrs, "clocks.handlers": handlers})
+    state = encoded["state"]
+    clocks["handlers"] = encoded["clocks.handlers"]
     return {
         "format": FORMAT, "version": VERSION, "rivosim": rivosim_version(), "scope": "simulator",
         "taken_at": sim.clock.now().isoformat(),
         "config": {"seed": sim.seed, "clock": sim.clock.kind, "journal_cap": sim.journal_cap},
         "clocks": clocks,
         "state": state,
-        "journal": Encoder().encode(sim.journal, "journal") if journal else None,
+        "journal": Encoder().encode_all({"journal": sim.journal})["journal"] if journal else None,
     }
 
 
@@ -108,17 +109,17 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
     for domain in shop_clocks_state:
         externals[f"clock:{domain}"] = _new_clock(config["clock"], like=clock)
     decoder = Decoder(externals)
-    state = decoder.decode(doc["state"], "state")
-    if not isinstance(state, dict):
-        raise SnapshotError("state must be an object", "state")
-    handlers = decoder.decode(doc["clocks"].get("handlers", {}), "clocks.handlers")
+    decoded = decoder.decode_all({"state": doc["state"], "clocks.handlers": doc["clocks"].get("handlers", {})})
+    state, handlers = decoded["state"], decoded["clocks.handlers"]
+    if not isinstance(state, dict) or not isinstance(handlers, dict):
+        raise SnapshotError("state and clocks.handlers must be objects", "state")
     _import_clock(clock, doc["clocks"]["simulator"], handlers.get("simulator", {}), "clocks.simulator")
     for domain, clock_state in shop_clocks_state.items():
         _import_clock(externals[f"clock:{domain}"], clock_state, handlers.get(f"shop:{domain}", {}),
                       f"clocks.shops.{domain}")
     journal = None
     if doc.get("journal") is not None:
-        journal = Decoder().decode(doc["journal"], "journal")
+        journal = Decoder().decode_all({"journal": doc["journal"]})["journal"]
         if type(journal).__name__ != "Journal":
             raise SnapshotError("journal must be a Journal", "journal")
     _check_state(sim, state)
