@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--clock", choices=("wall", "virtual"), default="wall")
     serve.add_argument("--config", help="YAML/JSON file: {seed: N, shops: [shop documents], faults: [rules], "
                                         "journal_cap: N}, or one shop document")
-    serve.add_argument("--state", metavar="FILE", help="start from this snapshot (GET /_rivosim/snapshot, --save-state)")
-    serve.add_argument("--save-state", metavar="FILE", help="on a clean shutdown (Ctrl-C, SIGTERM) save everything here")
+    serve.add_argument("--state", metavar="FILE", help="start from this snapshot (GET /_rivosim/snapshot)")
+    serve.add_argument("--save-state", metavar="FILE", help="save everything here on a clean shutdown (Ctrl-C, TERM)")
     _add_guard_flags(serve)
     serve.set_defaults(func=_serve)
 

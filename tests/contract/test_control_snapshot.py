@@ -27,7 +27,7 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
 def test_a_file_whose_keys_a_tool_sorted_means_the_same(world: tuple[Simulator, object]) -> None:
     """Shared objects carry an explicit ``$id`` (not a position), so a file whose keys a tool reordered (``jq -S``,
     Flask's sorting JSON) still restores the same objects, shared as they were."""
-    sim, client = world
+    sim, _ = world
     doc = sim.snapshot(journal=True)
     reordered = json.dumps(doc, sort_keys=True).encode()
     assert reordered != orjson.dumps(doc)

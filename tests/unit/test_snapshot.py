@@ -51,8 +51,8 @@ def busy_world(seed: int = 5) -> Simulator:
         assert created.status_code == 201
         client.post("/_rivosim/shops/busy.myshopify.com/orders",
                     json={"customer_id": created.get_json()["id"], "line_items": [{"title": "tea", "price": "30.00"}]})
-    assert client.post("/_rivosim/faults", json={"match": {"route": "rivo.customers.get"},
-                                                 "action": {"type": "error", "status": 503}, "probability": 0.5}).status_code == 201
+    fault = {"match": {"route": "rivo.customers.get"}, "action": {"type": "error", "status": 503}, "probability": 0.5}
+    assert client.post("/_rivosim/faults", json=fault).status_code == 201
     for _ in range(5):
         client.get("/merchant_api/v1/customers", headers=key)
     sim.advance("PT5M")  # first attempts made, retries pending
