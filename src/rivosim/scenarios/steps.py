@@ -238,9 +238,7 @@ def restore(ctx: RunContext, body: str) -> None:
         document = orjson.loads(snapshot_file.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise StepFailure(f"cannot read the snapshot {snapshot_file}: {exc}") from exc
-    ctx.control("POST", "/snapshot", json=document, expect=200)
-    shops = ctx.control("GET", "/shops")
-    domains = [s.get("domain") for s in (shops.get("shops", shops) if isinstance(shops, dict) else shops)]
+    domains = ctx.control("POST", "/snapshot", json=document)["shops"]
     if ctx.domain not in domains:
         raise StepFailure(f"the snapshot {snapshot_file.name} has no shop {ctx.domain} (the scenario's shop); "
                           f"shops now: {', '.join(map(str, domains)) or 'none'}",
