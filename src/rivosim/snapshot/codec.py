@@ -45,6 +45,12 @@ class SnapshotError(ValueError):
         self.message = message
         self.where = where
 
+    def under(self, prefix: str) -> SnapshotError:
+        """The same refusal, its path continued from ``prefix`` (paths are built only when something fails)."""
+        where = f"{prefix}{self.where}" if self.where.startswith(("[", ".", "<")) or not self.where \
+            else f"{prefix}.{self.where}"
+        return SnapshotError(self.message, where)
+
 
 class Encoder:
     """One encoding pass. ``externals`` maps ``id(obj)`` to the name restore wires back in for it."""
@@ -227,11 +233,13 @@ class Encoder:
         if isinstance(value, deque):
             out["items"] = [self.encode(v, where) for v in value]
             out["maxlen"] = value.maxlen
-        out["attrs"] = {k: self.encode(v, f"{where}.{k}") for k, v in attrs.items()}
+        encode = self.encode  # plain JSON scalars (not floats: nan and inf are tagged) need no call
+        out["attrs"] = {k: v if v is None or type(v) in _PLAIN else encode(v, where) for k, v in attrs.items()}
         return out
 
 
 _SCALARS = frozenset({str, int, bool, float})
+_PLAIN = frozenset({str, int, bool})
 _IDENTITY_TYPES = frozenset({list, dict, set, defaultdict, deque, random.Random})
 
 

@@ -14,7 +14,7 @@ import re
 import sys
 import types
 from collections import defaultdict, deque
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,7 +44,13 @@ class Decoder:
     def decode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
         """Decode several roots written by one ``Encoder.encode_all`` (their ``$ref``s may cross)."""
         self.roots.extend(roots.values())
-        return {name: self.decode(node, name) for name, node in roots.items()}
+        out = {}
+        for name, node in roots.items():
+            try:
+                out[name] = self.decode(node)
+            except SnapshotError as exc:
+                raise exc.under(name) from exc
+        return out
 
     def _register(self, data: dict[str, Any], made: Any) -> Any:
         n = data.get("$id")
@@ -76,18 +82,25 @@ class Decoder:
         self.decode(node, where)
         return self.refs[n]
 
-    def decode(self, data: Any, where: str = "state") -> Any:
+    def decode(self, data: Any, where: str = "") -> Any:
+        """A node decoded. Paths (``where``) are put together only on the way out of a refusal."""
         kind = type(data)
         if kind is str or kind is int or kind is bool or data is None or kind is float:
             return data
         if kind is list:
-            return [self.decode(item, f"{where}[{i}]") for i, item in enumerate(data)]
+            out: list[Any] = []
+            try:
+                for item in data:
+                    out.append(self.decode(item))
+            except SnapshotError as exc:
+                raise exc.under(f"{where}[{len(out)}]") from exc
+            return out
         if kind is not dict:
             raise SnapshotError(f"unexpected {type(data).__name__}", where)
         keys = iter(data)
         tag = next(keys, "")
         if not tag.startswith("$"):  # a plain dict (its keys never start with "$"; tags sort first)
-            return {k: self.decode(v, f"{where}[{k!r}]") for k, v in data.items()}
+            return self._plain(data, {}, where)
         if tag == "$id":
             n = data["$id"]
             if type(n) is int and n in self.refs:
@@ -100,45 +113,53 @@ class Decoder:
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, InvalidOperation) as exc:
             raise SnapshotError(f"bad {tag} value ({type(exc).__name__}: {exc})", where) from exc
 
+    def _plain(self, data: dict[str, Any], made: dict[str, Any], where: str) -> dict[str, Any]:
+        key = ""
+        try:
+            for key, value in data.items():
+                made[key] = self.decode(value)
+        except SnapshotError as exc:
+            raise exc.under(f"{where}[{key!r}]") from exc
+        return made
+
     def _tagged(self, tag: str, data: dict[str, Any], where: str) -> Any:
         if "$id" in data and data["$id"] in self.refs and type(data["$id"]) is int:
             return self.refs[data["$id"]]
         value = data[tag]
+        if tag == "$obj":
+            return self._object(_check_str(value, where, "$obj"), data, where)
+        if tag == "$dt":
+            parsed = datetime.fromisoformat(_check_str(value, where, "$dt"))  # "+00:00" reads as UTC itself
+            if "tz" in data:
+                return parsed.astimezone(ZoneInfo(_check_str(data["tz"], where, "tz")))
+            return parsed
         if tag == "$ref":
             return self._lookup(value, where)
         if tag == "$list":
             made_list: list[Any] = self._register(data, [])
-            made_list.extend(self.decode(v, f"{where}[{i}]") for i, v in enumerate(_list(value, where)))
+            try:
+                for item in _list(value, where):
+                    made_list.append(self.decode(item))
+            except SnapshotError as exc:
+                raise exc.under(f"{where}[{len(made_list)}]") from exc
             return made_list
         if tag == "$dict":
             if type(value) is not dict:
                 raise SnapshotError("$dict must be an object", where)
-            made_dict: dict[str, Any] = self._register(data, {})
-            for k, v in value.items():
-                made_dict[k] = self.decode(v, f"{where}[{k!r}]")
-            return made_dict
+            return self._plain(value, self._register(data, {}), where)
         if tag == "$ext":
             if value not in self.externals:
                 raise SnapshotError(f"unknown $ext {value!r}", where)
             return self.externals[value]
-        if tag == "$obj":
-            return self._object(_check_str(value, where, "$obj"), data, where)
         if tag == "$map":
             result: dict[Any, Any] = self._register(data, {})
-            for i, (k, v) in enumerate(value):
-                result[self.decode(k, f"{where}[{i}]")] = self.decode(v, f"{where}[{i}]")
+            for k, v in value:
+                result[self.decode(k)] = self.decode(v)
             return result
-        if tag == "$dt":
-            parsed = datetime.fromisoformat(_check_str(value, where, "$dt"))
-            if "tz" in data:
-                return parsed.astimezone(ZoneInfo(_check_str(data["tz"], where, "tz")))
-            if parsed.tzinfo is not None and parsed.utcoffset() == timedelta(0):
-                return parsed.replace(tzinfo=UTC)
-            return parsed
         if tag == "$dec":
             return Decimal(_check_str(value, where, "$dec"))
         if tag == "$tuple":
-            return tuple(self.decode(v, f"{where}[{i}]") for i, v in enumerate(_list(value, where)))
+            return tuple([self.decode(v) for v in _list(value, where)])
         if tag == "$utf8":
             return _check_str(value, where, "$utf8").encode("utf-8")
         if tag == "$b64":
@@ -252,16 +273,23 @@ class Decoder:
         if type(attrs) is not dict:
             raise SnapshotError("attrs must be an object", where)
         checks = _field_checks(cls)
-        for attr, raw in attrs.items():
-            here = f"{where}.{attr}"
-            value = self.decode(raw, here)
-            check = checks.get(attr) if checks is not None else None
-            if check is not None and not check(value):
-                raise SnapshotError(f"wrong type {type(value).__name__} for {cls.__name__}.{attr}", here)
-            try:
-                object.__setattr__(obj, attr, value)
-            except (AttributeError, TypeError) as exc:
-                raise SnapshotError(f"{cls.__name__} has no attribute {attr!r}", here) from exc
+        attr = ""
+        try:
+            decode = self.decode
+            for attr, raw in attrs.items():
+                kind = type(raw)  # most attributes are plain JSON scalars: no call for those
+                value = raw if kind is str or kind is int or kind is bool or raw is None or kind is float \
+                    else decode(raw)
+                if checks is not None:
+                    spec = checks.get(attr)
+                    if spec is not None and type(value) not in spec[0] and not (spec[1] and isinstance(value, spec[1])):
+                        raise SnapshotError(f"wrong type {type(value).__name__} for {cls.__name__}.{attr}")
+                try:
+                    object.__setattr__(obj, attr, value)
+                except (AttributeError, TypeError) as exc:
+                    raise SnapshotError(f"{cls.__name__} has no attribute {attr!r}") from exc
+        except SnapshotError as exc:
+            raise exc.under(f"{where}.{attr}") from exc
         if checks is not None:
             missing = [f for f in checks if f not in attrs]  # the encoder writes every field: a cut file
             if missing:
@@ -275,51 +303,44 @@ def _list(value: Any, where: str) -> list[Any] | tuple[Any, ...]:
     return value
 
 
-_SIMPLE: dict[str, Any] = {
-    "int": lambda v: type(v) is int, "str": lambda v: type(v) is str, "bool": lambda v: type(v) is bool,
-    "float": lambda v: type(v) in (float, int), "None": lambda v: v is None,
-    "datetime": lambda v: type(v) is datetime, "date": lambda v: type(v) is date,
-    "Decimal": lambda v: type(v) is Decimal, "bytes": lambda v: type(v) is bytes,
-    "timedelta": lambda v: type(v) is timedelta,
-    "list": lambda v: type(v) is list, "dict": lambda v: type(v) is dict, "set": lambda v: type(v) is set,
-    "tuple": lambda v: type(v) is tuple, "frozenset": lambda v: type(v) is frozenset,
+_SIMPLE: dict[str, tuple[type, ...]] = {
+    "int": (int,), "str": (str,), "bool": (bool,), "float": (float, int), "None": (type(None),),
+    "datetime": (datetime,), "date": (date,), "Decimal": (Decimal,), "bytes": (bytes,), "timedelta": (timedelta,),
+    "list": (list,), "dict": (dict,), "set": (set,), "tuple": (tuple,), "frozenset": (frozenset,),
 }
+
+Check = tuple[frozenset[type], tuple[type, ...]]
 
 
 @functools.cache
-def _field_checks_cached(cls: type) -> dict[str, Any] | None:
+def _field_checks(cls: type) -> dict[str, Check | None] | None:
+    """Per dataclass field: the exact types its annotation allows and the rivosim classes (subclasses too), or
+    None for a field whose annotation is not one of the simple shapes."""
     if not dataclasses.is_dataclass(cls):
         return None
     module = sys.modules.get(cls.__module__)
     module_globals = vars(module) if module is not None else None
-    checks: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        checks[f.name] = _annotation_check(f.type, module_globals)
-    return checks
+    return {f.name: _annotation_check(f.type, module_globals) for f in dataclasses.fields(cls)}
 
 
-def _field_checks(cls: type) -> dict[str, Any] | None:
-    return _field_checks_cached(cls)
-
-
-def _annotation_check(annotation: Any, module_globals: dict[str, Any] | None) -> Any:
-    """A predicate for a field's annotation string, or None when it is not one of the simple shapes (then the
-    value is taken as it is). Parsed by hand — no eval of anything."""
+def _annotation_check(annotation: Any, module_globals: dict[str, Any] | None) -> Check | None:
+    """The types an annotation string allows (parsed by hand: nothing is eval'd), or None when it is not one of
+    the simple shapes (Any, Callable, a Literal, a type alias: then the value is taken as it is)."""
     if not isinstance(annotation, str):
         return None
-    parts = _split_union(annotation)
-    preds = []
-    for part in parts:
+    exact: set[type] = set()
+    classes: list[type] = []
+    for part in _split_union(annotation):
         base = part.split("[", 1)[0].strip()
         if base in _SIMPLE:
-            preds.append(_SIMPLE[base])
+            exact.update(_SIMPLE[base])
             continue
         target = (module_globals or {}).get(base)
         if isinstance(target, type) and target.__module__.startswith("rivosim."):
-            preds.append(lambda v, t=target: isinstance(v, t))
+            classes.append(target)
             continue
-        return None  # Any, Callable, a Literal or a type alias: not checked
-    return lambda v: any(p(v) for p in preds)
+        return None
+    return frozenset(exact), tuple(classes)
 
 
 def _split_union(annotation: str) -> list[str]:
