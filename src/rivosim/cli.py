@@ -15,6 +15,7 @@ from typing import Any
 from rivosim.engine import Simulator
 from rivosim.engine import validate_shop_document as validate_config
 from rivosim.kernel.errors import SimError
+from rivosim.snapshot import files as state_files
 
 __all__ = ["build_simulator", "load_config_file", "main"]
 
@@ -122,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from rivosim.http.app import create_app
-    from rivosim.snapshot import files as state_files
+    from rivosim.transports.credentials_file import remove_credentials_file, write_credentials_file
     from rivosim.transports.server import LIMIT_NAMES, Server
 
     token = args.control_token
@@ -131,11 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
               "reset the world or read every shop's keys. Pass --control-token TOKEN (or set "
               "RIVOSIM_CONTROL_TOKEN), or --insecure-control if this network is yours alone.", file=sys.stderr)
         return 2
-    sim = build_simulator(seed=args.seed, clock=args.clock, demo=args.demo, customers=args.customers,
-                          config=args.config)
-    if args.state and (refusal := state_files.load_for_serve(sim, args.state)):
-        print(f"rivosim serve --state: {refusal}", file=sys.stderr)
-        return 2
+    sim = state_files.load_for_serve(build_simulator(seed=args.seed, clock=args.clock, demo=args.demo,
+                                                     customers=args.customers, config=args.config), args.state)
     limits = {name: getattr(args, name) for name in LIMIT_NAMES}
     try:
         server = Server(create_app(sim, control_token=token), host=args.host, port=args.port, tick=sim.tick,
@@ -144,6 +142,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"rivosim serve: {exc}", file=sys.stderr)
         return 2
+    credentials = args.credentials_json  # README "Running in CI": written once the server is ready
+    remove_credentials_file(credentials)
     send_off_the_loop(sim)
     tune_gc_for_serving(sim)
     server.start()
@@ -158,16 +158,20 @@ def _serve(args: argparse.Namespace) -> int:
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     try:
+        write_credentials_file(credentials, url, token, sim)
         while not stopping and not server.wait(0.1):
             pass
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the credentials file could not be written: a CI script would wait for it forever
+        print(f"rivosim serve: --credentials-json {credentials}: {exc}", file=sys.stderr)
+        return 2
     finally:
+        remove_credentials_file(credentials)
         # Stop accepting and close the connections (the shell answers no request half-way: the app runs inline),
         # then give up on webhook deliveries still queued: exit within 5 s whatever the receivers do.
         server.stop(timeout=2.0)
-        if args.save_state:
-            print(state_files.save_for_serve(sim, args.save_state), file=sys.stderr, flush=True)
+        state_files.save_for_serve(sim, args.save_state)
         abandoned = sim.outbox.shutdown()
         logging.basicConfig()
         print(f"rivosim stopped; {abandoned} webhook deliveries abandoned", file=sys.stderr, flush=True)
@@ -289,6 +293,8 @@ def _add_guard_flags(serve: argparse.ArgumentParser) -> None:
                             "$RIVOSIM_CONTROL_TOKEN)")
     guard.add_argument("--insecure-control", action="store_true",
                        help="allow a non-loopback --host without a control token")
+    guard.add_argument("--credentials-json", metavar="FILE", help="once serving, write {url, control_token?, shops: "
+                       "[credentials]} to FILE (atomically, mode 0600; removed on exit)")
 
 
 def _trigger(args: argparse.Namespace) -> int:
@@ -353,9 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--clock", choices=("wall", "virtual"), default="wall")
     serve.add_argument("--config", help="YAML/JSON file: {seed: N, shops: [shop documents], faults: [rules], "
                                         "journal_cap: N}, or one shop document")
-    serve.add_argument("--state", metavar="FILE", help="start from this snapshot (GET /_rivosim/snapshot)")
-    serve.add_argument("--save-state", metavar="FILE", help="save everything here on a clean shutdown (Ctrl-C, TERM)")
-    _add_guard_flags(serve)
+    _add_guard_flags(state_files.add_serve_flags(serve))
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="start a real server, walk one customer through the API, "

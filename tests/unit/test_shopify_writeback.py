@@ -8,9 +8,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from rivosim.domain.shop import Shop
 from rivosim.domain.writeback import CUSTOMER_METAFIELD, SHOP_METAFIELD
 from rivosim.engine import Simulator
+from rivosim.kernel.errors import InvalidConfig
 
 
 def make(config: dict[str, Any] | None = None, customers: int | None = None) -> Shop:
@@ -95,6 +98,44 @@ def test_a_custom_format_and_a_format_change() -> None:
     assert tags(shop, cid) == ["Silver"]  # the tag Rivo wrote in the old format is found and removed
     give(shop, cid, 1000)
     assert tags(shop, cid) == ["Gold"]
+
+
+def test_emptying_the_tiers_removes_the_tier_tag_and_the_metafield_tier() -> None:
+    # Issue 15: the tiers went, the member's tier with them, but the Shopify customer kept "Rivo VIP Tier: Gold".
+    shop = make({"shopify": {"vip_tier_tags": True}})
+    cid = join(shop, tags="Wholesale")
+    give(shop, cid, 1400)
+    assert tags(shop, cid) == ["Rivo VIP Tier: Gold", "Wholesale"]
+    shop.patch({"program": {"vip": {"tiers": []}}})
+    assert shop.rivo.members[cid].vip_tier_id is None
+    assert tags(shop, cid) == ["Wholesale"]
+    assert rivo_metafield(shop, cid)["vip_tier"] is None
+
+
+def test_renaming_a_tier_replaces_its_tag_even_for_the_entry_tier() -> None:
+    shop = make({"shopify": {"vip_tier_tags": True}})
+    entry, gold = join(shop, "entry@example.com"), join(shop, "gold@example.com")
+    give(shop, gold, 1400)
+    assert tags(shop, entry) == ["Rivo VIP Tier: Bronze"] and tags(shop, gold) == ["Rivo VIP Tier: Gold"]
+    shop.patch({"program": {"vip": {"tiers": [{"name": "Copper", "threshold": 0}, {"name": "Silver", "threshold": 500},
+                                              {"name": "Platinum", "threshold": 1250}]}}})
+    # The entry tier fires no TierChanged on placement; its tag follows all the same.
+    assert tags(shop, entry) == ["Rivo VIP Tier: Copper"]
+    assert tags(shop, gold) == ["Rivo VIP Tier: Platinum"]
+    assert rivo_metafield(shop, gold)["vip_tier"] == "Platinum"
+
+
+def test_turning_vip_off_removes_tier_tags_and_a_refused_patch_keeps_them() -> None:
+    shop = make({"shopify": {"vip_tier_tags": True}})
+    cid = join(shop)
+    give(shop, cid, 600)
+    with pytest.raises(InvalidConfig):
+        shop.patch({"program": {"vip": {"tiers": [{"name": "A", "threshold": 0}, {"name": "a", "threshold": 5}]}}})
+    assert tags(shop, cid) == ["Rivo VIP Tier: Silver"]
+    shop.patch({"program": {"vip": {"enabled": False}}})
+    assert tags(shop, cid) == []
+    shop.patch({"program": {"vip": {"enabled": True}}})
+    assert tags(shop, cid) == ["Rivo VIP Tier: Silver"]
 
 
 def test_a_refused_tag_write_is_recorded_not_raised() -> None:

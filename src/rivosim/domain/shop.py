@@ -95,6 +95,7 @@ class Shop:
         merged.pop("domain", None)  # the domain lives on the shop, never in its document
         # Deferred metafield writes are made under the options (and tier names) of when they were due.
         self.shopify.settle_metafields()
+        tiers_before = self.writeback.tier_names() if {"program", "plan"} & set(patch) else None
         previous = self.config, self.settings
         self.config, self.settings = merged, ShopSettings.parse(merged)
         try:
@@ -105,6 +106,8 @@ class Shop:
             raise
         for member in list(self.rivo.members.values()):
             self.rivo.evaluate_tier(member)
+        if tiers_before is not None:  # tags and metafields follow tiers removed or renamed (issue 15)
+            self.writeback.follow_tier_changes(tiers_before)
 
     def close(self) -> None:
         """The shop is deleted: its pending timers (daily ticks, expiries) become no-ops."""

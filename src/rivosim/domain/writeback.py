@@ -188,6 +188,24 @@ class Writeback:
             self.tier_tags.pop(member.id, None)
         return True
 
+    def tier_names(self) -> dict[int, tuple[str | None, bool]]:
+        """Each member's tier name (None: none) and whether VIP is on: what tags and metafields show of tiers."""
+        tiers, available = self.rivo.tiers, self.rivo.vip_available()
+        return {m.id: (tiers[m.vip_tier_id].name if m.vip_tier_id in tiers else None, available)
+                for m in self.rivo.members.values()}
+
+    def follow_tier_changes(self, before: dict[int, tuple[str | None, bool]]) -> None:
+        """A configuration change moved members between tiers without a ``TierChanged`` (their tier was removed,
+        renamed, or every tier emptied; VIP turned off): their tier tags (when tagging is on) and metafields follow
+        it, so no customer keeps a tag such as ``Rivo VIP Tier: Gold`` of a tier that no longer exists."""
+        tags_on = self.options().vip_tier_tags
+        for member_id, (name, available) in self.tier_names().items():
+            was_name, was_available = before.get(member_id, (None, available))
+            if tags_on and (was_name if was_available else None) != (name if available else None):
+                self.apply_tier_tag(self.rivo.members[member_id])
+            if was_name != name:
+                self.refresh_customer(member_id)
+
     def _on_tier_changed(self, event: TierChanged) -> None:
         member = self.rivo.members.get(event.customer_id)
         if member is None:

@@ -46,6 +46,8 @@ from werkzeug.wsgi import get_host
 
 from rivosim.faults.fault_set import WRITE_METHODS, RequestFacts
 from rivosim.http import lag as lagging
+from rivosim.http.control.health import HEALTH_PATHS
+from rivosim.http.control.health import answer as health_answer
 from rivosim.http.errors import api_of_path, error_response, sim_error_response
 from rivosim.http.fault_responses import carry_out, injected_error, no_response
 from rivosim.http.params import raw_body
@@ -120,6 +122,7 @@ class RivosimFlask(Flask):
         self._plans: dict[str, _Plan] = {}  # Flask endpoint -> what the pipeline does for it
         self._blueprints: list[ApiBlueprint] = []
         self._added_gates: dict[str, tuple[Gate, ...]] = {}  # api -> gates run before its blueprints' own
+        self.started = time.monotonic()  # the health probe's uptime_s counts from here
 
     # -- plugging in ------------------------------------------------------------------------------------------
     def plug(self, blueprint: ApiBlueprint) -> None:
@@ -182,6 +185,8 @@ class RivosimFlask(Flask):
                           _wsgi_text(env.get("QUERY_STRING", "")))
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:  # type: ignore[override]
+        if environ.get("PATH_INFO") in HEALTH_PATHS and environ.get("REQUEST_METHOD") == "GET":
+            return health_answer(self.started, start_response)  # never waits on the lock (control/health.py)
         sim = self.sim
         # The domain is single-threaded: one request at a time touches it (cheap when uncontended).
         with sim.lock:
@@ -322,6 +327,8 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     from rivosim.http.control import admin as control_admin
     from rivosim.http.control import core as control
     from rivosim.http.control import faults as control_faults
+    from rivosim.http.control import health as control_health
+    from rivosim.http.control import items as control_items
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import snapshot as control_snapshot
     from rivosim.http.control import token as control_token_module
@@ -342,6 +349,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     app.url_map.merge_slashes = False
     for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
                       shopify_graphql, control_shopify.blueprint, control_admin.blueprint,
+                      control_items.blueprint, control_health.blueprint,
                       *control_ui.BLUEPRINTS,  # the inspector and the control routes it adds
                       control_snapshot.blueprint,
                       openapi_docs.blueprint):

@@ -4,7 +4,9 @@ a crash mid-write leaves the previous file whole, never a truncated one."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ import orjson
 
 from rivosim.snapshot.codec import SnapshotError
 
-__all__ = ["load_for_serve", "read_state_file", "save_for_serve", "write_atomically", "write_state_file"]
+__all__ = ["add_serve_flags", "load_for_serve", "read_state_file", "save_for_serve", "write_atomically",
+           "write_state_file"]
 
 
 def write_atomically(path: str | Path, data: bytes) -> None:
@@ -48,20 +51,33 @@ def read_state_file(sim: Any, path: str | Path) -> str:
         raise SnapshotError(f"{path}: {exc}") from exc
 
 
-def load_for_serve(sim: Any, path: str) -> str | None:
-    """``rivosim serve --state``: None once restored, else why not (the server then does not start)."""
-    try:
-        read_state_file(sim, path)
-    except SnapshotError as exc:
-        return str(exc)
-    return None
+def add_serve_flags(serve: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``rivosim serve --state FILE --save-state FILE``."""
+    serve.add_argument("--state", metavar="FILE", help="start from this snapshot (GET /_rivosim/snapshot)")
+    serve.add_argument("--save-state", metavar="FILE", help="save everything here on a clean shutdown (Ctrl-C, TERM)")
+    return serve
 
 
-def save_for_serve(sim: Any, path: str) -> str:
-    """``rivosim serve --save-state`` at shutdown: what happened, as a line for the log. A failed save never
+def load_for_serve(sim: Any, path: str | None) -> Any:
+    """``rivosim serve --state``: ``sim`` restored from ``path`` (when given); a refused file stops the command
+    (exit status 2) saying why."""
+    if path:
+        try:
+            read_state_file(sim, path)
+        except SnapshotError as exc:
+            print(f"rivosim serve --state: {exc}", file=sys.stderr)
+            raise SystemExit(2) from exc
+    return sim
+
+
+def save_for_serve(sim: Any, path: str | None) -> None:
+    """``rivosim serve --save-state`` at shutdown (when given): says on stderr what happened. A failed save never
     hides the shutdown (nor blocks it)."""
+    if not path:
+        return
     try:
         size = write_state_file(sim, path)
     except Exception as exc:
-        return f"rivosim: could not save the state to {path}: {exc}"
-    return f"rivosim: state saved to {path} ({size} bytes)"
+        print(f"rivosim: could not save the state to {path}: {exc}", file=sys.stderr, flush=True)
+    else:
+        print(f"rivosim: state saved to {path} ({size} bytes)", file=sys.stderr, flush=True)

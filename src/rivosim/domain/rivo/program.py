@@ -40,6 +40,9 @@ class Program:
         self.tier_order: list[VipTier] = []
         # The rule/tier/reward lists last applied from the settings (see apply_program_config).
         self._applied_program: dict[str, Any] = {}
+        # The id of each entry of the document's lists, in the document's order ("earning_rules", "tiers",
+        # "rewards"): how the control API's item routes name an entry the document itself may give no id.
+        self.document_ids: dict[str, tuple[int, ...]] = {}
 
     # -- configuration -----------------------------------------------------------------------------------
     def apply_program_config(self, program: ProgramSettings) -> None:
@@ -66,11 +69,13 @@ class Program:
         if raw_rules != applied.get("earning_rules"):
             self.rules = self._sync(self.rules, raw_rules, self._rule_key,
                                     lambda raw, id_: self._make_rule(raw, id_), "earning_rule")
+            self.document_ids["earning_rules"] = tuple(self.rules)
         if raw_tiers != applied.get("tiers"):
             self.tiers = self._sync(self.tiers, raw_tiers,
                                     lambda t: t["name"].casefold() if isinstance(t, Mapping) else t.name.casefold(),
                                     lambda raw, id_: self._make_tier(raw, id_, now), "vip_tier")
             self.tier_order = sorted(self.tiers.values(), key=lambda t: t.threshold)
+            self.document_ids["tiers"] = tuple(self.tiers)
         if rewards_changed:
             live = {k: v for k, v in self.rewards.items() if not v.deleted}
             synced = self._sync(live, raw_rewards,
@@ -84,6 +89,7 @@ class Program:
                     reward.enabled = False
                     reward.updated_at = now
             self.rewards = {**{k: v for k, v in self.rewards.items() if k not in synced}, **synced}
+            self.document_ids["rewards"] = tuple(synced)
         # The settings are frozen: keeping them is keeping a copy.
         self._applied_program = {"earning_rules": raw_rules, "tiers": raw_tiers, "rewards": raw_rewards}
 

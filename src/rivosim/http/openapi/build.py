@@ -117,6 +117,8 @@ _HAND_SHAPES: dict[str, dict[str, Any]] = {
 
 def route_shapes(api: str, route: str) -> dict[str, Any] | None:
     """``{status: compact spec}`` of a route's successful responses, or None when nothing describes it."""
+    if route in requests_control.RESPONSES:
+        return requests_control.RESPONSES[route]
     table = shapes(api)["routes"]
     if route in table:
         return table[route]  # type: ignore[no-any-return]

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rivosim.http.openapi.requests_control import RESPONSES as DECLARED
+
 __all__ = ["Node", "derive", "main"]
 
 SHAPES_DIR = Path(__file__).with_name("shapes")
@@ -105,7 +107,7 @@ def derive(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     routes: dict[str, dict[str, dict[str, Any]]] = {"rivo": {}, "shopify": {}, "control": {}}
     for row in rows:
         status, route, body = row["status"], row["route"], row["body"]
-        if not 200 <= status < 300 or row.get("mimetype") != "application/json":
+        if not 200 <= status < 300 or row.get("mimetype") != "application/json" or route in DECLARED:
             continue
         api = route.split(".", 1)[0]
         slot = routes[api].setdefault(route, {})

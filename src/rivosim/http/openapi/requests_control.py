@@ -10,7 +10,7 @@ from typing import Any
 
 from rivosim.http.openapi.compact import boolean, enum, integer, number, obj, string
 
-__all__ = ["PATH_PARAMS", "REQUESTS"]
+__all__ = ["PATH_PARAMS", "REQUESTS", "RESPONSES"]
 
 
 def _q(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
@@ -33,6 +33,9 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "name": {"schema": string(), "description": "integration name, e.g. klaviyo"},
     "ref": {"schema": string(), "description": "staff member id or email"},
     "filename": {"schema": string(), "description": "ui.css or ui.js"},
+    "rule": {"schema": string(), "description": "an earning rule's trigger (e.g. order_placed) or id"},
+    "reward": {"schema": string(), "description": "a reward's id (or its name)"},
+    "tier": {"schema": string(), "description": "a VIP tier's name (any case) or id"},
 }
 
 _ANY_BODY = obj({}, description="see the README's control API section")
@@ -100,6 +103,21 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "control.integrations.connect": {"summary": "Connect an integration", "body": _ANY_BODY,
                                      "body_optional": True},
     "control.integrations.disconnect": {"summary": "Disconnect an integration"},
+    "control.integrations.create": {"summary": "Add one integration to the shop document", "body": obj(
+        {"name": enum("klaviyo", "postscript"), "connected_domain": string()}, ("name",), closed=True)},
+    "control.integrations.update": {"summary": "Merge-patch one integration of the shop document",
+                                    "body": obj({"connected_domain": {"type": ["string", "null"]}})},
+    **{f"control.{plural}.{verb}": {"summary": summary.format(kind=kind), **extra}
+       for plural, kind in (("earning_rules", "earning rule"), ("rewards", "reward"), ("vip_tiers", "VIP tier"))
+       for verb, summary, extra in (
+           ("list", "The shop document's {kind}s, each with the id the Rivo API shows", {}),
+           ("get", "One {kind} of the shop document", {}),
+           ("create", "Add one {kind} (validated as the whole-document PATCH; 409 if it exists)",
+            {"body": obj({}, description="the item, as in the shop document (README: Configuration)")}),
+           ("update", "Merge-patch one {kind} (RFC 7386), with the whole-document PATCH's validation and effects",
+            {"body": obj({}, description="the fields to change; null returns one to its default")}),
+           ("delete", "Remove one {kind}", {}))},
+    "control.health": {"summary": "Readiness probe: status, version, uptime (no control token needed)"},
     "control.integrations.sync": {"summary": "Sync an integration now", "body": _ANY_BODY, "body_optional": True},
     "control.shopify.deliveries": {"summary": "The shop's Shopify webhook deliveries", "query": _DELIVERY_FILTERS},
     "control.shopify.app.uninstall": {"summary": "Uninstall the Rivo app from the shop"},
@@ -153,3 +171,19 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "control.openapi.graphql": {"summary": "The Shopify Admin GraphQL schema (SDL) the simulator serves"},
 }
 PATH_PARAMS["api"] = {"schema": enum("rivo", "shopify", "control"), "description": "which API's document"}
+
+# Response shapes declared by hand, preferred to those derived from the contract suite's traffic (``derive.py``
+# skips these routes): an item route answers with a document entry, whose fields vary with the item, so the
+# recording would make the fields its tests happened to send look required. Compact specs, as in shapes/*.json.
+_ITEM: dict[str, Any] = {"id": "integer"}
+RESPONSES: dict[str, dict[str, Any]] = {
+    **{f"control.{plural}.{verb}": spec
+       for plural in ("earning_rules", "rewards", "vip_tiers")
+       for verb, spec in (("list", {"200": {plural: [_ITEM]}}), ("get", {"200": _ITEM}),
+                          ("create", {"201": _ITEM}), ("update", {"200": _ITEM}),
+                          ("delete", {"200": {"deleted": _ITEM}}))},
+    "control.integrations.create": {"201": {"name": "string", "connected_domain?": "string"}},
+    "control.integrations.update": {"200": {"name": "string", "connected_domain?": "string"}},
+    # Answered before the journal (control/health.py): the contract suite's recording never sees it.
+    "control.health": {"200": {"status": "=ok", "version": "string", "uptime_s": "number"}},
+}
