@@ -308,3 +308,16 @@ def test_a_shop_snapshot_with_a_foreign_timer_is_refused_and_changes_nothing() -
     doc["clocks"]["simulator"]["timers"][0]["action"] = "other.myshopify.com:rivo.daily"
     target = busy_world(seed=8)
     _refused(target, orjson.dumps(doc), "has no handler of this shop")
+
+
+def test_integers_beyond_64_bits_survive() -> None:
+    """A client may send any integer (the journal keeps its body); JSON readers stop at 64 bits."""
+    sim = Simulator()
+    client = create_app(sim).test_client()
+    client.post("/_rivosim/shops", data=b'{"domain": "big.myshopify.com", "x": 123456789012345678901234567890}',
+                content_type="application/json")
+    assert sim.journal.entries()[0].request_json["x"] > 2**64  # parsed (GET /_rivosim/journal does this)
+    blob = orjson.dumps(sim.snapshot(journal=True))
+    target = Simulator()
+    target.restore(blob)
+    assert orjson.dumps(target.snapshot(journal=True)) == blob

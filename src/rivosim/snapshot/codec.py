@@ -107,8 +107,10 @@ class Encoder:
 
     def encode(self, value: Any, where: str = "state") -> Any:
         kind = type(value)
-        if kind is str or kind is int or kind is bool or value is None:
+        if kind is str or kind is bool or value is None:
             return value
+        if kind is int:  # JSON readers (orjson) stop at 64 bits; a client may send a bigger one (the journal)
+            return value if _INT_MIN <= value <= _INT_MAX else {"$int": str(value)}
         if kind is float:
             return value if value == value and value not in (float("inf"), float("-inf")) else {"$float": repr(value)}
         key = id(value)
@@ -234,12 +236,14 @@ class Encoder:
             out["items"] = [self.encode(v, where) for v in value]
             out["maxlen"] = value.maxlen
         encode = self.encode  # plain JSON scalars (not floats: nan and inf are tagged) need no call
-        out["attrs"] = {k: v if v is None or type(v) in _PLAIN else encode(v, where) for k, v in attrs.items()}
+        out["attrs"] = {k: v if v is None or type(v) in _PLAIN or (type(v) is int and _INT_MIN <= v <= _INT_MAX)
+                        else encode(v, where) for k, v in attrs.items()}
         return out
 
 
 _SCALARS = frozenset({str, int, bool, float})
-_PLAIN = frozenset({str, int, bool})
+_PLAIN = frozenset({str, bool})
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _IDENTITY_TYPES = frozenset({list, dict, set, defaultdict, deque, random.Random})
 
 

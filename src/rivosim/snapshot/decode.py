@@ -156,6 +156,8 @@ class Decoder:
             for k, v in value:
                 result[self.decode(k)] = self.decode(v)
             return result
+        if tag == "$int":
+            return int(_check_str(value, where, "$int"))
         if tag == "$dec":
             return Decimal(_check_str(value, where, "$dec"))
         if tag == "$tuple":
