@@ -20,14 +20,14 @@ from rivosim.kernel.clock import Clock, VirtualClock, WallClock
 from rivosim.snapshot.codec import Encoder, SnapshotError
 from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, load_document, rivosim_version
-from rivosim.snapshot.shop import restore_shop, take_shop_snapshot
+from rivosim.snapshot.shop import fresh_revisions, restore_shop, take_shop_snapshot
 from rivosim.webhooks import samples
 
 __all__ = ["restore_simulator", "take_snapshot"]
 
 # The simulator's own wiring: never saved, kept by the target on restore.
 HOST_ATTRS = frozenset({"lock", "on_reset", "on_shop_created", "on_shop_deleted", "listening", "_clock_spec",
-                        "clock", "journal", "journal_cap"})
+                        "clock", "journal", "journal_cap", "timeline"})
 
 
 def _externals(sim: Any) -> dict[str, Any]:
@@ -106,8 +106,15 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
     shop_clocks_state = doc["clocks"].get("shops", {})
     externals = {"simulator": sim, "clock": clock, "listening": sim.listening, "lock": sim.lock,
                  "sender": sim.outbox.sender}
-    for domain in shop_clocks_state:
-        externals[f"clock:{domain}"] = _new_clock(config["clock"], like=clock)
+    # The clocks of one simulator share a sequence counter and a timeline (kernel/timeline.py), rebuilt here.
+    timeline = type(sim.timeline)(clock) if hasattr(sim, "timeline") else None
+    for domain, clock_state in shop_clocks_state.items():
+        kind = clock_state.get("kind") if isinstance(clock_state, dict) else None
+        if kind not in ("virtual", "wall"):
+            raise SnapshotError("kind must be virtual or wall", f"clocks.shops.{domain}")
+        shop_clock = externals[f"clock:{domain}"] = _new_clock(kind)
+        if timeline is not None:
+            timeline.add(domain, shop_clock)
     decoder = Decoder(externals)
     decoded = decoder.decode_all({"state": doc["state"], "clocks.handlers": doc["clocks"].get("handlers", {})})
     state, handlers = decoded["state"], decoded["clocks.handlers"]
@@ -124,6 +131,7 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
             raise SnapshotError("journal must be a Journal", "journal")
     _check_state(sim, state)
     _retry_in_flight(state["outbox"])
+    fresh_revisions(state["shops"].values())
     sample_streams = state.pop("@sample_streams", {})
     # -- nothing above touched ``sim``; from here on nothing can fail ----------------------------------------
     old_sender = sim.outbox.sender
@@ -131,6 +139,9 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
         setattr(sim, key, value)
     sim.outbox.sender = old_sender
     sim.clock = clock
+    if timeline is not None:
+        timeline._rebuild_wake()  # the imported timers' due times
+        sim.timeline = timeline
     sim._clock_spec = config["clock"]
     sim.journal_cap = config["journal_cap"]
     if journal is not None:
@@ -184,3 +195,4 @@ def _retry_in_flight(outbox: Any) -> None:
             delivery.status = "pending"
             outbox._schedule(delivery, outbox.clock.now())
     outbox.in_flight = 0
+
