@@ -17,6 +17,7 @@ settings.register_profile("ci", max_examples=25, stateful_step_count=25, deadlin
                           print_blob=True, suppress_health_check=_SLOW_OK)
 settings.register_profile("dev", max_examples=40, stateful_step_count=30, deadline=None,
                           suppress_health_check=_SLOW_OK)
-settings.register_profile("long", max_examples=1000, stateful_step_count=60, deadline=None,
-                          suppress_health_check=_SLOW_OK)
+# ``make soak`` sizes the long profile with RIVOSIM_SOAK_EXAMPLES (examples per test; 1000 when unset).
+settings.register_profile("long", max_examples=int(os.environ.get("RIVOSIM_SOAK_EXAMPLES") or 1000),
+                          stateful_step_count=60, deadline=None, suppress_health_check=_SLOW_OK)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

@@ -489,6 +489,8 @@ def test_server_mode_refuses_a_per_test_seed(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*cannot apply to rivosim_server: its simulator is the session's*"])
 
 
+# Two xdist workers each start Python, the plugin and a server: minutes on a loaded 2-core host, not seconds.
+@pytest.mark.timeout(360)
 def test_works_with_xdist(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(test_it="""

@@ -43,3 +43,4 @@ def test_in_process_measurements_run() -> None:
     url = f"{inprocess_load.RIVO}/customers/{cid}"
     assert inprocess_load.calls_per_second(20, lambda: mock_apis(sim, app=app), url, key) > 0
     assert inprocess_load.calls_per_second(20, lambda: inprocess_load.bare_bridge(app), url, key) > 0
+    assert inprocess_load.calls_per_second(20, lambda: inprocess_load.canned_bridge(app, url, key), url, key) > 0

@@ -20,7 +20,8 @@ from typing import Any
 
 __all__ = [
     "AdminSettings", "ApiSettings", "BucketSettings", "ExpirySettings", "IntegrationSettings", "ProgramSettings",
-    "RateLimitSettings", "ReferralSettings", "ShopSettings", "ShopifySettings", "VipSettings", "WebhookSettings",
+    "RateLimitSettings", "ReferralSettings", "ServiceTimeSettings", "ShopSettings", "ShopifySettings", "VipSettings",
+    "WebhookSettings",
     "freeze", "thaw",
 ]
 
@@ -88,6 +89,7 @@ class WebhookSettings:
     signing: str
     timeout_seconds: float
     max_attempts: int
+    occurred_at_precision: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,17 @@ class RateLimitSettings:
         if kind == "shopify_graphql":
             return self.shopify_graphql
         raise ValueError(f"no rate-limit bucket {kind!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTimeSettings:
+    """How long the Rivo and Shopify APIs take to answer, from the work a request does (milliseconds)."""
+
+    enabled: bool
+    base_ms: float
+    read_item_ms: float
+    write_item_ms: float
+    max_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +171,7 @@ class ShopSettings:
     program: ProgramSettings
     webhooks: WebhookSettings
     rate_limits: RateLimitSettings
+    service_time: ServiceTimeSettings
     shopify: ShopifySettings
     integrations: tuple[IntegrationSettings, ...]
     faults: tuple[Entry, ...]
@@ -169,6 +183,7 @@ class ShopSettings:
         api, program, webhooks, shopify, admin = (doc["api"], doc["program"], doc["webhooks"], doc["shopify"],
                                                   doc["admin"])
         vip, referrals, expiry, limits = program["vip"], program["referrals"], program["expiry"], doc["rate_limits"]
+        service = doc["service_time"]
         return cls(
             name=doc.get("name"), plan=doc["plan"], timezone=doc["timezone"], currency=doc["currency"],
             shopify_plan=doc["shopify_plan"],
@@ -192,9 +207,14 @@ class ShopSettings:
                                       exclude_redemptions_from_activity=bool(
                                           expiry["exclude_redemptions_from_activity"]))),
             webhooks=WebhookSettings(signing=webhooks["signing"], timeout_seconds=float(webhooks["timeout_seconds"]),
-                                     max_attempts=int(webhooks["max_attempts"])),
+                                     max_attempts=int(webhooks["max_attempts"]),
+                                     occurred_at_precision=webhooks["occurred_at_precision"]),
             rate_limits=RateLimitSettings(rivo=_bucket(limits["rivo"]), shopify_rest=_bucket(limits["shopify_rest"]),
                                           shopify_graphql=_bucket(limits["shopify_graphql"])),
+            service_time=ServiceTimeSettings(
+                enabled=bool(service["enabled"]), base_ms=float(service["base_ms"]),
+                read_item_ms=float(service["read_item_ms"]), write_item_ms=float(service["write_item_ms"]),
+                max_ms=float(service["max_ms"])),
             shopify=ShopifySettings(
                 vip_tier_tags=bool(shopify["vip_tier_tags"]), vip_tier_tag_format=shopify["vip_tier_tag_format"],
                 order_tags=bool(shopify["order_tags"]), customer_metafield=bool(shopify["customer_metafield"]),

@@ -144,6 +144,15 @@ class Writeback:
 
     def _on_redemption(self, event: RedemptionCreated) -> None:
         self.first_redeemed.setdefault(event.customer_id, event.at)
+        # A free-product reward's code is a Shopify discount: 100 % off one unit of the product, for this
+        # customer, once (domain/shopify/discounts.py; the shape is inferred, docs/fidelity.md).
+        redemption = self.rivo.redemptions.get(event.redemption_id)
+        reward = self.rivo.rewards.get(event.reward_id)
+        if redemption is not None and reward is not None and reward.reward_type == "free_product" \
+                and redemption.code:
+            self.shopify.discount_resource.create_free_product_code(
+                redemption.code, customer_id=event.customer_id, product_id=reward.product_id,
+                variant_ids=reward.variant_ids, ends_at=redemption.expires_at)
 
     # -- VIP tier tags ---------------------------------------------------------------------------------------
     def tier_tag(self, tier_name: str) -> str:

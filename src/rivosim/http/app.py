@@ -3,6 +3,7 @@
 The request pipeline, one stage after another, for every API::
 
     size check → route match → the API's gates (tenant + auth, rate limit, ...) → faults → view
+    → service time (how long the view's work takes, when the shop models it: ``service_time.py``)
     → post-view faults (commit-then-fail, malformed or slow bodies, read-after-write lag) → the API's finish
     → journal
 
@@ -46,6 +47,7 @@ from werkzeug.wsgi import get_host
 
 from rivosim.faults.fault_set import WRITE_METHODS, RequestFacts
 from rivosim.http import lag as lagging
+from rivosim.http import service_time
 from rivosim.http.control.health import HEALTH_PATHS
 from rivosim.http.control.health import answer as health_answer
 from rivosim.http.errors import api_of_path, error_response, sim_error_response
@@ -210,7 +212,11 @@ class RivosimFlask(Flask):
             rv = self._before(state, req)
             if rv is not None:
                 return rv
-        return super().dispatch_request()
+        rv = super().dispatch_request()
+        shop = state.shop
+        if shop is not None and shop.settings.service_time.enabled:
+            service_time.charge(state, rv)  # the shop's model: latency from the work the view did
+        return rv
 
     def _before(self, state: RequestState, req: Request) -> Any:
         plan = self._plans.get(req.url_rule.endpoint)  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ kept as bytes and parsed only when someone reads ``request_json``, so journaling
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 from collections import deque
 from collections.abc import Iterable
@@ -22,6 +23,8 @@ from rivosim.kernel.json_depth import json_depth_exceeds
 __all__ = ["Journal", "JournalEntry"]
 
 _UNPARSED: Any = object()
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITES = itertools.count(1)  # one sequence for every journal of the process: a stamp is never reused
 
 
 def parse_body(body: bytes | None, content_type: str | None) -> Any:
@@ -123,6 +126,10 @@ class Journal:
         self.cap = cap
         self._entries: deque[JournalEntry] = deque(maxlen=cap)
         self._seq = 0
+        self.last_write = 0
+        """Changes (to a number never used before) whenever a request of a method other than GET, HEAD or OPTIONS
+        is journaled: every request the app serves is, after its view ran, so whatever may have changed state
+        over HTTP changes this (``http/rivo/shapes.py`` caches whole pages until it does)."""
 
     @property
     def dropped(self) -> int:
@@ -136,13 +143,13 @@ class Journal:
     def append(self, entry: JournalEntry) -> JournalEntry:
         """Keep an entry whose ``seq`` came from :meth:`next_seq` (the pipeline's fast path)."""
         self._entries.append(entry)
+        if entry.method not in SAFE_METHODS:
+            self.last_write = next(_WRITES)
         return entry
 
     def record(self, **fields: Any) -> JournalEntry:
         self._seq += 1
-        entry = JournalEntry(seq=self._seq, **fields)
-        self._entries.append(entry)
-        return entry
+        return self.append(JournalEntry(seq=self._seq, **fields))
 
     def resize(self, cap: int) -> None:
         """A new cap; the newest entries are kept."""

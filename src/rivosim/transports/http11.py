@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from rivosim.kernel.deferred import CAN_DEFER_KEY
 from rivosim.transports.http_answer import IDLE, MAX_PIPELINE, AnsweringConnection
 from rivosim.transports.http_head import error_response, header_key, shell_error
 from rivosim.transports.shell_context import AppErrorHook, Context, WSGIApp
@@ -83,6 +84,7 @@ class HttpConnection(AnsweringConnection):
             "wsgi.version": (1, 0), "wsgi.url_scheme": ctx.scheme, "wsgi.errors": sys.stderr,
             "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
             "wsgi.input_terminated": True,
+            CAN_DEFER_KEY: True,  # an answer that must wait for a slow receiver waits on a timer (kernel.deferred)
         }
         ctx.connections.add(self)
 
@@ -157,23 +159,31 @@ class HttpConnection(AnsweringConnection):
             raise _Refused(shell_error("431 Request Header Fields Too Large", f"the request line and headers "
                                        f"exceed {limits.max_header_bytes} bytes", b"".join(self._url)))
 
-    def check_timeout(self, now: float) -> None:
-        """Close the connection if it has waited past the timeout of its phase (called by the sweeper)."""
+    def check_timeout(self, now: float) -> bool:
+        """Close the connection if it has waited past the timeout of its phase (called by the sweeper); True
+        when it did."""
         phase = self._phase
         limits = self._ctx.limits
         if self._write_paused and not self._closing and now - self._write_paused_at > limits.body_timeout:
             self.abort()  # it stopped reading our answers long ago: nothing more will reach it
-            return
+            return True
         if self._busy or self._closing or self._transport is None or self._paused or self._write_paused:
-            return  # answering, or we stopped reading (backpressure): the client is not the one waiting
+            return False  # answering, or we stopped reading (backpressure): the client is not the one waiting
         if phase == _IDLE:
             if now - self._since > limits.keepalive_timeout and not self._pending:
                 self.close()  # an idle keep-alive connection: close quietly, as every server does
+                return True
         elif phase == _HEAD:
             if now - self._since > limits.header_timeout:
+                # No lingering drain (as after other errors): a client this slow with its headers is most likely
+                # a slowloris one, and hundreds of them time out together; each would cost a timer and a second
+                # wake-up. The 408 leaves before the FIN all the same.
                 self._reading = False
-                self._finish_with(shell_error("408 Request Timeout", f"the request headers did not arrive "
-                                              f"within {limits.header_timeout:g} s", b"".join(self._url)))
+                self._closing = True
+                self._transport.write(shell_error("408 Request Timeout", f"the request headers did not arrive "
+                                                  f"within {limits.header_timeout:g} s", b"".join(self._url)))
+                self.close()
+                return True
         elif now - self._since > limits.body_timeout:
             # An unfinished body: free its buffer now, not when the client gives up.
             self._body = None
@@ -181,6 +191,8 @@ class HttpConnection(AnsweringConnection):
             self._reading = False
             self._finish_with(shell_error("408 Request Timeout", f"the request body made no progress for "
                                           f"{limits.body_timeout:g} s", b"".join(self._url)))
+            return True
+        return False
 
     # -- httptools callbacks ---------------------------------------------------------------------------------
     def on_message_begin(self) -> None:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from rivosim.kernel.deferred import deferral_from_environ
 from rivosim.kernel.transport_action import RESPOND, TransportAction, action_from_environ
 from rivosim.transports.http_head import build_head, error_body
 from rivosim.transports.shell_context import Context
@@ -26,6 +27,15 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 _DRAIN_SECONDS = 1.0  # after an error response, how long we keep reading (and discarding) before closing
 MAX_PIPELINE = 32  # parsed-but-unanswered requests per connection before we stop reading the socket
 IDLE = 0  # the phase between requests (see HttpConnection._phase)
+
+
+class _Deferred:
+    """An app result whose answer waits for its deferral (see :mod:`rivosim.kernel.deferred`)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
 
 
 class AnsweringConnection(asyncio.Protocol):
@@ -76,15 +86,26 @@ class AnsweringConnection(asyncio.Protocol):
         else:
             self._written.append(data)
 
-    def _call_app(self, env: dict[str, Any], keep_alive: bool) -> tuple[bytes, bytes, TransportAction, bool]:
-        """Run the app and serialize its answer: (head, body, action, keep_alive)."""
+    def _call_app(self, env: dict[str, Any],
+                  keep_alive: bool) -> tuple[bytes, bytes, TransportAction, bool] | _Deferred:
+        """Run the app and serialize its answer: (head, body, action, keep_alive); or, when the app deferred its
+        answer (:mod:`rivosim.kernel.deferred`), its unread result, for :meth:`_answer_deferred`."""
         # Inline on the loop thread: the app does no I/O, so a thread hop would only add latency, and
         # running every request on one thread keeps the simulated world single-threaded and deterministic.
         self._status = None
         self._written = None
-        http10 = env["SERVER_PROTOCOL"] == "HTTP/1.0"
         try:
             result = self._ctx.app(env, self._start_response)
+        except Exception as exc:
+            return self._app_failed(env, keep_alive, exc)
+        if deferral_from_environ(env) is not None:
+            return _Deferred(result)
+        return self._serialize(env, result, keep_alive)
+
+    def _serialize(self, env: dict[str, Any], result: Any,
+                   keep_alive: bool) -> tuple[bytes, bytes, TransportAction, bool]:
+        http10 = env["SERVER_PROTOCOL"] == "HTTP/1.0"
+        try:
             try:
                 body = b"".join(result)
             finally:
@@ -98,14 +119,42 @@ class AnsweringConnection(asyncio.Protocol):
             head, keep_alive = build_head(self._status, self._headers, len(body), keep_alive, http10)
             action = action_from_environ(env)
         except Exception as exc:  # includes unserializable status/headers: never take the connection down
-            self._ctx.report(exc, env)
-            body = error_body("500 Internal Server Error", f"{type(exc).__name__}: {exc}", env["PATH_INFO"])
-            headers = [("Content-Type", "application/json"), ("X-Rivosim-Bug", "1")]
-            head, keep_alive = build_head("500 Internal Server Error", headers, len(body), keep_alive, http10)
-            action = RESPOND
+            return self._app_failed(env, keep_alive, exc)
         if env["REQUEST_METHOD"] == "HEAD":
             body = b""
         return head, body, action, keep_alive
+
+    def _app_failed(self, env: dict[str, Any], keep_alive: bool,
+                    exc: Exception) -> tuple[bytes, bytes, TransportAction, bool]:
+        self._ctx.report(exc, env)
+        body = error_body("500 Internal Server Error", f"{type(exc).__name__}: {exc}", env["PATH_INFO"])
+        headers = [("Content-Type", "application/json"), ("X-Rivosim-Bug", "1")]
+        head, keep_alive = build_head("500 Internal Server Error", headers, len(body), keep_alive,
+                                      env["SERVER_PROTOCOL"] == "HTTP/1.0")
+        return head, body, RESPOND, keep_alive
+
+    def _answer_deferred(self, env: dict[str, Any], result: Any, keep_alive: bool) -> None:
+        """Poll the app's deferral on loop timers (other connections are served in between); answer once ready."""
+        self._timer = None
+        if self._transport is None:  # the client left (or the server stopped): the answer has nowhere to go
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            return
+        deferral = deferral_from_environ(env)
+        assert deferral is not None
+        try:
+            ready = deferral.ready()
+        except Exception as exc:
+            self._ctx.report(exc, env)
+            ready = True
+        if not ready:
+            self._timer = self._ctx.loop.call_later(deferral.poll_interval, self._answer_deferred, env, result,
+                                                    keep_alive)
+            return
+        head, body, _, keep_alive = self._serialize(env, result, keep_alive)
+        self._transport.write(head + body)
+        self._done(keep_alive)
 
     # -- answering, in order ---------------------------------------------------------------------------------
     def _process(self) -> None:
@@ -123,7 +172,15 @@ class AnsweringConnection(asyncio.Protocol):
                 return
             env, keep_alive, size = item  # type: ignore[misc]
             self._release(size)  # the body now belongs to the app's wsgi.input
-            head, body, action, keep_alive = self._call_app(env, keep_alive)
+            answer = self._call_app(env, keep_alive)
+            if type(answer) is _Deferred:
+                if out:  # earlier answers must not wait behind this one
+                    transport.write(b"".join(out))
+                    out = []
+                self._busy = True
+                self._answer_deferred(env, answer.result, keep_alive)
+                continue
+            head, body, action, keep_alive = answer
             if action is RESPOND or (action.kind == "respond" and not action.delay):
                 out.append(head)
                 if body:

@@ -23,6 +23,8 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 AppErrorHook = Callable[[BaseException, "dict[str, Any] | None"], None]
 
 MIB = 1024 * 1024
+SWEEP_BATCH = 32  # connections one sweep closes before it lets the loop serve others again
+SWEEP_SLICE_PAUSE = 0.005  # seconds between two such slices
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ def raise_open_files_limit(want: int) -> int:
 class Connection(Protocol):
     """What the context needs of a connection (``HttpConnection``)."""
 
-    def check_timeout(self, now: float) -> None: ...
+    def check_timeout(self, now: float) -> bool: ...
 
     def abort(self) -> None: ...
 
@@ -116,9 +118,16 @@ class Context:
 
     def _sweep(self, interval: float) -> None:
         now = self.loop.time()
+        closed = 0
         for conn in list(self.connections):
             try:
-                conn.check_timeout(now)
+                closed += conn.check_timeout(now)
             except Exception as exc:  # a bug here must not stop the sweeping
                 self.report(exc, None)
+            if closed >= SWEEP_BATCH:
+                # Hundreds of connections time out together (slowloris clients opened at once): close them in
+                # slices with the loop free in between, so the clients being served see a few short pauses
+                # instead of one long one (and the closed ones' reconnects spread out too).
+                self._sweeper = self.loop.call_later(SWEEP_SLICE_PAUSE, self._sweep, interval)
+                return
         self._sweeper = self.loop.call_later(interval, self._sweep, interval)

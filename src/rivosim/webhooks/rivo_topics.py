@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 import orjson
 
@@ -34,7 +35,7 @@ from rivosim.wire import rivo as wire
 if TYPE_CHECKING:
     from rivosim.domain.shop import Shop
 
-__all__ = ["ACTION_TOPICS", "FiredTrigger", "TriggerLog", "Triggers"]
+__all__ = ["ACTION_TOPICS", "FiredTrigger", "TriggerLog", "TriggerRing", "Triggers"]
 
 # Earning-rule trigger -> topic (and extra payload fields). Rule-based triggers fire only when their rule is
 # enabled — the seed: "check that the specific earning rules for your triggers are enabled in Rivo".
@@ -90,20 +91,45 @@ class FiredTrigger:
                 "cause": self.cause, "delivery_id": self.delivery_id, "payload": self.payload}
 
 
+class TriggerRing(deque[FiredTrigger]):
+    """A trigger log's entries, oldest first: a deque bounded by the log's cap, so trimming the oldest is O(1)
+    (deleting from the front of a list at the cap moved all 100,000 entries on every trigger). It still answers
+    what the list it replaced answered: indexes, slices (as lists) and equality with a list of the same items."""
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaced
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> FiredTrigger: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FiredTrigger]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> FiredTrigger | list[FiredTrigger]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        return super().__getitem__(index)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return len(self) == len(other) and list(self) == other
+        return super().__eq__(other)
+
+
 class TriggerLog:
-    """Every trigger a shop fired, in order (bounded)."""
+    """Every trigger a shop fired, in order (the newest ``cap``; the oldest are dropped first, in O(1))."""
 
     def __init__(self, cap: int = 100_000) -> None:
-        self.cap = cap
-        self.items: list[FiredTrigger] = []
+        self.items = TriggerRing((), cap)
         self._seq = 0
+
+    @property
+    def cap(self) -> int:
+        return self.items.maxlen or 0
 
     def append(self, **fields: Any) -> FiredTrigger:
         self._seq += 1
         item = FiredTrigger(seq=self._seq, **fields)
-        self.items.append(item)
-        if len(self.items) > self.cap:
-            del self.items[: len(self.items) - self.cap]
+        self.items.append(item)  # past the cap, the deque drops the oldest itself
         return item
 
     def topics(self, customer_id: int | None = None) -> list[str]:
@@ -239,6 +265,7 @@ class Triggers:
     def fire(self, shop: Shop, topic: str, customer_id: int | None, payload: dict[str, Any] | Build, *,
              cause: str = "manual") -> FiredTrigger:
         with_event_type = shop.settings.webhooks.signing != "standard-webhooks"
+        whole_seconds = shop.settings.webhooks.occurred_at_precision == "seconds"
 
         def build() -> dict[str, Any]:
             body_obj = dict(payload() if callable(payload) else payload)
@@ -247,6 +274,11 @@ class Triggers:
             # The referral/completed capture keeps it in every mode (rivo-api.md §3.6).
             if with_event_type or topic == "referral/completed":
                 body_obj["event_type"] = topic
+            # Live captures write occurred_at in whole seconds ("2026-09-16T13:42:34Z") while applied_at and
+            # status_last_changed_at keep milliseconds (ks-tg-bot fixtures; docs/fidelity.md).
+            occurred = body_obj.get("occurred_at")
+            if whole_seconds and isinstance(occurred, str) and len(occurred) == 24 and occurred[19] == ".":
+                body_obj["occurred_at"] = occurred[:19] + "Z"
             # Embedded customers carry the topic too (the doc's points_event/created example, §4.5).
             for key in _EMBEDDED_CUSTOMERS:
                 embedded = body_obj.get(key)

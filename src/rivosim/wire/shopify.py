@@ -113,8 +113,11 @@ def _line_item(li: LineItem, currency: str) -> dict[str, Any]:
         "id": li.id, "admin_graphql_api_id": gid("LineItem", li.id), "product_id": li.product_id,
         "variant_id": li.variant_id, "title": li.title, "name": li.title, "sku": li.sku, "quantity": li.quantity,
         "current_quantity": li.quantity, "fulfillable_quantity": li.quantity, "fulfillment_status": None,
-        "price": money(li.price), "price_set": _money_set(li.price, currency), "total_discount": "0.00",
-        "total_discount_set": _money_set(Decimal(0), currency), "discount_allocations": [], "gift_card": False,
+        "price": money(li.price), "price_set": _money_set(li.price, currency),
+        "total_discount": money(li.total_discount), "total_discount_set": _money_set(li.total_discount, currency),
+        "discount_allocations": [{"amount": money(amount), "amount_set": _money_set(amount, currency),
+                                  "discount_application_index": index}
+                                 for index, amount in li.discount_allocations], "gift_card": False,
         "taxable": True, "tax_lines": [], "properties": [], "requires_shipping": True, "vendor": None,
         "grams": 0, "product_exists": li.product_id is not None, "variant_title": None,
     }
@@ -166,7 +169,8 @@ def order(o: Order, shop: Shop) -> dict[str, Any]:
         "current_total_tax": money(o.total_tax), "current_total_tax_set": _money_set(o.total_tax, cur),
         "customer_locale": None,
         "discount_codes": [{"code": d.code, "amount": money(d.amount), "type": d.type} for d in o.discount_details],
-        "discount_applications": [], "email": o.email, "estimated_taxes": False,
+        "discount_applications": [dict(d.application) for d in o.discount_details if d.application is not None],
+        "email": o.email, "estimated_taxes": False,
         "financial_status": o.financial_status, "fulfillment_status": o.fulfillment_status, "fulfillments": [],
         "gateway": "bogus" if o.transactions else None, "landing_site": None, "location_id": None, "name": o.name,
         "note": o.note, "note_attributes": [dict(a) for a in o.note_attributes], "number": o.number - 1000,

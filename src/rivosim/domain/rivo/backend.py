@@ -5,6 +5,7 @@ cancellations). The thin methods below keep the names the REST views, the contro
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -45,6 +46,8 @@ from rivosim.kernel.clock import parse_duration
 
 __all__ = ["RivoBackend"]
 
+_REVISIONS = itertools.count(1)  # one sequence for every backend of the process: a revision is never reused
+
 
 class RivoBackend:
     """Composes the resources, each owning its state: the members (``member_book``), the program (rules, rewards,
@@ -76,7 +79,12 @@ class RivoBackend:
         self.member_book.on_days_changed(self.lifecycle.index_member_days)
         self.ledger_book.on_recorded(self.lifecycle.note_points_event)
         self.ledger_book.on_changed(self.tier_book.after_ledger_change)
+        self.revision = next(_REVISIONS)
+        """Changes (to a number never used before) with every domain event of the shop and every call of a mutator
+        below that may publish none. Together with the journal's ``last_write`` (any write over HTTP) it stamps
+        what the Rivo API shows of the shop: ``http/rivo/shapes.py`` caches whole list pages by the pair."""
         bus = ctx.bus
+        bus.subscribe_all(self._changed)
         bus.subscribe(CustomerCreated, self._on_customer_created)
         bus.subscribe(CustomerUpdated, self.member_book.on_customer_updated)
         bus.subscribe(CustomerDeleted, self.member_book.on_customer_deleted)
@@ -85,6 +93,9 @@ class RivoBackend:
         bus.subscribe(OrderRefunded, self._on_order_refunded)
         bus.subscribe(OrderCancelled, self._on_order_cancelled)
         self.next_visibility_delay: timedelta | None = None
+
+    def _changed(self, _event: object = None) -> None:
+        self.revision = next(_REVISIONS)
 
     @property
     def closed(self) -> bool:
@@ -107,6 +118,7 @@ class RivoBackend:
         return self.member_book.ordered_members()
 
     def update_member(self, identifier: Any, fields: dict[str, Any]) -> Member:
+        self._changed()
         return self.member_book.update_member(identifier, fields)
 
     def is_excluded(self, member: Member) -> bool:
@@ -120,9 +132,11 @@ class RivoBackend:
 
     # -- the ledger (the resource's) -----------------------------------------------------------------------------
     def create_points_event(self, fields: dict[str, Any]) -> PointsEvent:
+        self._changed()
         return self.ledger_book.create_points_event(fields)
 
     def create_points_events_batch(self, items: Any) -> list[PointsEvent]:
+        self._changed()
         return self.ledger_book.create_points_events_batch(items)
 
     def list_points_events(self, customer_identifier: Any = None) -> list[PointsEvent]:
@@ -131,15 +145,18 @@ class RivoBackend:
     def earn(self, member: Member, trigger: str, *, points: int | None = None, name: str | None = None,
              order_id: int | None = None, title: str | None = None,
              details: dict[str, Any] | None = None) -> PointsEvent | None:
+        self._changed()
         return self.ledger_book.earn(member, trigger, points=points, name=name, order_id=order_id, title=title,
                                      details=details)
 
     # -- tiers and the lifecycle (the resources') -----------------------------------------------------------------
     def evaluate_tier(self, member: Member) -> TierChanged | None:
+        self._changed()
         return self.tier_book.evaluate_tier(member)
 
     def set_member_tier(self, identifier: Any, tier_id: Any, *, internal_note: Any = None,
                         external_note: Any = None) -> Member:
+        self._changed()
         return self.tier_book.set_member_tier(identifier, tier_id, internal_note=internal_note,
                                               external_note=external_note)
 
@@ -156,6 +173,7 @@ class RivoBackend:
         return self.tier_book.next_period_boundary(at)
 
     def on_period_boundary(self) -> None:
+        self._changed()
         self.tier_book.on_period_boundary()
 
     def points_expire_at(self, member: Member) -> datetime | None:
@@ -179,6 +197,7 @@ class RivoBackend:
         return self.program.tier_order
 
     def apply_program_config(self, program: ProgramSettings) -> None:
+        self._changed()
         self.program.apply_program_config(program)
 
     def list_rewards(self) -> list[Reward]:
@@ -188,12 +207,15 @@ class RivoBackend:
         return self.program.get_reward(reward_id)
 
     def create_reward(self, fields: dict[str, Any]) -> Reward:
+        self._changed()
         return self.program.create_reward(fields)
 
     def update_reward(self, reward_id: int, fields: dict[str, Any]) -> Reward:
+        self._changed()
         return self.program.update_reward(reward_id, fields)
 
     def delete_reward(self, reward_id: int) -> Reward:
+        self._changed()
         return self.program.delete_reward(reward_id)
 
     def vip_available(self) -> bool:
@@ -217,6 +239,7 @@ class RivoBackend:
         return self.redemption_book.redemptions
 
     def redeem_reward(self, fields: dict[str, Any]) -> Redemption:
+        self._changed()
         return self.redemption_book.redeem_reward(fields)
 
     def list_redemptions(self, customer_identifier: Any = None) -> list[Redemption]:
@@ -226,6 +249,7 @@ class RivoBackend:
         return self.redemption_book.redemption_for_code(code)
 
     def use_code(self, code: str) -> Redemption | None:
+        self._changed()
         return self.redemption_book.use_code(code)
 
     @property
@@ -233,15 +257,18 @@ class RivoBackend:
         return self.referral_book.referrals
 
     def create_referral(self, fields: dict[str, Any]) -> Referral:
+        self._changed()
         return self.referral_book.create_referral(fields)
 
     def get_referral(self, referral_id: int) -> Referral:
         return self.referral_book.get_referral(referral_id)
 
     def complete_referral(self, referral_id: int, order_id: int | None = None) -> Referral:
+        self._changed()
         return self.referral_book.complete_referral(referral_id, order_id)
 
     def complete_referral_for_order(self, customer_id: int, email: str | None, order_id: int) -> Referral | None:
+        self._changed()
         return self.referral_book.complete_referral_for_order(customer_id, email, order_id)
 
     def referral_for_code(self, code: str) -> Referral | None:
@@ -257,9 +284,11 @@ class RivoBackend:
 
     def record_action(self, customer_id: int, action: Any, details: dict[str, Any]) -> tuple[WidgetEvent | None,
                                                                                               PointsEvent | None]:
+        self._changed()
         return self.storefront.record_action(customer_id, action, details)
 
     def record_widget_event(self, member: Member | None, name: str, details: dict[str, Any]) -> WidgetEvent:
+        self._changed()
         return self.storefront.record_widget_event(member, name, details)
 
     def list_widget_events(self) -> list[WidgetEvent]:

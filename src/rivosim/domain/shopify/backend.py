@@ -19,6 +19,7 @@ from typing import Any
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import AppUninstalled
 from rivosim.domain.shopify.customers import Customers
+from rivosim.domain.shopify.discounts import Discounts
 from rivosim.domain.shopify.metafields import MetafieldInput, Metafields
 from rivosim.domain.shopify.models import (
     DiscountCode,
@@ -54,7 +55,8 @@ class ShopifyBackend:
         })
         self.customer_resource = Customers(ctx, has_orders=lambda customer_id: self.order_resource.has_orders(
             customer_id), drop_metafields_of=self.metafield_resource.drop_metafields_of)
-        self.order_resource = Orders(ctx, self.customer_resource)
+        self.discount_resource = Discounts(ctx)
+        self.order_resource = Orders(ctx, self.customer_resource, self.discount_resource)
         self.theme_resource = Themes(ctx)
         self.webhook_resource = WebhookSubscriptions(ctx)
         # Every shop starts with a published theme; whether it carries Rivo's app embed is configurable.

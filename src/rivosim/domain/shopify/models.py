@@ -54,6 +54,12 @@ class LineItem:
     quantity: int
     price: Decimal
     sku: str | None = None
+    # What discount applications took off this line: (index into the order's discount applications, amount).
+    discount_allocations: list[tuple[int, Decimal]] = field(default_factory=list)
+
+    @property
+    def total_discount(self) -> Decimal:
+        return sum((amount for _, amount in self.discount_allocations), Decimal("0.00"))
 
 
 @dataclass(slots=True, eq=False)
@@ -81,6 +87,9 @@ class DiscountCode:
     code: str
     amount: Decimal
     type: str = "fixed_amount"  # fixed_amount | percentage | shipping
+    # The order's discount application for a code Shopify priced from its price rule (value, value_type,
+    # allocation_method, target_selection, target_type); None for a code whose amount the order states.
+    application: dict[str, str] | None = None
 
 
 @dataclass(slots=True, eq=False)

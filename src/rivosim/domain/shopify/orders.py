@@ -13,6 +13,7 @@ from typing import Any
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import OrderCancelled, OrderCreated, OrderLine, OrderPaid, OrderRefunded, OrderUpdated
 from rivosim.domain.shopify.customers import Customers
+from rivosim.domain.shopify.discounts import Discounts
 from rivosim.domain.shopify.models import DiscountCode, LineItem, Order, Refund, Transaction
 from rivosim.domain.shopify.state import ShopifyResource
 from rivosim.domain.shopify.values import money
@@ -28,11 +29,12 @@ class Orders(ShopifyResource):
     """The shop's orders and their numbering. Collaborator: the customers (an order's customer must exist, and
     paying or refunding updates the customer's totals)."""
 
-    def __init__(self, ctx: ShopContext, customers: Customers) -> None:
+    def __init__(self, ctx: ShopContext, customers: Customers, discounts: Discounts | None = None) -> None:
         super().__init__(ctx)
         self.orders: dict[int, Order] = {}
         self._order_number = 1000
         self._customers = customers
+        self._discounts_store = discounts  # price rules: a code of one is priced by it
 
     def has_orders(self, customer_id: int) -> bool:
         return any(o.customer_id == customer_id for o in self.orders.values())
@@ -115,13 +117,19 @@ class Orders(ShopifyResource):
         customer = self._customers.get_customer(customer_id) if customer_id is not None else None
         lines = self._lines(line_items)
         codes = self._discounts(discount_codes, discount_details)
+        ruled = (self._discounts_store.apply(codes, customer.id if customer else None, lines)
+                 if self._discounts_store is not None and codes else [])
         status = financial_status or ("paid" if paid else "pending")
         if status not in ("pending", "authorized", "paid"):
             raise ValidationFailed("financial_status must be pending, authorized or paid", field="financial_status")
-        coded = sum((d.amount for d in codes), Decimal("0.00"))
+        # Codes a price rule priced (their lines are discounted) add to what the order states for the others.
+        stated = [d for d in codes if d.application is None]
+        priced = sum((d.amount for d in codes if d.application is not None), Decimal("0.00"))
+        coded = sum((d.amount for d in stated), Decimal("0.00"))
         discounts = money(total_discounts, "total_discounts") if total_discounts is not None else coded
-        if codes and total_discounts is not None and not coded:
-            codes[0].amount = discounts  # bare codes: the order's discount is the first code's
+        if stated and total_discounts is not None and not coded:
+            stated[0].amount = discounts  # bare codes: the order's discount is the first code's
+        discounts += priced
         tax = money(total_tax, "total_tax")
         subtotal = sum((line.price * line.quantity for line in lines), Decimal("0.00")) - discounts
         if subtotal < 0:
@@ -132,6 +140,8 @@ class Orders(ShopifyResource):
         email_value = self._email(email) if customer is None else customer.email
         order_tags = self._tags(tags, order=True)
         # All input checked: from here on nothing can refuse.
+        if ruled and self._discounts_store is not None:
+            self._discounts_store.count_uses(ruled)
         now = self.ctx.now()
         for line in lines:
             line.id = self.ctx.ids.next("shopify_line_item")

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from rivosim.domain.rivo.members import validate_dob
 from rivosim.domain.shop import Shop
 from rivosim.domain.shopify.models import Order, ShopifyCustomer
+from rivosim.http.control.awaiting import MAX_WAIT, answer_once_delivered, can_defer
 from rivosim.http.errors import json_response
 from rivosim.http.params import path_id, read_body, whole_number
 from rivosim.http.routing import ApiBlueprint, Routes, current_shop, current_sim
@@ -276,8 +277,11 @@ def clock_advance() -> Response:
     except ValueError as exc:
         raise ValidationFailed(str(exc), field=given[0]) from exc
     sim = _sim()
-    sim.advance(parsed, stop_on_delivery=stop_on_delivery)
-    return json_response({**_clock_json(), "stopped_on_delivery": stop_on_delivery and sim.clock.stopped_early})
+    # On the server shell the deliveries it stopped at are awaited without holding the loop (http/control/awaiting).
+    sim.advance(parsed, stop_on_delivery=stop_on_delivery, max_wait=0.0 if can_defer() else MAX_WAIT)
+    stopped = stop_on_delivery and sim.clock.stopped_early
+    answer = lambda: {**_clock_json(), "stopped_on_delivery": stopped}  # noqa: E731
+    return answer_once_delivered(sim, answer) if stop_on_delivery else json_response(answer())
 
 
 @route("/run_until_idle", "POST", "control.run_until_idle")
@@ -290,8 +294,9 @@ def run_until_idle() -> Response:
     shop = body.get("shop", request.args.get("shop"))
     if shop is not None and (not isinstance(shop, str) or not shop):
         raise ValidationFailed("shop must be a shop's myshopify domain", field="shop")
-    _sim().run_until_idle(shop=shop)
-    return json_response(_clock_json())
+    sim = _sim()
+    sim.run_until_idle(shop=shop, max_wait=0.0 if can_defer() else MAX_WAIT)
+    return answer_once_delivered(sim, _clock_json, step=lambda: sim.run_until_idle(shop=shop, max_wait=0.0))
 
 
 @route("/reset", "POST", "control.reset")

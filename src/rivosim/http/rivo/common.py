@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 from rivosim.domain.shop import Shop
 from rivosim.faults.read_lag import LagEntry
 from rivosim.http.errors import dumps, json_response
-from rivosim.http.params import read_page, read_sort
+from rivosim.http.params import Page, read_page, read_sort
 from rivosim.http.state import current_req
 from rivosim.wire import rivo as wire
 
-__all__ = ["PREFIX", "lag_view", "many", "one", "request_shop"]
+__all__ = ["PREFIX", "encoded_page", "lag_view", "many", "one", "request_shop"]
 
 PREFIX = "/merchant_api/v1"
 
@@ -43,6 +43,25 @@ def many(type_: str, items: Sequence[Any], id_of: Callable[[Any], int], to_attrs
     """A collection response. ``ids_sorted`` says whether ``items`` come in ascending id order (cursor mode
     relies on it; pass False when the natural order is something else). ``encoded``, when given, makes an item's
     whole envelope as JSON bytes (a cache of them: ``shapes.py``) instead of ``to_attrs`` making its attributes."""
+    if encoded is not None:
+        body = encoded_page(items, id_of, encoded, sort_fields=sort_fields, sort_key=sort_key, ids_sorted=ids_sorted)
+        return Response(body, status=200, content_type="application/json")
+    page = _page(items, id_of, sort_fields, sort_key, ids_sorted)
+    data = [wire.envelope(type_, id_of(obj), to_attrs(obj)) for obj in page.items]
+    return json_response({"links": page.links, "data": data})
+
+
+def encoded_page(items: Sequence[Any], id_of: Callable[[Any], int], encoded: Callable[[Any], bytes], *,
+                 sort_fields: Sequence[str] = ("id", "created_at"), sort_key: Callable[[Any, str], Any] | None = None,
+                 ids_sorted: bool = True) -> bytes:
+    """The body :func:`many` answers when each item's envelope comes encoded: the same bytes ``json_response``
+    would make of the whole document."""
+    page = _page(items, id_of, sort_fields, sort_key, ids_sorted)
+    return b"".join((b'{"links":', dumps(page.links), b',"data":[', b",".join(map(encoded, page.items)), b"]}"))
+
+
+def _page(items: Sequence[Any], id_of: Callable[[Any], int], sort_fields: Sequence[str],
+          sort_key: Callable[[Any, str], Any] | None, ids_sorted: bool) -> Page:
     request = current_req().request  # the request itself, not Flask's proxy: a page reads it many times
     assert request is not None
     field, desc = read_sort(request, sort_fields)
@@ -51,12 +70,7 @@ def many(type_: str, items: Sequence[Any], id_of: Callable[[Any], int], to_attrs
         items = sorted(items, key=lambda obj: (_sortable(key(obj, field)), id_of(obj)), reverse=desc)
     elif desc:
         items = list(reversed(items))
-    page = read_page(request, items, id_of, ids_sorted=ids_sorted and field is None and not desc)
-    if encoded is not None:  # the same bytes json_response would make of the whole document
-        body = b"".join((b'{"links":', dumps(page.links), b',"data":[', b",".join(map(encoded, page.items)), b"]}"))
-        return Response(body, status=200, content_type="application/json")
-    data = [wire.envelope(type_, id_of(obj), to_attrs(obj)) for obj in page.items]
-    return json_response({"links": page.links, "data": data})
+    return read_page(request, items, id_of, ids_sorted=ids_sorted and field is None and not desc)
 
 
 def _sortable(value: Any) -> Any:

@@ -3,16 +3,23 @@ VIP tier."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
 from rivosim.http.lag import stale_member, stale_members
 from rivosim.http.params import read_body, read_filters
-from rivosim.http.rivo.common import lag_view, many, one, request_shop
-from rivosim.http.rivo.shapes import CustomerShapes
+from rivosim.http.rivo.common import encoded_page, lag_view, one, request_shop
+from rivosim.http.rivo.shapes import CustomerShapes, page_stamp
 from rivosim.http.routing import Routes
+from rivosim.http.state import current_req
 from rivosim.kernel.errors import ValidationFailed
 from rivosim.wire import rivo as wire
+
+if TYPE_CHECKING:
+    from rivosim.domain.rivo.models import Member
 
 __all__ = ["routes"]
 
@@ -22,14 +29,24 @@ SHAPES_KEY = "rivosim.customer_shapes"  # the app's CustomerShapes, in Flask's p
 
 @routes.route("/customers", "GET", "rivo.customers.list")
 def customers_list() -> Response:
-    read_filters(request, ())
+    state = current_req()
     shop = request_shop()
-    members = stale_members(lag_view(shop), shop.rivo.ordered_members())
+    view = lag_view(shop)
     shapes = current_app.extensions.get(SHAPES_KEY)
     if shapes is None:
         shapes = current_app.extensions[SHAPES_KEY] = CustomerShapes()
-    return many("customer", members, lambda m: m.id, lambda m: wire.customer(m, shop),
-                sort_fields=("id", "created_at", "points_tally", "email"), encoded=shapes.encoder(shop))
+
+    def build(encoder: Callable[[Member], bytes]) -> bytes:
+        read_filters(request, ())
+        members = stale_members(view, shop.rivo.ordered_members())
+        return encoded_page(members, lambda m: m.id, encoder, sort_fields=("id", "created_at", "points_tally", "email"))
+
+    req = state.request
+    assert req is not None
+    # The page's links name the scheme, host and path it was asked on: all are part of the key.
+    url = f"{req.scheme}://{req.host}{req.environ.get('PATH_INFO', '')}?{req.environ.get('QUERY_STRING', '')}"
+    body = shapes.page(shop, url, page_stamp(state.sim.journal, shop, view), build)
+    return Response(body, status=200, content_type="application/json")
 
 
 @routes.route("/customers/<identifier>", "GET", "rivo.customers.get")

@@ -12,20 +12,20 @@ so the journal shows both attempts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import json
-import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.client import IDEMPOTENT_METHODS
+from aiohttp.helpers import TimerNoop
 from aiohttp.http_exceptions import ContentLengthError
 from aioresponses import aioresponses
 from aioresponses.compat import stream_reader_factory
-from aioresponses.core import RequestMatch
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from rivosim.kernel.transport_action import client_meets
 from rivosim.transports.wsgi import add_headers, wsgi_environ
@@ -108,7 +108,6 @@ class SimulatedResponses(aioresponses):
     def __init__(self, apis: MockApis) -> None:
         super().__init__(passthrough_unmatched=apis.passthrough)
         self.apis = apis
-        self._builder = RequestMatch(re.compile(".*"))
 
     def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", CompatibleResponse)
@@ -127,6 +126,9 @@ class SimulatedResponses(aioresponses):
         calls = self.requests.get((method, url))
         if calls is not None and len(calls) > MAX_KEPT_CALLS:
             del calls[:MAX_KEPT_CALLS // 2]
+        built = getattr(self, "_responses", None)  # every response it built, closed at stop(): only the latest
+        if built is not None and len(built) > MAX_KEPT_CALLS:
+            del built[:MAX_KEPT_CALLS // 2]
         if self._matches:
             found = await super().match(method, url, allow_redirects=allow_redirects, **kwargs)
             if found is not None:
@@ -173,24 +175,43 @@ class SimulatedResponses(aioresponses):
 
     def _response(self, method: str, url: URL, kwargs: dict[str, Any], call: SimulatedCall,
                   error: Exception | None) -> aiohttp.ClientResponse:
-        headers = CIMultiDict(call.headers)
         body = b"" if method.upper() == "HEAD" else call.body
         declared = call.declared_length()
         if error is None and declared is not None and declared > len(body) and method.upper() != "HEAD":
             short = ContentLengthError("Not enough data to satisfy content length header "
                                        f"(received {len(body)} of {declared} bytes).")
             error = aiohttp.ClientPayloadError(f"Response payload is not completed: {short!r}")
-        response = self._builder._build_response(
-            url, method=method.upper(), request_headers=kwargs.get("headers"), status=call.status,
-            body=b"" if error is not None else body, content_type=headers.get("Content-Type", ""),
-            headers=headers, response_class=CompatibleResponse)
-        if error is not None:  # the bytes that arrived, then the error, when the body is read
-            stream = stream_reader_factory(response.content._loop)
-            if not isinstance(error, TimeoutError | _SocketTimeout):
-                stream.feed_data(body)
-            stream.set_exception(error)
-            response.content = stream
-        return response
+        return _client_response(method.upper(), url, kwargs.get("headers"), call, body, error)
+
+
+def _client_response(method: str, url: URL, request_headers: Any, call: SimulatedCall, body: bytes,
+                     error: Exception | None) -> aiohttp.ClientResponse:
+    """The ``ClientResponse`` aiohttp would hand over for ``call``, built as ``aioresponses`` builds its own but on
+    the running event loop: aioresponses gives each response a ``unittest.mock.Mock`` loop whose ``get_debug()``
+    is true, which costs a ``Mock`` and a captured stack per response, more than the app's own work. Only the
+    headers the app sent, as from a real server; a body that ends in ``error`` feeds what arrived, then the error,
+    when it is read."""
+    loop = asyncio.get_running_loop()
+    headers = CIMultiDict(call.headers)
+    response = CompatibleResponse(
+        method, url, request_info=aiohttp.RequestInfo(
+            url=url, method=method, headers=CIMultiDictProxy(CIMultiDict(request_headers or ())), real_url=url),
+        writer=None, continue100=None, timer=TimerNoop(), traces=[], loop=loop, session=None)
+    for cookie in headers.getall("Set-Cookie", ()):
+        response.cookies.load(cookie)
+    response._headers = CIMultiDictProxy(headers)
+    response._raw_headers = tuple((name.encode("utf-8"), value.encode("utf-8")) for name, value in call.headers)
+    response.status = call.status
+    response.reason = None
+    stream = response.content = stream_reader_factory(loop)
+    if error is None:
+        stream.feed_data(body)
+        stream.feed_eof()
+    else:
+        if not isinstance(error, TimeoutError | _SocketTimeout):
+            stream.feed_data(body)
+        stream.set_exception(error)
+    return response
 
 
 class AiohttpCarrier:

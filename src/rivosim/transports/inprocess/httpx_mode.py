@@ -72,7 +72,7 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         call = self.apis.call(environ_for_httpx(request, request.read()))
         if call.plain:
-            return self._response(request, call, None, sync=True)
+            return _answer(request, call, sync=True)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
         self.apis.wait(meets.waited)
         return self._response(request, call, meets, sync=True)
@@ -81,13 +81,14 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         call = self.apis.call(environ_for_httpx(request, await request.aread()))
         if call.plain:
-            return self._response(request, call, None, sync=False)
+            return _answer(request, call, sync=False)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
         await self.apis.wait_async(meets.waited)
         return self._response(request, call, meets, sync=False)
 
     # -- what the client meets ---------------------------------------------------------------------------------
-    def _response(self, request: httpx.Request, call: SimulatedCall, meets: ClientMeets | None, *,
+    @staticmethod
+    def _response(request: httpx.Request, call: SimulatedCall, meets: ClientMeets | None, *,
                   sync: bool) -> httpx.Response:
         kind = "response" if meets is None else meets.kind
         body = call.body
@@ -114,6 +115,15 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 f"(received {len(body)} bytes, expected {declared})", request=request)
             return httpx.Response(call.status, headers=call.headers, stream=_Body(body, error), request=request)
         return httpx.Response(call.status, headers=call.headers, content=body, request=request)
+
+
+def _answer(request: httpx.Request, call: SimulatedCall, *, sync: bool) -> httpx.Response:
+    """The response to a call with nothing to carry out (most calls): as from a server, unless its body is cut."""
+    if request.method != "HEAD":
+        declared = call.declared_length()
+        if declared is None or declared <= len(call.body):
+            return httpx.Response(call.status, headers=call.headers, content=call.body, request=request)
+    return SimulatorTransport._response(request, call, None, sync=sync)
 
 
 class HttpxCarrier:
