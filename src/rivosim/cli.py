@@ -127,6 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
     from rivosim.http.app import create_app
     from rivosim.transports.credentials_file import remove_credentials_file, write_credentials_file
     from rivosim.transports.server import LIMIT_NAMES, Server
+    from rivosim.webhooks.self_target import add_listening_address
 
     token = args.control_token
     if not token and not is_loopback(args.host) and not args.insecure_control:
@@ -149,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
     send_off_the_loop(sim)
     tune_gc_for_serving(sim)
     server.start()
-    listen_on(sim, server.host, server.port)
+    add_listening_address(sim, server.host, server.port)  # webhook URLs aimed back here are refused
     url = server.url
     print(f"rivosim {sim.clock.kind}-clock server on {url} (seed {sim.seed})")
     print(f"  Rivo merchant API : {url}/merchant_api/v1   (Authorization: <rivo_api_key>)")
@@ -192,13 +193,6 @@ def send_off_the_loop(sim: Simulator) -> None:
 
     install()
     sim.on_reset.append(install)
-
-
-def listen_on(sim: Simulator, host: str, port: int) -> None:
-    """Tell the simulator where it listens, so webhook URLs aimed back at it are refused (see webhooks/self_target)."""
-    from rivosim.webhooks.self_target import add_listening_address
-
-    add_listening_address(sim, host, port)
 
 
 def _demo(args: argparse.Namespace) -> int:
