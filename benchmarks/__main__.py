@@ -1,6 +1,6 @@
 """``python -m benchmarks [lifecycle] [http] [seeding] [startup] [faults] [inprocess] [plugin] [scenarios]
-[openapi] [hostile] [clocks] [--quick]``: run the benchmarks and print one table of figures, each next to a baseline
-measured in the same run.
+[openapi] [hostile] [clocks] [snapshot] [--quick]``: run the benchmarks and print one table of figures, each next
+to a baseline measured in the same run.
 Exit status 0 even when a target is missed.
 """
 
@@ -72,6 +72,12 @@ def _scenarios(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     return scenarios_load.run(quick, say)
 
 
+def _snapshot(quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    from . import snapshot
+
+    return snapshot.run(quick, say)
+
+
 def _openapi(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     from . import openapi_docs
 
@@ -96,6 +102,7 @@ SECTIONS: dict[str, Callable[[bool, Callable[[str], None]], list[Figure]]] = {
     "openapi": _openapi,
     "hostile": _hostile,
     "clocks": _clocks,
+    "snapshot": _snapshot,
 }
 
 

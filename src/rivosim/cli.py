@@ -15,6 +15,7 @@ from typing import Any
 from rivosim.engine import Simulator
 from rivosim.engine import validate_shop_document as validate_config
 from rivosim.kernel.errors import SimError
+from rivosim.snapshot import files as state_files
 
 __all__ = ["build_simulator", "load_config_file", "main"]
 
@@ -126,6 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
     from rivosim.http.app import create_app
     from rivosim.transports.credentials_file import remove_credentials_file, write_credentials_file
     from rivosim.transports.server import LIMIT_NAMES, Server
+    from rivosim.webhooks.self_target import add_listening_address
 
     token = args.control_token
     if not token and not is_loopback(args.host) and not args.insecure_control:
@@ -133,8 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
               "reset the world or read every shop's keys. Pass --control-token TOKEN (or set "
               "RIVOSIM_CONTROL_TOKEN), or --insecure-control if this network is yours alone.", file=sys.stderr)
         return 2
-    sim = build_simulator(seed=args.seed, clock=args.clock, demo=args.demo, customers=args.customers,
-                          config=args.config)
+    sim = state_files.load_for_serve(build_simulator(seed=args.seed, clock=args.clock, demo=args.demo,
+                                                     customers=args.customers, config=args.config), args.state)
     limits = {name: getattr(args, name) for name in LIMIT_NAMES}
     try:
         server = Server(create_app(sim, control_token=token), host=args.host, port=args.port, tick=sim.tick,
@@ -148,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
     send_off_the_loop(sim)
     tune_gc_for_serving(sim)
     server.start()
-    listen_on(sim, server.host, server.port)
+    add_listening_address(sim, server.host, server.port)  # webhook URLs aimed back here are refused
     url = server.url
     print(f"rivosim {sim.clock.kind}-clock server on {url} (seed {sim.seed})")
     print(f"  Rivo merchant API : {url}/merchant_api/v1   (Authorization: <rivo_api_key>)")
@@ -172,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Stop accepting and close the connections (the shell answers no request half-way: the app runs inline),
         # then give up on webhook deliveries still queued: exit within 5 s whatever the receivers do.
         server.stop(timeout=2.0)
+        state_files.save_for_serve(sim, args.save_state)
         abandoned = sim.outbox.shutdown()
         logging.basicConfig()
         print(f"rivosim stopped; {abandoned} webhook deliveries abandoned", file=sys.stderr, flush=True)
@@ -190,13 +193,6 @@ def send_off_the_loop(sim: Simulator) -> None:
 
     install()
     sim.on_reset.append(install)
-
-
-def listen_on(sim: Simulator, host: str, port: int) -> None:
-    """Tell the simulator where it listens, so webhook URLs aimed back at it are refused (see webhooks/self_target)."""
-    from rivosim.webhooks.self_target import add_listening_address
-
-    add_listening_address(sim, host, port)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -359,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--clock", choices=("wall", "virtual"), default="wall")
     serve.add_argument("--config", help="YAML/JSON file: {seed: N, shops: [shop documents], faults: [rules], "
                                         "journal_cap: N}, or one shop document")
-    _add_guard_flags(serve)
+    _add_guard_flags(state_files.add_serve_flags(serve))
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="start a real server, walk one customer through the API, "

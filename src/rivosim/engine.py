@@ -23,6 +23,7 @@ from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound
 from rivosim.kernel.ids import Randomness
 from rivosim.kernel.journal import Journal
 from rivosim.kernel.timeline import Timeline
+from rivosim.snapshot import restore_simulator, take_snapshot
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.self_target import subscription_refusal
@@ -375,3 +376,25 @@ class Simulator:
     def record_bug(self, exc: BaseException, where: str) -> None:
         """A simulator bug (a 500 nobody injected): kept so tests and the control API can surface it."""
         self.bugs.append({"at": self.now().isoformat(), "where": where, "error": f"{type(exc).__name__}: {exc}"})
+
+    # -- snapshot and restore (rivosim/snapshot/) ----------------------------------------------------------
+    def snapshot(self, *, journal: bool = False, shop: str | None = None) -> dict[str, Any]:
+        """Everything this simulator holds as a JSON-able document (README "Snapshot format"): every shop,
+        clock and pending timer, random-stream positions, the outbox, fault rules and limits; the journal too
+        when ``journal``. ``shop``: that one shop and its share of the services."""
+        with self.lock:
+            # Deliveries on their way (a threaded sender) are given a moment to land; one still out after
+            # that is saved in flight and attempted again on restore (receivers de-duplicate on its id).
+            self.outbox.drain()
+            while self.outbox.in_flight and self.outbox.drain(wait=2.0):
+                pass
+            return take_snapshot(self, journal=journal, shop=shop)
+
+    def restore(self, data: bytes | str | dict[str, Any]) -> str:
+        """Become the simulator ``data`` (a snapshot document, or its JSON text) describes. Checked in full first:
+        a refused snapshot raises ``rivosim.snapshot.SnapshotError`` and changes nothing. A shop snapshot
+        replaces (or adds) that one shop. Returns the snapshot's scope: ``"simulator"`` or ``"shop"``."""
+        with self.lock:
+            self.outbox.drain()
+            return restore_simulator(self, data)
+

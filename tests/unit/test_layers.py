@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"domain"},
     {"wire"},
     {"faults", "webhooks"},
+    {"snapshot"},
     {"engine"},
     {"http"},
     {"transports"},

@@ -335,13 +335,9 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     from rivosim.http.control import admin as control_admin
     from rivosim.http.control import clock as control_clock
     from rivosim.http.control import core as control
-    from rivosim.http.control import faults as control_faults
-    from rivosim.http.control import health as control_health
-    from rivosim.http.control import items as control_items
+    from rivosim.http.control import faults, health, items, snapshot, ui, webhooks
     from rivosim.http.control import shopify as control_shopify
     from rivosim.http.control import token as control_token_module
-    from rivosim.http.control import ui as control_ui
-    from rivosim.http.control import webhooks as control_webhooks
     from rivosim.http.openapi import serve as openapi_docs
     from rivosim.http.rivo.blueprint import blueprint as rivo
     from rivosim.http.shopify.blueprint import blueprint as shopify
@@ -355,11 +351,10 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     # Werkzeug would answer "//" in a path (e.g. an identifier that was an encoded "/") with an HTML 308
     # redirect to another route; an API answers with its own JSON 404 instead.
     app.url_map.merge_slashes = False
-    for blueprint in (rivo, control.blueprint, control_webhooks.blueprint, control_faults.blueprint, shopify,
-                      shopify_graphql, control_shopify.blueprint, control_admin.blueprint, control_clock.blueprint,
-                      control_items.blueprint, control_health.blueprint,
-                      *control_ui.BLUEPRINTS,  # the inspector and the control routes it adds
-                      openapi_docs.blueprint):
+    for blueprint in (rivo, control.blueprint, webhooks.blueprint, faults.blueprint, shopify, shopify_graphql,
+                      control_shopify.blueprint, control_admin.blueprint, control_clock.blueprint, items.blueprint,
+                      health.blueprint, *ui.BLUEPRINTS,  # the inspector and the control routes it adds
+                      snapshot.blueprint, openapi_docs.blueprint):
         app.plug(blueprint)
 
     # An exception inside an error handler would escape every handler (Flask answers a bare HTML 500 and

@@ -110,6 +110,11 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
     "advance_to": {"type": "string", "description": "Let time pass until an instant (templates: "
                                                     "'{{ next_date(\"12-01\") }}')."},
     "run_until_idle": _null_or(_obj({})),
+    "restore": {"type": "string", "minLength": 1,
+                "description": "Restore a saved snapshot (GET /_rivosim/snapshot, rivosim serve --save-state): a "
+                               "file path, relative to the scenario file. A whole-simulator snapshot replaces the "
+                               "world, a shop snapshot that shop; the scenario's shop must be in it, and the "
+                               "steps after act on it as restored (its keys re-read)."},
     "redeliver": _obj({"topic": _STR, "index": _INT}, ("topic",),
                       description="Rivo sends a delivery again (same webhook id)."),
     "fault": {"type": "object", "description": "Add a fault rule for this shop (POST /_rivosim/faults; `match.shop` "

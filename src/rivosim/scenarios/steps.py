@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
+
 from rivosim.kernel.clock import parse_duration, parse_instant
 from rivosim.scenarios.context import RunContext, StepFailure
 from rivosim.scenarios.expectations import CHECKS
 from rivosim.scenarios.matching import subset_mismatch
+from rivosim.scenarios.validation import snapshot_path
 
 __all__ = ["Handler", "default_steps", "subset_mismatch"]  # subset_mismatch: re-exported for older imports
 
@@ -227,6 +230,24 @@ def run_until_idle(ctx: RunContext, body: Any) -> None:
         ctx.hold_background = held
 
 
+def restore(ctx: RunContext, body: str) -> None:
+    """``restore: FILE``: POST the saved snapshot to ``/_rivosim/snapshot``, then re-read the scenario's shop (its
+    keys are the snapshot's) and start the scenario's slice of the journal at the restore."""
+    snapshot_file = snapshot_path(ctx.scenario.path, str(ctx.render(body)))
+    try:
+        document = orjson.loads(snapshot_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise StepFailure(f"cannot read the snapshot {snapshot_file}: {exc}") from exc
+    domains = ctx.control("POST", "/snapshot", json=document)["shops"]
+    if ctx.domain not in domains:
+        raise StepFailure(f"the snapshot {snapshot_file.name} has no shop {ctx.domain} (the scenario's shop); "
+                          f"shops now: {', '.join(map(str, domains)) or 'none'}",
+                          expected=ctx.domain, actual=domains)
+    ctx.values["shop"] = dict(ctx.control("GET", f"/shops/{ctx.domain}"))
+    entries = ctx.control("GET", "/journal", params={"route": "control.snapshot.restore"}).get("entries") or []
+    ctx.journal_since = entries[-1]["seq"] - 1 if entries else 0
+
+
 def redeliver(ctx: RunContext, body: dict[str, Any]) -> None:
     items = ctx.control("GET", "/webhooks/deliveries", params={"shop": ctx.domain, "topic": body["topic"],
                                                                "body": "false"})["deliveries"]
@@ -312,6 +333,7 @@ def default_steps() -> dict[str, Handler]:
         "advance": advance,
         "advance_to": advance_to,
         "run_until_idle": run_until_idle,
+        "restore": restore,
         "redeliver": redeliver,
         "fault": fault,
         "workflow_credential": workflow_credential,

@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -227,6 +228,10 @@ def check_step(check: Checker, kind: str, body: Any, path: Path_, customers: set
             orders.add(body["as"])
     elif kind == "advance":
         check.duration(body, path)
+    elif kind == "restore":
+        snapshot_file = snapshot_path(check.file, body)
+        if not snapshot_file.is_file():
+            raise check.fail(path, f"no snapshot file {body!r} (looked for {snapshot_file})")
     elif kind == "http" and "timeout" in body:
         check.timeout(body["timeout"], (*path, "timeout"))
     elif kind == "fault" and not body.get("clear"):
@@ -291,3 +296,9 @@ def _templated(value: Any) -> bool:
 def _check_name(check: Checker, name: str, customers: set[str], path: Path_) -> None:
     if name not in customers:
         raise check.fail(path, f"unknown customer {name!r}; customers so far: {', '.join(sorted(customers)) or 'none'}")
+
+
+def snapshot_path(scenario_file: str, name: str) -> Path:
+    """A ``restore:`` step's file: relative paths are read next to the scenario file."""
+    target = Path(name).expanduser()
+    return target if target.is_absolute() else Path(scenario_file).resolve().parent / target

@@ -105,6 +105,11 @@ _HAND_SHAPES: dict[str, dict[str, Any]] = {
     "control.integrations.list": {"200": "object"},
     "control.themes.publish": {"200": "object"},
     "control.webhooks.topics": {"200": {"rivo": ["string"], "shopify": ["string"]}},
+    "control.snapshot.get": {"200": {"format": "string", "version": "integer", "rivosim": "string",
+                                     "scope": "string", "taken_at": "string", "config": "object",
+                                     "clocks": "object", "state": "object", "journal": "object?"}},
+    "control.snapshot.restore": {"200": {"restored": "string", "now": "string", "shops": ["string"]}},
+    "control.snapshot.schema": {"200": "object"},
     "control.webhooks.trigger": {"202": {"api": "string", "topic": "string", "customer_id": "integer?",
                                          "payload": "object", "deliveries": ["object"]}},
 }

@@ -1,0 +1,13 @@
+"""Snapshot and restore of a whole simulator (or one shop): a versioned JSON document (``format.py`` checks its
+envelope against ``schema/snapshot.schema.json``), the reflective codec that carries the object graph
+(``codec.py``, over the allowlist of ``registry.py``), and the assembly of a simulator's sections
+(``simulator.py``). Sits between the services (faults, webhooks) and the engine, which calls it."""
+
+from __future__ import annotations
+
+from rivosim.snapshot.codec import SnapshotError
+from rivosim.snapshot.format import FORMAT, VERSION, load_document, snapshot_schema
+from rivosim.snapshot.simulator import restore_simulator, take_snapshot
+
+__all__ = ["FORMAT", "VERSION", "SnapshotError", "load_document", "restore_simulator", "snapshot_schema",
+           "take_snapshot"]

@@ -1,0 +1,302 @@
+"""The reflective codec: a graph of rivosim objects <-> JSON, with identity kept and nothing run.
+
+JSON scalars, arrays and objects stand for themselves (a dict whose keys are not all plain strings is a
+``{"$map": [[k, v], ...]}``). Everything else is an object with one ``$``-tag: ``$obj`` (an allowlisted rivosim
+class and its attributes), ``$fn`` (a rivosim function or closure: its allowlisted code plus the values it
+captured), ``$method``, ``$partial``, ``$dt``, ``$dec``, ``$tuple``, ``$set``, ``$bytes``, ``$random`` (a
+``random.Random`` at its exact position) and a few more; ``$ext`` names a piece of the live simulator that a
+snapshot does not carry (its clocks, lock, sender, the simulator itself) and restore wires back in.
+
+Identity: a list, dict, set, object, closure or random stream met more than once (found by a counting pass
+first) carries ``"$id": n`` where it is written (a shared plain list or dict becomes ``{"$list": [...], "$id": n}``
+or ``{"$dict": {...}, "$id": n}``) and every other meeting is a ``{"$ref": n}``. So shared objects stay shared (a
+shop's ``rng`` and its context's), cycles close, and the file means the same whatever a JSON tool does to the
+order of its keys.
+
+Restore builds objects with ``object.__new__`` and sets attributes: no constructor, ``__setstate__`` or code
+from the file runs. Each dataclass field is checked against its annotation (simple types: int, str, float, bool,
+datetime, Decimal, containers, rivosim classes) so a value of the wrong type is refused with its path.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import random
+import re
+import types
+from collections import defaultdict, deque
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rivosim.snapshot.registry import Registry, registry
+
+__all__ = ["Encoder", "SnapshotError", "attrs_of", "slots_of"]
+
+
+class SnapshotError(ValueError):
+    """A snapshot refused: ``where`` is the path of the offending value (``state.shops[...]...``)."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.where = where
+
+    def under(self, prefix: str) -> SnapshotError:
+        """The same refusal, its path continued from ``prefix`` (paths are built only when something fails)."""
+        where = f"{prefix}{self.where}" if self.where.startswith(("[", ".", "<")) or not self.where \
+            else f"{prefix}.{self.where}"
+        return SnapshotError(self.message, where)
+
+
+class Encoder:
+    """One encoding pass. ``externals`` maps ``id(obj)`` to the name restore wires back in for it."""
+
+    def __init__(self, externals: dict[int, str] | None = None) -> None:
+        self.reg: Registry = registry()
+        self.externals = dict(externals or {})
+        self.refs: dict[int, int] = {}
+        self.shared: set[int] = set()
+        self.keep: list[Any] = []  # what was counted stays alive, so no id() is reused mid-pass
+
+    def encode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
+        """Encode several roots that may share objects (the state and the clock handlers): counted together
+        first, so a ``$ref`` in one finds its ``$id`` in another."""
+        self._count(list(roots.values()))
+        return {name: self.encode(value, name) for name, value in roots.items()}
+
+    def _bears_identity(self, value: Any, kind: type) -> bool:
+        if kind in _IDENTITY_TYPES:
+            return True
+        if kind is types.FunctionType:
+            name = self.reg.code_names.get(value.__code__)
+            return name is None or self.reg.functions[name][2] is not value
+        return kind in self.reg.class_names
+
+    def _count(self, roots: list[Any]) -> None:
+        """Which objects are met more than once (those get an ``$id``). Walks what ``encode`` will walk."""
+        seen: set[int] = set()
+        stack = list(roots)
+        externals, shared, keep = self.externals, self.shared, self.keep
+        while stack:
+            value = stack.pop()
+            kind = type(value)
+            if kind in _SCALARS or value is None:
+                continue
+            key = id(value)
+            if key in externals:
+                continue
+            if self._bears_identity(value, kind):
+                if key in seen:
+                    shared.add(key)
+                    continue
+                seen.add(key)
+                keep.append(value)
+            stack.extend(_children(value, kind, self.reg.class_names))
+
+    def _number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
+        """``node`` for ``value``, given an ``$id`` when ``value`` is met again later."""
+        key = id(value)
+        if key in self.shared:
+            n = self.refs[key] = len(self.refs)
+            node["$id"] = n
+        return node
+
+    def encode(self, value: Any, where: str = "state") -> Any:
+        kind = type(value)
+        if kind is str or kind is bool or value is None:
+            return value
+        if kind is int:  # JSON readers (orjson) stop at 64 bits; a client may send a bigger one (the journal)
+            return value if _INT_MIN <= value <= _INT_MAX else {"$int": str(value)}
+        if kind is float:
+            return value if value == value and value not in (float("inf"), float("-inf")) else {"$float": repr(value)}
+        key = id(value)
+        ext = self.externals.get(key)
+        if ext is not None:
+            return {"$ext": ext}
+        ref = self.refs.get(key)
+        if ref is not None:
+            return {"$ref": ref}
+        if kind is list:
+            if key in self.shared:
+                node = self._number(value, {"$list": None})
+                node["$list"] = [self.encode(v, where) for v in value]
+                return node
+            return [self.encode(v, where) for v in value]
+        if kind is dict:
+            plain = all(type(k) is str and not k.startswith("$") for k in value)
+            if plain and key not in self.shared:
+                return {k: self.encode(v, where) for k, v in value.items()}
+            if plain:
+                node = self._number(value, {"$dict": None})
+                node["$dict"] = {k: self.encode(v, where) for k, v in value.items()}
+                return node
+            node = self._number(value, {"$map": None})
+            node["$map"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
+            return node
+        if kind is datetime:
+            if value.tzinfo is UTC or value.tzinfo is None:
+                return {"$dt": value.isoformat()}
+            if isinstance(value.tzinfo, ZoneInfo):
+                return {"$dt": value.isoformat(), "tz": value.tzinfo.key}
+            return {"$dt": value.isoformat()}
+        if kind is Decimal:
+            return {"$dec": str(value)}
+        if kind is tuple:
+            return {"$tuple": [self.encode(v, where) for v in value]}
+        if kind is bytes:
+            try:
+                return {"$utf8": value.decode("utf-8")}
+            except UnicodeDecodeError:
+                return {"$b64": base64.b64encode(value).decode("ascii")}
+        if kind is set or kind is frozenset:
+            node = self._number(value, {"$set": None}) if kind is set else {"$frozenset": None}
+            items = [self.encode(v, where) for v in value]
+            with contextlib.suppress(TypeError):
+                items.sort(key=_sort_key)
+            node["$set" if kind is set else "$frozenset"] = items
+            return node
+        if kind is date:
+            return {"$date": value.isoformat()}
+        if kind is timedelta:
+            return {"$td": [value.days, value.seconds, value.microseconds]}
+        if kind is random.Random:
+            version, internal, gauss = value.getstate()
+            return self._number(value, {"$random": [version, list(internal), gauss]})
+        if kind is deque:
+            node = self._number(value, {"$deque": None, "maxlen": value.maxlen})
+            node["$deque"] = [self.encode(v, where) for v in value]
+            return node
+        if kind is types.MappingProxyType:
+            return {"$proxy": {k: self.encode(v, where) for k, v in value.items()}}
+        if kind is ZoneInfo:
+            return {"$zone": value.key}
+        if kind is re.Pattern:
+            return {"$re": value.pattern, "flags": value.flags}
+        if kind is types.FunctionType:
+            return self._function(value, where)
+        if kind is types.MethodType:
+            return {"$method": self.encode(value.__self__, where), "name": value.__func__.__name__}
+        if kind is functools.partial:
+            return {"$partial": self.encode(value.func, where), "args": self.encode(list(value.args), where),
+                    "keywords": self.encode(dict(value.keywords), where)}
+        if kind is defaultdict:
+            node = self._number(value, {"$defaultdict": None})
+            node["$defaultdict"] = self.encode(value.default_factory, where)
+            node["items"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
+            return node
+        if kind is types.BuiltinFunctionType or (kind is type and key in self.reg.builtin_names):
+            name = self.reg.builtin_names.get(key)
+            if name is None:
+                raise SnapshotError(f"cannot keep the built-in {value!r}", where)
+            return {"$builtin": name}
+        if kind is type:
+            return {"$class": self._class_name(value, where)}
+        if key in self.reg.constant_names:
+            return {"$const": self.reg.constant_names[key]}
+        return self._object(value, where)
+
+    def _class_name(self, cls: type, where: str) -> str:
+        name = self.reg.class_names.get(cls)
+        if name is None:
+            raise SnapshotError(f"{cls.__module__}.{cls.__qualname__} is not part of a simulator's state", where)
+        return name
+
+    def _function(self, fn: types.FunctionType, where: str) -> Any:
+        name = self.reg.code_names.get(fn.__code__)
+        if name is None:
+            raise SnapshotError(f"function {fn.__module__}.{fn.__qualname__} is not part of a simulator's state", where)
+        plain = self.reg.functions[name][2]
+        if plain is fn:
+            return {"$fn": name}
+        out: dict[str, Any] = self._number(fn, {"$fn": name})
+        if fn.__closure__:
+            cells = []
+            for var, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
+                try:
+                    cells.append(self.encode(cell.cell_contents, f"{where}<{name}.{var}>"))
+                except ValueError:  # an empty cell (a name assigned after the closure was made)
+                    cells.append({"$empty": True})
+            out["cells"] = cells
+        if fn.__defaults__:
+            out["defaults"] = self.encode(list(fn.__defaults__), where)
+        if fn.__kwdefaults__:
+            out["kwdefaults"] = self.encode(dict(fn.__kwdefaults__), where)
+        return out
+
+    def _object(self, value: Any, where: str) -> Any:
+        cls = type(value)
+        name = self._class_name(cls, where)
+        attrs = attrs_of(value)
+        out: dict[str, Any] = self._number(value, {"$obj": name})
+        if isinstance(value, deque):
+            out["items"] = [self.encode(v, where) for v in value]
+            out["maxlen"] = value.maxlen
+        encode = self.encode  # plain JSON scalars (not floats: nan and inf are tagged) need no call
+        out["attrs"] = {k: v if v is None or type(v) in _PLAIN or (type(v) is int and _INT_MIN <= v <= _INT_MAX)
+                        else encode(v, where) for k, v in attrs.items()}
+        return out
+
+
+_SCALARS = frozenset({str, int, bool, float})
+_PLAIN = frozenset({str, bool})
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_IDENTITY_TYPES = frozenset({list, dict, set, defaultdict, deque, random.Random})
+
+
+def attrs_of(value: Any) -> dict[str, Any]:
+    """An object's attributes: its slots that are set, then its ``__dict__``."""
+    attrs: dict[str, Any] = {}
+    for attr in slots_of(type(value)):
+        try:
+            attrs[attr] = getattr(value, attr)
+        except AttributeError:
+            continue
+    attrs.update(getattr(value, "__dict__", {}))
+    return attrs
+
+
+def _children(value: Any, kind: type, classes: dict[type, str]) -> list[Any]:
+    """What ``Encoder.encode`` descends into from ``value`` (for the counting pass)."""
+    if kind in (list, tuple, set, frozenset, deque):
+        return list(value)
+    if kind is dict or kind is types.MappingProxyType:
+        return [*value.keys(), *value.values()]
+    if kind is defaultdict:
+        return [value.default_factory, *value.keys(), *value.values()]
+    if kind is types.FunctionType:
+        out: list[Any] = []
+        for cell in value.__closure__ or ():
+            with contextlib.suppress(ValueError):
+                out.append(cell.cell_contents)
+        out.extend(value.__defaults__ or ())
+        out.extend((value.__kwdefaults__ or {}).values())
+        return out
+    if kind is types.MethodType:
+        return [value.__self__]
+    if kind is functools.partial:
+        return [value.func, *value.args, *value.keywords.values()]
+    if kind in classes:
+        out = list(attrs_of(value).values())
+        if isinstance(value, deque):
+            out.extend(value)
+        return out
+    return []
+
+
+def _sort_key(item: Any) -> Any:
+    return (0, item) if isinstance(item, int | str) else (1, repr(item))
+
+
+@functools.cache
+def slots_of(cls: type) -> tuple[str, ...]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        slots = vars(klass).get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and slot not in names:
+                names.append(slot)
+    return tuple(names)
