@@ -218,33 +218,26 @@ def _run(args: argparse.Namespace) -> int:
     import time
 
     from rivosim.scenarios.loader import load_paths
+    from rivosim.scenarios.parallel import reset_server, run_suite, transcript_lines
     from rivosim.scenarios.report import Progress, format_load_error, print_report, write_junit
-    from rivosim.scenarios.runner import run_scenarios, transcript_lines
 
+    if args.jobs is not None and (args.jobs < 1 or not args.against):
+        print("--jobs N (N >= 1) needs --against URL: in-process each scenario has a world of its own",
+              file=sys.stderr)
+        return 2
     scenarios, errors = load_paths(args.paths or ["scenarios"])
     for error in errors:
         print(format_load_error(error), file=sys.stderr)
-    if args.against and args.seed is not None:
-        import requests
-
-        from rivosim.http.control.token import control_headers
-
-        # Against a server the seed is the server's: replaying under another one means resetting its world.
-        try:
-            reply = requests.post(args.against.rstrip("/") + "/_rivosim/reset", json={"seed": args.seed}, timeout=30,
-                                  headers=control_headers())
-        except requests.RequestException as exc:
-            print(f"cannot reach {args.against}: {exc}", file=sys.stderr)
+    if args.against and args.seed is not None:  # the seed is the server's: replaying under another resets it
+        problem = reset_server(args.against, args.seed)
+        print(problem or f"reset {args.against} to seed {args.seed}", file=sys.stderr if problem else sys.stdout)
+        if problem:
             return 2
-        if reply.status_code != 200:
-            print(f"POST {args.against}/_rivosim/reset -> {reply.status_code}: {reply.text[:200]}", file=sys.stderr)
-            return 2
-        print(f"reset {args.against} to seed {args.seed}")
     progress = Progress(len(scenarios))
     started = time.perf_counter()
-    results = run_scenarios(scenarios, against=args.against, seed=args.seed, keep_going=args.keep_going,
-                            on_start=progress.start, on_result=progress.result)
-    mode = f"against {args.against}" if args.against else "in-process"
+    results = run_suite(scenarios, against=args.against, jobs=args.jobs, seed=args.seed, keep_going=args.keep_going,
+                        on_start=progress.start, on_result=progress.result)
+    mode = (f"against {args.against}" + (f", {args.jobs} jobs" if args.jobs else "")) if args.against else "in-process"
     print_report(results, mode=mode, seconds=time.perf_counter() - started)
     if args.junit:
         write_junit(results, args.junit, load_errors=errors)
@@ -370,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     run.add_argument("--keep-going", action="store_true", help="run every scenario even after a failure")
+    run.add_argument("--jobs", type=int, metavar="N", help="with --against: N scenarios side by side, each "
+                     "in its own shop on its own clock (--jobs 1: the same, one at a time)")
     run.add_argument("--transcript", metavar="FILE", help="write every request and workflow event as JSON lines")
     run.set_defaults(func=_run)
 

@@ -24,6 +24,7 @@ from rivosim.pytest_plugin.options import (
     run_scenario_for,
     seed_for,
 )
+from rivosim.pytest_plugin.shops import LocalShop, RemoteShop
 from rivosim.testing.helpers import JournalView, PluginSimulator, ShopCredentials, Webhooks, node_domain
 
 if TYPE_CHECKING:
@@ -59,14 +60,26 @@ def rivosim(request: pytest.FixtureRequest) -> Iterator[PluginSimulator]:
 
 
 @pytest.fixture
-def rivosim_shop(rivosim: PluginSimulator, rivosim_config: dict[str, Any],
-                 request: pytest.FixtureRequest) -> ShopCredentials:
-    """The credentials of a fresh shop on ``rivosim``, made from ``rivosim_config`` and the marker's config.
-    The marker's faults are scoped to this shop."""
+def rivosim_shop(rivosim_config: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[LocalShop | RemoteShop]:
+    """A fresh shop on its own clock, made from ``rivosim_config`` and the marker's config: on ``rivosim`` (the
+    test's simulator), or with ``--rivosim-url URL`` on that shared server (made through the control API and
+    deleted afterwards). ``rivosim_shop.advance("P1Y")`` moves this shop's clock alone. The marker's faults are
+    scoped to this shop (in-process)."""
     opts = options(request.node)
-    creds = make_shop(rivosim, merge_patch(rivosim_config, opts.config), node_domain(request.node.nodeid))
+    doc = merge_patch(rivosim_config, opts.config)
+    url = request.config.getoption("--rivosim-url")
+    if url:
+        if opts.faults:
+            pytest.fail("@pytest.mark.rivosim(faults=...) applies in-process only; against --rivosim-url add "
+                        "them with POST /_rivosim/faults", pytrace=False)
+        remote = RemoteShop.create(url, {"domain": node_domain(request.node.nodeid), **doc})
+        yield remote
+        remote.delete()
+        return
+    rivosim: PluginSimulator = request.getfixturevalue("rivosim")
+    creds = make_shop(rivosim, doc, node_domain(request.node.nodeid))
     add_faults(rivosim, opts.faults, creds.domain)
-    return creds
+    yield creds
 
 
 class _SessionServer:

@@ -12,7 +12,8 @@ import pytest
 from rivosim.domain.config import merge_patch
 from rivosim.engine import Simulator
 from rivosim.kernel.errors import SimError
-from rivosim.testing.helpers import ShopCredentials, node_seed
+from rivosim.pytest_plugin.shops import LocalShop
+from rivosim.testing.helpers import node_seed
 
 __all__ = ["MARKER_KEYS", "Options", "add_faults", "allow_unmatched", "make_shop", "options", "passthrough",
            "pytest_addoption",
@@ -26,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rivosim", "rivosim simulator")
     group.addoption("--rivosim-seed", type=int, default=None, metavar="N",
                     help="seed every rivosim simulator with N (default: derived from each test's node id)")
+    group.addoption("--rivosim-url", default=None, metavar="URL",
+                    help="make each rivosim_shop on this running server (one shared by every worker), each shop "
+                         "on its own clock")
     group.addoption("--rivosim-allow-unmatched", action="store_true", default=False,
                     help="do not fail tests whose requests matched no simulator route")
     parser.addini("rivosim_fail_on_unmatched", type="bool", default=True,
@@ -124,7 +128,7 @@ def add_faults(sim: Simulator, faults: list[dict[str, Any]], domain: str | None)
     return ids
 
 
-def make_shop(sim: Simulator, doc: dict[str, Any], domain: str) -> ShopCredentials:
+def make_shop(sim: Simulator, doc: dict[str, Any], domain: str) -> LocalShop:
     doc = dict(doc)
     doc.setdefault("domain", domain)
     try:
@@ -132,7 +136,7 @@ def make_shop(sim: Simulator, doc: dict[str, Any], domain: str) -> ShopCredentia
     except SimError as exc:
         problem = str(exc)
     else:
-        return ShopCredentials(shop.domain, shop.credentials)
+        return LocalShop(sim, shop.domain, shop.credentials)
     pytest.fail(f"rivosim: the shop configuration was refused: {problem}", pytrace=False)
 
 

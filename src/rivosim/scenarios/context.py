@@ -186,6 +186,20 @@ class RunContext:
     def advance(self, duration: Any) -> None:
         self.advance_until(parse_duration(self.render(duration)).after(self.transport.now()))
 
+    def advance_shop(self, duration: Any, domain: str) -> None:
+        """``advance`` on one shop's own clock: only its time moves and only its due work runs. A scenario owns
+        one shop, so that is the one it may name."""
+        if domain != self.domain:
+            raise StepFailure(f"advance: shop {domain!r} is not this scenario's shop ({self.domain}); a scenario "
+                              "moves only its own shop's clock", expected=self.domain, actual=domain)
+        transport = self.transport
+        previous = transport.clock_shop
+        transport.clock_shop = domain
+        try:
+            self.advance(duration)
+        finally:
+            transport.clock_shop = previous
+
 
 def check_response(reply: Reply, expect: Any, what: str) -> None:
     """The step's own expectation on its response (default: a 2xx; ``timed_out: true``: no response in time)."""

@@ -67,9 +67,11 @@ class ScenarioResult:
 
 
 # -- one scenario -------------------------------------------------------------------------------------------------
-def _setup(ctx: RunContext) -> None:
+def _setup(ctx: RunContext, clock_start: str | None = None) -> None:
     scenario = ctx.scenario
     doc = {**scenario.shop, "domain": ctx.domain}
+    if clock_start is not None and "clock" not in doc:
+        doc["clock"] = {"start": clock_start}
     reply = ctx.transport.request("POST", "/_rivosim/shops", json=doc)
     ctx.record("request", {"method": "POST", "path": "/_rivosim/shops", "params": None, "body": doc,
                            "status": reply.status, "response": reply.json})
@@ -201,12 +203,16 @@ class ScenarioRunner:
         self.steps: dict[str, StepHandler] = dict(steps)
 
     def run(self, scenario: Scenario, *, against: str | None = None, seed: int | None = None,
-                in_process: InProcessTransport | None = None, remote: Remote | None = None) -> ScenarioResult:
+                in_process: InProcessTransport | None = None, remote: Remote | None = None,
+                own_clock: bool = False, clock_start: str | None = None) -> ScenarioResult:
         """Run one scenario; never raises for a scenario failure (it is in the result).
 
         In-process: a fresh world with the scenario's seed (``in_process`` lets a run reuse one simulator and app,
         reset between scenarios). Against a server (``against``, or a shared ``remote``): a new shop on it, named
-        after the scenario, left in place afterwards."""
+        after the scenario, left in place afterwards; ``own_clock``: every time step moves that shop's own clock
+        only (``POST /_rivosim/shops/<domain>/clock/advance``), so scenarios running side by side on one server
+        do not move each other's time; ``clock_start`` (an instant): the shop's virtual clock starts there unless
+        the scenario's shop document says otherwise, so its instants do not depend on what ran before it."""
         started = time.perf_counter()
         own_remote = None
         if against is None and remote is None:
@@ -229,7 +235,9 @@ class ScenarioRunner:
                 if ctx.receiver is not None and not scenario.shop.get("domain"):
                     ctx.domain = _free_domain(transport, ctx.domain)
                     ctx.values["shop"]["domain"] = ctx.domain
-                _setup(ctx)
+                if own_clock and ctx.receiver is not None:
+                    transport.clock_shop = ctx.domain
+                _setup(ctx, clock_start)
             except StepFailure as exc:
                 failure = Failure(scenario.path, scenario.line, "setup", exc.message, exc.expected, exc.actual)
             except Exception as exc:  # a transport error, a bug: the scenario fails, the run goes on
@@ -259,6 +267,7 @@ class ScenarioRunner:
                 failure.shop = ctx.domain
         finally:
             if ctx.receiver is not None:
+                transport.clock_shop = None
                 if ctx.client is not None:
                     with contextlib.suppress(Exception):  # best effort: the server may be gone
                         ctx.client.disconnect()

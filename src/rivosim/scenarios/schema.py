@@ -106,7 +106,10 @@ STEP_DEFS: dict[str, dict[str, Any]] = {
                                                             "(templates allowed)"},
                   "timeout": _TIMEOUT, "as": _NAME, "expect": _EXPECT}, ("method", "path"),
                  description="A direct API call with its expected status (or `expect: {timed_out: true}`)."),
-    "advance": {**_DURATION, "description": "Let simulated time pass (ISO-8601: P30D, PT30S, P1Y)."},
+    "advance": {"oneOf": [_DURATION, _obj({"by": _DURATION, "shop": _STR}, ("by", "shop"))],
+                "description": "Let simulated time pass (ISO-8601: P30D, PT30S, P1Y) on every clock, or "
+                               "`{by: P30D, shop: '{{ shop.domain }}'}`: on the scenario's shop's own clock only "
+                               "(POST /_rivosim/shops/<domain>/clock/advance; other shops keep their time)."},
     "advance_to": {"type": "string", "description": "Let time pass until an instant (templates: "
                                                     "'{{ next_date(\"12-01\") }}')."},
     "run_until_idle": _null_or(_obj({})),

@@ -213,7 +213,10 @@ def http(ctx: RunContext, body: dict[str, Any]) -> None:
 
 
 def advance(ctx: RunContext, body: Any) -> None:
-    ctx.advance(body)
+    if isinstance(body, dict):  # {by, shop}: only that shop's clock moves
+        ctx.advance_shop(body["by"], str(ctx.render(body["shop"])))
+    else:
+        ctx.advance(body)
 
 
 def advance_to(ctx: RunContext, body: str) -> None:

@@ -227,7 +227,12 @@ def check_step(check: Checker, kind: str, body: Any, path: Path_, customers: set
         if "as" in body:
             orders.add(body["as"])
     elif kind == "advance":
-        check.duration(body, path)
+        if isinstance(body, dict):
+            check.duration(body.get("by"), (*path, "by"))
+            if isinstance(body.get("shop"), str) and "{{" in body["shop"]:
+                check.template(body["shop"], (*path, "shop"))
+        else:
+            check.duration(body, path)
     elif kind == "restore":
         snapshot_file = snapshot_path(check.file, body)
         if not snapshot_file.is_file():

@@ -142,6 +142,8 @@ def reply_for_exception(exc: requests.RequestException, timeout: float) -> Reply
 
 class Transport(Protocol):
     mode: str
+    clock_shop: str | None
+    """Set: ``now``/``advance_to``/``step_toward``/``run_until_idle`` are that shop's own clock alone."""
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
@@ -185,6 +187,8 @@ class InProcessTransport:
         self.app = create_app(sim)
         # While stepping, a delivery to the in-process receiver interrupts the clock (``DeliveryArrived``).
         self.stepping = False
+        # Set: time is that shop's own clock (read, advanced and settled alone); None: the simulator's clock.
+        self.clock_shop: str | None = None
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
@@ -214,19 +218,24 @@ class InProcessTransport:
         return Reply(int(status_line[:3]), body, response_headers)
 
     def now(self) -> datetime:
+        if self.clock_shop is not None:
+            return self.sim.shop(self.clock_shop).clock.now()
         return self.sim.now()
 
     def now_estimate(self) -> tuple[datetime, bool]:
-        return self.sim.now(), True
+        return self.now(), True
 
     # Time is moved on the simulator itself, not through ``POST /_rivosim/clock/advance``: a request per step
     # would cost more than the step.
     def advance_to(self, instant: datetime) -> None:
-        gap = instant - self.sim.now()
-        self.sim.advance(gap if gap.total_seconds() > 0 else 0)
+        gap = instant - self.now()
+        if self.clock_shop is not None:
+            self.sim.advance_shop(self.clock_shop, gap if gap.total_seconds() > 0 else 0)
+        else:
+            self.sim.advance(gap if gap.total_seconds() > 0 else 0)
 
     def run_until_idle(self) -> None:
-        self.sim.run_until_idle()
+        self.sim.run_until_idle(shop=self.clock_shop)
 
     def step_toward(self, instant: datetime) -> bool:
         # One ``advance`` runs a year of daily ticks in the clock's own loop; the in-process receiver raises
@@ -261,6 +270,20 @@ class HttpTransport:
         self._lock = threading.Lock()
         # The last clock reading: (server time, local time.time() when read, clock kind).
         self._clock: tuple[datetime, float, str] | None = None
+        # Set: time is that shop's own clock (``/_rivosim/shops/<domain>/clock…``); None: the server's clock.
+        self._clock_shop: str | None = None
+
+    @property
+    def clock_shop(self) -> str | None:
+        return self._clock_shop
+
+    @clock_shop.setter
+    def clock_shop(self, domain: str | None) -> None:
+        if domain != self._clock_shop:
+            self._clock_shop, self._clock = domain, None  # the last reading was another clock's
+
+    def _clock_path(self) -> str:
+        return "/_rivosim/clock" if self._clock_shop is None else f"/_rivosim/shops/{self._clock_shop}/clock"
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -287,34 +310,37 @@ class HttpTransport:
         except requests.RequestException as exc:
             return reply_for_exception(exc, wait)
         reply = Reply(response.status_code, response.content, dict(response.headers))
-        if reply.status == 200 and path.startswith(("/_rivosim/clock", "/_rivosim/run_until_idle")):
+        if reply.status == 200 and path.startswith((self._clock_path(), "/_rivosim/run_until_idle")):
             body = reply.json
             if isinstance(body, dict) and "now" in body:
                 self._clock = (parse_instant(body["now"]), time.time(), str(body.get("kind", "wall")))
         return reply
 
     def now(self) -> datetime:
-        reply = self.request("GET", "/_rivosim/clock")
+        path = self._clock_path()
+        reply = self.request("GET", path)
         if reply.status != 200:
-            raise ConnectionError(f"GET /_rivosim/clock {reply.outcome()}: is {self.base_url} a rivosim server?")
+            raise ConnectionError(f"GET {path} {reply.outcome()}: is {self.base_url} a rivosim server?")
         return parse_instant(reply.json["now"])
 
     def advance_to(self, instant: datetime) -> None:
         self._advance(instant)
 
     def _advance(self, instant: datetime, **options: Any) -> Any:
-        """``POST /_rivosim/clock/advance`` by the gap to ``instant``; the server's answer."""
+        """``POST /_rivosim/clock/advance`` (or the clock shop's) by the gap to ``instant``; the server's answer."""
         now, exact = self.now_estimate()
         if not exact:
             now = self.now()
         seconds = max(0.0, round((instant - now).total_seconds(), 6))
-        reply = self.request("POST", "/_rivosim/clock/advance", json={"seconds": seconds, **options})
+        path = self._clock_path() + "/advance"
+        reply = self.request("POST", path, json={"seconds": seconds, **options})
         if reply.status != 200:
-            raise ConnectionError(f"POST /_rivosim/clock/advance {reply.outcome()}")
+            raise ConnectionError(f"POST {path} {reply.outcome()}")
         return reply.json
 
     def run_until_idle(self) -> None:
-        reply = self.request("POST", "/_rivosim/run_until_idle")
+        reply = self.request("POST", "/_rivosim/run_until_idle",
+                             json=None if self._clock_shop is None else {"shop": self._clock_shop})
         if reply.status != 200:
             raise ConnectionError(f"POST /_rivosim/run_until_idle {reply.outcome()}")
 
