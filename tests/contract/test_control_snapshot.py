@@ -5,23 +5,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import pytest
 
 from rivosim import Simulator, create_app
-
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+from tests.snapshots import walk as _walk
 
 
 def test_a_file_whose_keys_a_tool_sorted_means_the_same(world: tuple[Simulator, object]) -> None:

@@ -20,6 +20,7 @@ import requests
 
 from rivosim.cli import main
 from rivosim.kernel.clock import parse_instant
+from tests.processes import stop
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 # Long advances (a year and more) with deliveries on the way; the transcripts compare whole.
@@ -48,12 +49,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         yield start
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _plain(value: Any) -> Any:

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import rivosim
+from tests.processes import stop
 
 TOKEN = "ci-secret-token"
 
@@ -61,13 +62,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         yield start
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
 
 
 def test_the_credentials_file_is_enough_to_call_both_apis(serve: Any) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.processes import stop
+
 
 def record_result(config: pytest.Config, line: str) -> None:
     """Keep one API run's line (cases, operations, failures) for the terminal summary; under xdist the workers
@@ -56,12 +58,7 @@ def live_server() -> Iterator[str]:
             time.sleep(0.05)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def make_shop(base: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ with no handler, a class or function outside rivosim's allowlist) explains itsel
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -15,6 +14,7 @@ import pytest
 from rivosim import Simulator, create_app
 from rivosim.snapshot import SnapshotError, snapshot_schema
 from rivosim.webhooks.senders import AttemptResult
+from tests.snapshots import walk as _walk
 
 
 class FlakySender:
@@ -135,16 +135,6 @@ def test_the_schema_is_a_json_schema_of_the_envelope(saved: bytes) -> None:
 
 
 # -- refusals: each explains itself and changes nothing -------------------------------------------------------
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
-
-
 def _first(doc: dict[str, Any], class_suffix: str) -> dict[str, Any]:
     return next(n for n in _walk(doc["state"]) if str(n.get("$obj", "")).endswith(class_suffix))
 

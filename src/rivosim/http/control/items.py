@@ -176,12 +176,16 @@ def _routes_for(items: ItemList) -> None:
     route, base, one = routes.route, f"/{items.plural}", f"/{items.plural}/<{items.param}>"
     name = f"control.{items.plural}"
 
-    @_conflicts_are_409
-    def get_one(domain: str, **ref: str) -> Response:
+    def located(domain: str, ref: dict[str, str]) -> tuple[list[dict[str, Any]], list[Any], int]:
+        """The shop's entries, their ids, and the index of the one the path names (404 naming the known ones)."""
         shop = current_shop(domain)
         entries = items.entries(shop)
         ids = items.item_ids(shop, len(entries))
-        i = _find(items, entries, ids, ref[items.param])
+        return entries, ids, _find(items, entries, ids, ref[items.param])
+
+    @_conflicts_are_409
+    def get_one(domain: str, **ref: str) -> Response:
+        entries, ids, i = located(domain, ref)
         return json_response(_shown(entries[i], ids[i]))
 
     @_conflicts_are_409
@@ -200,11 +204,9 @@ def _routes_for(items: ItemList) -> None:
 
     @_conflicts_are_409
     def update(domain: str, **ref: str) -> Response:
-        shop = current_shop(domain)
+        current_shop(domain)  # an unknown shop is a 404 before the body is read, the item after it
         body = _item_body(items)
-        entries = items.entries(shop)
-        ids = items.item_ids(shop, len(entries))
-        i = _find(items, entries, ids, ref[items.param])
+        entries, ids, i = located(domain, ref)
         if "id" in body and body["id"] != ids[i]:
             raise ValidationFailed(f"id: an {items.kind}'s id cannot change (it is {ids[i]})", field="id")
         merged = merge_patch(entries[i], body)
@@ -217,10 +219,7 @@ def _routes_for(items: ItemList) -> None:
 
     @_conflicts_are_409
     def delete(domain: str, **ref: str) -> Response:
-        shop = current_shop(domain)
-        entries = items.entries(shop)
-        ids = items.item_ids(shop, len(entries))
-        i = _find(items, entries, ids, ref[items.param])
+        entries, ids, i = located(domain, ref)
         removed, removed_id = entries.pop(i), ids.pop(i)
         _pin(items, entries, ids, set())
         _apply(domain, items, entries)
