@@ -206,6 +206,28 @@ def test_other_hosts_pass_through(sim: Simulator, local_server: str) -> None:
         requests.get(local_server, timeout=5)
 
 
+def test_other_hosts_pass_through_httpx_and_aiohttp_too(sim: Simulator, local_server: str) -> None:
+    import asyncio
+
+    import aiohttp
+    import httpx
+
+    async def with_aiohttp() -> str:
+        async with aiohttp.ClientSession() as session, session.get(local_server) as response:
+            return await response.text()
+
+    async def with_httpx() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(local_server, timeout=5)).text
+
+    with mock_apis(sim):
+        assert httpx.get(local_server, timeout=5).text == "real"
+        assert asyncio.run(with_httpx()) == "real"
+        assert asyncio.run(with_aiohttp()) == "real"
+    with mock_apis(sim, passthrough=False), pytest.raises(aiohttp.ClientConnectionError):
+        asyncio.run(with_aiohttp())
+
+
 def test_a_responses_mock_started_first_sees_what_passes_through(sim: Simulator, key: str) -> None:
     with responses.RequestsMock() as outer:
         outer.add(responses.GET, "https://elsewhere.example.com/x", body="outer")

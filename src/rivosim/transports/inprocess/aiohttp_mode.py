@@ -17,6 +17,7 @@ import contextvars
 import inspect
 import json
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 from urllib.parse import urlencode
 
 import aiohttp
@@ -103,23 +104,21 @@ class CompatibleResponse(aiohttp.ClientResponse):
 
 
 class SimulatedResponses(aioresponses):
-    """``aioresponses`` that answers the simulated hosts from the simulator when nothing you registered matched."""
+    """``aioresponses`` that answers the simulated hosts from the simulator when nothing you registered matched.
+
+    It patches ``ClientSession._request`` with a plain function instead of aioresponses' ``autospec`` mock: the
+    mock binds every call's arguments to the signature (``inspect``) and keeps every call in its
+    ``call_args_list``, which nothing reads here and which grew without bound over a long run (what aioresponses
+    records of a call stays in :attr:`requests`, kept to the latest :data:`MAX_KEPT_CALLS`)."""
 
     def __init__(self, apis: MockApis) -> None:
         super().__init__(passthrough_unmatched=apis.passthrough)
         self.apis = apis
+        self.patcher = patch("aiohttp.client.ClientSession._request", new=_requesting(self))
 
     def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", CompatibleResponse)
         super().add(url, method, *args, **kwargs)
-
-    async def _request_mock(self, orig_self: aiohttp.ClientSession, method: str, url: Any, *args: Any,
-                            **kwargs: Any) -> aiohttp.ClientResponse:
-        token = _SESSION.set(orig_self)
-        try:
-            return await super()._request_mock(orig_self, method, url, *args, **kwargs)
-        finally:
-            _SESSION.reset(token)
 
     async def match(self, method: str, url: URL, allow_redirects: bool = True,
                     **kwargs: Any) -> aiohttp.ClientResponse | None:
@@ -147,6 +146,7 @@ class SimulatedResponses(aioresponses):
 
     async def _simulate(self, session: Any, method: str, url: URL, kwargs: dict[str, Any]
                         ) -> aiohttp.ClientResponse:
+        arrived = await self.apis.arrive_async()  # every concurrent request arrives before the app answers any
         headers: CIMultiDict[str] = CIMultiDict(kwargs.get("headers") or {})
         body = _body(session, kwargs, headers)
         headers.setdefault("Host", url.raw_authority)
@@ -158,7 +158,7 @@ class SimulatedResponses(aioresponses):
             return self._response(method, url, kwargs, call, None)
         seconds, timeout_error = _timeout(session, kwargs)
         meets = client_meets(call.action, seconds, len(call.body))
-        await self.apis.wait_async(meets.waited)
+        await self.apis.wait_async(meets.waited, since=arrived)  # the remainder: the app's time counted in
         kind = meets.kind
         if kind in ("timed_out", "hangs_forever"):
             raise (_SocketTimeout("Timeout on reading data from socket") if timeout_error is _SocketTimeout
@@ -212,6 +212,21 @@ def _client_response(method: str, url: URL, request_headers: Any, call: Simulate
             stream.feed_data(body)
         stream.set_exception(error)
     return response
+
+
+def _requesting(mock: SimulatedResponses) -> Any:
+    """What ``ClientSession._request`` becomes while ``mock`` runs: aioresponses' ``_request_mock``, with the
+    session at hand for :meth:`SimulatedResponses.match` (aioresponses does not pass it on)."""
+
+    async def _request(session: aiohttp.ClientSession, method: str, str_or_url: Any, *args: Any,
+                       **kwargs: Any) -> aiohttp.ClientResponse:
+        token = _SESSION.set(session)
+        try:
+            return await mock._request_mock(session, method, str_or_url, *args, **kwargs)
+        finally:
+            _SESSION.reset(token)
+
+    return _request
 
 
 class AiohttpCarrier:

@@ -11,6 +11,7 @@ https://www.python-httpx.org/advanced/transports/ for the transport API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -70,20 +71,24 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     # -- sync --------------------------------------------------------------------------------------------------
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        arrived = time.perf_counter()
         call = self.apis.call(environ_for_httpx(request, request.read()))
         if call.plain:
             return _answer(request, call, sync=True)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        self.apis.wait(meets.waited)
+        self.apis.wait(meets.waited, since=arrived)
         return self._response(request, call, meets, sync=True)
 
     # -- async -------------------------------------------------------------------------------------------------
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        call = self.apis.call(environ_for_httpx(request, await request.aread()))
+        apis = self.apis
+        body = await request.aread()
+        arrived = await apis.arrive_async()  # every concurrent request arrives before the app answers any
+        call = apis.call(environ_for_httpx(request, body))
         if call.plain:
             return _answer(request, call, sync=False)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        await self.apis.wait_async(meets.waited)
+        await apis.wait_async(meets.waited, since=arrived)  # the remainder: the app's time counted in
         return self._response(request, call, meets, sync=False)
 
     # -- what the client meets ---------------------------------------------------------------------------------
