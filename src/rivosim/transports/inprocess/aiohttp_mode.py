@@ -1,6 +1,7 @@
 """In-process mode for ``aiohttp.ClientSession``, on ``aioresponses`` (https://github.com/pnuckowski/aioresponses):
-its patch of ``ClientSession._request`` and its response builder carry the calls; the simulated hosts are
-answered from the app after whatever you registered on ``apis.aiohttp`` yourself.
+its request handling (matching, recording, pass-through) carries the calls, reached through a plain-function patch of
+``ClientSession._request``; the simulated hosts are answered from the app after whatever you registered on
+``apis.aiohttp`` yourself.
 
 Each transport action becomes what aiohttp raises for it over a socket (checked against the server shell by
 ``tests/e2e/test_client_exceptions.py``): a hang or a latency past the timeout is ``SocketTimeoutError`` (the
