@@ -347,9 +347,15 @@ def _concurrency(client: str, count: int, rounds: int, say: Callable[[str], None
     against = median([r / c for r, c in zip(wall["rivosim"], wall["canned"], strict=True)])
     work = median([r / (c + a) for r, c, a in zip(cpu["rivosim"], cpu["canned"], cpu["app"], strict=True)])
     name = f"{client} async in-process: {count:,} concurrent GETs, 1 s latency rule, wall clock"
-    return [Figure(name, f"{elapsed:.2f} s", "1.00 s", f"{elapsed:.2f}x", "≈ 1 s (≤ 1.15 s)", elapsed <= 1.15,
+    # ≈ 1 s is the target while the client itself can get there; when its own canned batch takes longer, the
+    # absolute figure is information and the next row (against that floor) is the verdict.
+    reachable = canned <= 1.15
+    return [Figure(name, f"{elapsed:.2f} s", "1.00 s", f"{elapsed:.2f}x",
+                   "≈ 1 s (≤ 1.15 s)" if reachable else "≈ 1 s: info (the client's floor is above)",
+                   elapsed <= 1.15 if reachable else None,
                    f"medians of {rounds} interleaved runs; the app's {count:,} responses ({app_time:.2f} s one after "
-                   "another) are made while the batch waits"),
+                   f"another) are made while the batch waits; the client itself needs {canned:.2f} s for {count:,} "
+                   "canned requests awaiting 1 s (next row)"),
             Figure(name + ", against its floor", f"{elapsed:.2f} s", f"{canned:.2f} s", f"{against:.2f}x",
                    "≤ 1.15x", against <= 1.15,
                    f"floor = the client's canned baseline awaiting the same 1 s ({count:,} concurrent requests, no "
