@@ -18,6 +18,7 @@ import orjson
 
 from rivosim.domain.events import (
     ActionCompleted,
+    CreditsExpiryWarned,
     DomainEvent,
     PointsEventCreated,
     PointsExpired,
@@ -212,6 +213,13 @@ class Triggers:
             yield (f"notification/points_expiry_{event.kind}", event.customer_id, lambda: {
                 "points_amount": event.points, "expires_at": wire.timestamp(event.expires_at),
                 "points_expire_at": wire.human_date(event.expires_at), "customer": customer()})
+        elif isinstance(event, CreditsExpiryWarned):
+            customer = self._customer(shop, event.customer_id)
+            # The topic is listed (rivo-api.md §4.5, OBSERVED) without a payload: the points notification's
+            # shape, in credits (INFERRED).
+            yield (f"notification/credits_expiry_{event.kind}", event.customer_id, lambda: {
+                "credits_amount": wire.credits(event.credits), "expires_at": wire.timestamp(event.expires_at),
+                "credits_expire_at": wire.human_date(event.expires_at), "customer": customer()})
         elif isinstance(event, PointsExpired):
             customer = self._customer(shop, event.customer_id)
             yield ("points/expired", event.customer_id, lambda: {
@@ -253,10 +261,12 @@ class Triggers:
         if snapshot.completed_rule_ids is not None:
             snapshot.completed_rule_ids = set(snapshot.completed_rule_ids)
         expires = shop.rivo.lifecycle.points_expire_at(member)
+        credits_expire = shop.rivo.lifecycle.credits.expire_at(member)
 
         def build() -> dict[str, Any]:
             out = wire.customer(snapshot, shop)
             out["points_expire_at"] = wire.human_date(expires)
+            out["credits_expire_at"] = wire.human_date(credits_expire)
             return out
 
         return build
