@@ -133,6 +133,15 @@ class TriggerLog:
         self.items.append(item)  # past the cap, the deque drops the oldest itself
         return item
 
+    def settle(self) -> None:
+        """Build every payload not built yet and keep it as its JSON, read back when asked for (as a delivered
+        trigger's is): a seeded shop's history, fixed as it was when seeded, and a few objects per trigger
+        instead of a graph of closures — a shop's reset copies its log (engine ``reset_shop``)."""
+        for item in self.items:
+            if item._payload is None and not isinstance(item._build, functools.partial):
+                item._build = functools.partial(orjson.loads, orjson.dumps(item.payload))
+                item._payload = None
+
     def topics(self, customer_id: int | None = None) -> list[str]:
         return [t.topic for t in self.items if customer_id is None or t.customer_id == customer_id]
 
@@ -149,6 +158,12 @@ class Triggers:
         self.logs[shop.domain] = TriggerLog()
         self._shops[shop.domain] = shop
         shop.bus.subscribe_all(lambda event: self._on_event(shop, event))
+
+    def adopt(self, shop: Shop, log: TriggerLog) -> None:
+        """Take in a shop copied from a template (engine ``reset_shop``) with its log: its bus already holds the
+        subscription ``attach`` made on the original (copied along with the shop)."""
+        self.logs[shop.domain] = log
+        self._shops[shop.domain] = shop
 
     def detach(self, domain: str) -> None:
         self.logs.pop(domain, None)
