@@ -23,33 +23,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import gc
 import random
 import re
 import types
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rivosim.snapshot.errors import SnapshotError, slots_of
 from rivosim.snapshot.registry import Registry, registry
+from rivosim.snapshot.tables import TABLE_MIN, encode_table
 
-__all__ = ["Encoder", "SnapshotError", "attrs_of", "slots_of"]
-
-
-class SnapshotError(ValueError):
-    """A snapshot refused: ``where`` is the path of the offending value (``state.shops[...]...``)."""
-
-    def __init__(self, message: str, where: str = "") -> None:
-        super().__init__(f"{where}: {message}" if where else message)
-        self.message = message
-        self.where = where
-
-    def under(self, prefix: str) -> SnapshotError:
-        """The same refusal, its path continued from ``prefix`` (paths are built only when something fails)."""
-        where = f"{prefix}{self.where}" if self.where.startswith(("[", ".", "<")) or not self.where \
-            else f"{prefix}.{self.where}"
-        return SnapshotError(self.message, where)
+__all__ = ["Encoder", "SnapshotError", "attrs_of", "paused_gc", "slots_of"]
 
 
 class Encoder:
@@ -65,8 +54,9 @@ class Encoder:
     def encode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
         """Encode several roots that may share objects (the state and the clock handlers): counted together
         first, so a ``$ref`` in one finds its ``$id`` in another."""
-        self._count(list(roots.values()))
-        return {name: self.encode(value, name) for name, value in roots.items()}
+        with paused_gc():
+            self._count(list(roots.values()))
+            return {name: self.encode(value, name) for name, value in roots.items()}
 
     def _bears_identity(self, value: Any, kind: type) -> bool:
         if kind in _IDENTITY_TYPES:
@@ -97,13 +87,20 @@ class Encoder:
                 keep.append(value)
             stack.extend(_children(value, kind, self.reg.class_names))
 
-    def _number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
+    def number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
         """``node`` for ``value``, given an ``$id`` when ``value`` is met again later."""
+        n = self.identify(value)
+        if n is not None:
+            node["$id"] = n
+        return node
+
+    def identify(self, value: Any) -> int | None:
+        """The ``$id`` of ``value`` (met here first) when it is met again later, else None."""
         key = id(value)
         if key in self.shared:
             n = self.refs[key] = len(self.refs)
-            node["$id"] = n
-        return node
+            return n
+        return None
 
     def encode(self, value: Any, where: str = "state") -> Any:
         kind = type(value)
@@ -121,20 +118,25 @@ class Encoder:
         if ref is not None:
             return {"$ref": ref}
         if kind is list:
+            if len(value) >= TABLE_MIN and (table := encode_table(self, value, value, None, where)) is not None:
+                return table
             if key in self.shared:
-                node = self._number(value, {"$list": None})
+                node = self.number(value, {"$list": None})
                 node["$list"] = [self.encode(v, where) for v in value]
                 return node
             return [self.encode(v, where) for v in value]
         if kind is dict:
+            if len(value) >= TABLE_MIN \
+                    and (table := encode_table(self, value, list(value.values()), list(value), where)) is not None:
+                return table
             plain = all(type(k) is str and not k.startswith("$") for k in value)
             if plain and key not in self.shared:
                 return {k: self.encode(v, where) for k, v in value.items()}
             if plain:
-                node = self._number(value, {"$dict": None})
+                node = self.number(value, {"$dict": None})
                 node["$dict"] = {k: self.encode(v, where) for k, v in value.items()}
                 return node
-            node = self._number(value, {"$map": None})
+            node = self.number(value, {"$map": None})
             node["$map"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
             return node
         if kind is datetime:
@@ -153,7 +155,7 @@ class Encoder:
             except UnicodeDecodeError:
                 return {"$b64": base64.b64encode(value).decode("ascii")}
         if kind is set or kind is frozenset:
-            node = self._number(value, {"$set": None}) if kind is set else {"$frozenset": None}
+            node = self.number(value, {"$set": None}) if kind is set else {"$frozenset": None}
             items = [self.encode(v, where) for v in value]
             with contextlib.suppress(TypeError):
                 items.sort(key=_sort_key)
@@ -165,9 +167,9 @@ class Encoder:
             return {"$td": [value.days, value.seconds, value.microseconds]}
         if kind is random.Random:
             version, internal, gauss = value.getstate()
-            return self._number(value, {"$random": [version, list(internal), gauss]})
+            return self.number(value, {"$random": [version, list(internal), gauss]})
         if kind is deque:
-            node = self._number(value, {"$deque": None, "maxlen": value.maxlen})
+            node = self.number(value, {"$deque": None, "maxlen": value.maxlen})
             node["$deque"] = [self.encode(v, where) for v in value]
             return node
         if kind is types.MappingProxyType:
@@ -184,7 +186,7 @@ class Encoder:
             return {"$partial": self.encode(value.func, where), "args": self.encode(list(value.args), where),
                     "keywords": self.encode(dict(value.keywords), where)}
         if kind is defaultdict:
-            node = self._number(value, {"$defaultdict": None})
+            node = self.number(value, {"$defaultdict": None})
             node["$defaultdict"] = self.encode(value.default_factory, where)
             node["items"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
             return node
@@ -212,7 +214,7 @@ class Encoder:
         plain = self.reg.functions[name][2]
         if plain is fn:
             return {"$fn": name}
-        out: dict[str, Any] = self._number(fn, {"$fn": name})
+        out: dict[str, Any] = self.number(fn, {"$fn": name})
         if fn.__closure__:
             cells = []
             for var, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
@@ -231,7 +233,7 @@ class Encoder:
         cls = type(value)
         name = self._class_name(cls, where)
         attrs = attrs_of(value)
-        out: dict[str, Any] = self._number(value, {"$obj": name})
+        out: dict[str, Any] = self.number(value, {"$obj": name})
         if isinstance(value, deque):
             out["items"] = [self.encode(v, where) for v in value]
             out["maxlen"] = value.maxlen
@@ -239,6 +241,20 @@ class Encoder:
         out["attrs"] = {k: v if v is None or type(v) in _PLAIN or (type(v) is int and _INT_MIN <= v <= _INT_MAX)
                         else encode(v, where) for k, v in attrs.items()}
         return out
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector held off while a snapshot is written or read: a pass makes (or walks) hundreds
+    of thousands of objects and frees none, so every collection the allocations would trigger is wasted work
+    (it was most of a restore's time). Its previous state is put back after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _SCALARS = frozenset({str, int, bool, float})
@@ -289,14 +305,3 @@ def _children(value: Any, kind: type, classes: dict[type, str]) -> list[Any]:
 
 def _sort_key(item: Any) -> Any:
     return (0, item) if isinstance(item, int | str) else (1, repr(item))
-
-
-@functools.cache
-def slots_of(cls: type) -> tuple[str, ...]:
-    names: list[str] = []
-    for klass in reversed(cls.__mro__):
-        slots = vars(klass).get("__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
-            if slot not in ("__dict__", "__weakref__") and slot not in names:
-                names.append(slot)
-    return tuple(names)

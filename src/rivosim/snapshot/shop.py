@@ -17,7 +17,7 @@ from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, rivosim_version
 from rivosim.webhooks import samples
 
-__all__ = ["fresh_revisions", "restore_shop", "take_shop_snapshot"]
+__all__ = ["restore_shop", "take_shop_snapshot"]
 
 SHOP_CLOCK = "shop_clock"  # the external name of the snapshot's own shop clock
 SERVICES = ("triggers", "shopify_webhooks", "outbox", "faults", "limiter", "lag", "randomness", "bugs", "journal")
@@ -108,7 +108,6 @@ def restore_shop(sim: Any, doc: dict[str, Any]) -> str:
     if any(type(r).__name__ != "FaultRule" for r in rules):
         raise SnapshotError("fault_rules must be fault rules", "state.fault_rules")
     # -- checked: from here on nothing can fail --------------------------------------------------------------
-    fresh_revisions([shop])
     with sim.lock:
         if domain in sim.shops:
             sim.delete_shop(domain)
@@ -145,13 +144,3 @@ def restore_shop(sim: Any, doc: dict[str, Any]) -> str:
         for hook in list(sim.on_shop_created):
             hook(shop)
     return domain
-
-
-def fresh_revisions(shops: Any) -> None:
-    """A Rivo backend's ``revision`` is a process-wide cache token ("never reused"): one saved in another process
-    could meet this process's counter, so each restored backend takes a new one."""
-    from rivosim.domain.rivo import backend
-
-    for shop in shops:
-        if hasattr(shop.rivo, "revision"):
-            shop.rivo.revision = next(backend._REVISIONS)

@@ -20,7 +20,7 @@ from rivosim.kernel.clock import Clock, VirtualClock, WallClock
 from rivosim.snapshot.codec import Encoder, SnapshotError
 from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, load_document, rivosim_version
-from rivosim.snapshot.shop import fresh_revisions, restore_shop, take_shop_snapshot
+from rivosim.snapshot.shop import restore_shop, take_shop_snapshot
 from rivosim.webhooks import samples
 
 __all__ = ["restore_simulator", "take_snapshot"]
@@ -131,7 +131,6 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
             raise SnapshotError("journal must be a Journal", "journal")
     _check_state(sim, state)
     _retry_in_flight(state["outbox"])
-    fresh_revisions(state["shops"].values())
     sample_streams = state.pop("@sample_streams", {})
     # -- nothing above touched ``sim``; from here on nothing can fail ----------------------------------------
     old_sender = sim.outbox.sender
