@@ -244,15 +244,23 @@ class Encoder:
 
 
 @contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
+def paused_gc(*, promote: bool = False) -> Iterator[None]:
     """The cyclic garbage collector held off while a snapshot is written or read: a pass makes (or walks) hundreds
     of thousands of objects and frees none, so every collection the allocations would trigger is wasted work
-    (it was most of a restore's time). Its previous state is put back after."""
+    (it was most of a restore's time). Its previous state is put back after.
+
+    ``promote``: what was made meanwhile (a restored world) is long-lived — moved straight to the oldest
+    generation (``gc.freeze()`` then ``gc.unfreeze()``, two list splices) instead of being walked by the young
+    collection its allocations would set off at once. Skipped when something else froze objects (``rivosim
+    serve`` does, and refreezes after a restore itself): unfreezing is not ours to do then."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if promote and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 

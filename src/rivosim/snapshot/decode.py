@@ -46,7 +46,7 @@ class Decoder:
         """Decode several roots written by one ``Encoder.encode_all`` (their ``$ref``s may cross)."""
         self.roots.extend(roots.values())
         out = {}
-        with paused_gc():
+        with paused_gc(promote=True):
             for name, node in roots.items():
                 try:
                     out[name] = self.decode(node)
@@ -98,6 +98,8 @@ class Decoder:
         if kind is str or kind is int or kind is bool or data is None or kind is float:
             return data
         if kind is list:
+            if set(map(type, data)) <= _SCALAR_TYPES:
+                return list(data)
             out: list[Any] = []
             try:
                 for item in data:
@@ -124,6 +126,9 @@ class Decoder:
             raise SnapshotError(f"bad {tag} value ({type(exc).__name__}: {exc})", where) from exc
 
     def _plain(self, data: dict[str, Any], made: dict[str, Any], where: str) -> dict[str, Any]:
+        if set(map(type, data.values())) <= _SCALAR_TYPES:  # an index (email -> id): copied at once
+            made.update(data)
+            return made
         key = ""
         try:
             for key, value in data.items():
@@ -315,3 +320,6 @@ def _list(value: Any, where: str) -> list[Any] | tuple[Any, ...]:
     if not isinstance(value, list | tuple):
         raise SnapshotError(f"expected a list, not {type(value).__name__}", where)
     return value
+
+
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})  # JSON scalars: each decodes to itself

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from rivosim.kernel.clock import Clock, VirtualClock, WallClock
-from rivosim.snapshot.codec import Encoder, SnapshotError
+from rivosim.snapshot.codec import Encoder, SnapshotError, paused_gc
 from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, load_document, rivosim_version
 from rivosim.snapshot.shop import adopt_sample_stream, restore_shop, take_shop_snapshot
@@ -81,11 +81,12 @@ def _new_clock(kind: str, like: Clock | None = None) -> Clock:
 def restore_simulator(sim: Any, raw: bytes | str | dict[str, Any]) -> str:
     """Replace ``sim``'s whole state with the snapshot's. Everything is decoded and checked into fresh objects
     first; only then is ``sim`` changed (a refusal — :class:`SnapshotError` — changes nothing)."""
-    doc = load_document(raw)
-    try:
-        return _restore(sim, doc)
-    except RecursionError as exc:
-        raise SnapshotError("the snapshot is nested too deeply to be a rivosim state", "state") from exc
+    with paused_gc(promote=True):  # the parsed document and the world made of it: no collection pays off
+        doc = load_document(raw)
+        try:
+            return _restore(sim, doc)
+        except RecursionError as exc:
+            raise SnapshotError("the snapshot is nested too deeply to be a rivosim state", "state") from exc
 
 
 def _restore(sim: Any, doc: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ ledger — written column by column instead of one tagged object per record.
 ``{"$table": "module:Class", "fields": [...], "kinds": [...], "columns": [[...], ...]}`` stands for a list of
 those records (with ``"keys": [kind, [...]]``, for a dict of them). Each column has a kind: ``raw`` (JSON
 scalars as they are), ``dt`` (ISO-8601 strings or null: datetimes in UTC or naive), ``dec`` (decimal strings or
-null), ``tuple`` (arrays of strings or booleans: tags) or ``node`` (each value a codec node, ``codec.py``).
+null), ``tuple`` or ``list`` (arrays of strings or booleans: tags) or ``node`` (each value a codec node, ``codec.py``).
 So the field names are written once, a column of datetimes or decimals is read with one conversion, and no
 per-record reflection runs on either side. (The encoder and decoder come in as arguments: this module sits
 below both.)
@@ -33,7 +33,7 @@ from rivosim.snapshot.errors import SnapshotError, slots_of
 __all__ = ["TABLE_MIN", "decode_table", "encode_table"]
 
 TABLE_MIN = 16  # smaller collections stay objects: a table's header would not pay for itself
-RAW, DT, DEC, TUPLE, NODE = "raw", "dt", "dec", "tuple", "node"
+RAW, DT, DEC, TUPLE, LIST, NODE = "raw", "dt", "dec", "tuple", "list", "node"
 _NONE = type(None)
 _RAW_TYPES = frozenset({str, bool, int, float, _NONE})
 _PLAIN_TYPES = frozenset({str, bool})  # what a tuple column's tuples may hold (tags, names)
@@ -117,8 +117,9 @@ def encode_column(encoder: Any, column: Any, where: str) -> tuple[str, list[Any]
         return DT, [None if v is None else v.isoformat() for v in column]
     if types == {Decimal}:
         return DEC, [None if v is None else str(v) for v in column]
-    if types == {tuple} and set(map(type, chain.from_iterable(v for v in column if v is not None))) <= _PLAIN_TYPES:
-        return TUPLE, [None if v is None else list(v) for v in column]
+    if (types == {tuple} or (types == {list} and not any(id(v) in encoder.shared for v in column))) \
+            and set(map(type, chain.from_iterable(v for v in column if v is not None))) <= _PLAIN_TYPES:
+        return (TUPLE if types == {tuple} else LIST), [None if v is None else list(v) for v in column]
     encode = encoder.encode
     return NODE, [encode(v, where) for v in column]
 
@@ -142,11 +143,11 @@ def decode_table(decoder: Any, data: dict[str, Any], where: str) -> list[Any] | 
     keys_data, ids = data.get("keys"), data.get("ids")
     made: list[Any] | dict[Any, Any] = decoder.register(data, [] if keys_data is None else {})
     decoder.tables[id(data)] = made
-    # The records exist (empty) before any value is read, so a value that refers to one of them finds it.
-    records = [cls.__new__(cls) for _ in range(count)]
-    if ids is not None:
+    records = None
+    if ids is not None:  # records met elsewhere exist (empty) before any value is read, for the $refs to them
         if not isinstance(ids, list) or len(ids) != count:
             raise SnapshotError("a $table's ids are one $id (or null) per row", f"{where}.ids")
+        records = [cls.__new__(cls) for _ in range(count)]
         for n, record in zip(ids, records, strict=True):
             if n is not None:
                 decoder.register_id(n, record)
@@ -155,11 +156,14 @@ def decode_table(decoder: Any, data: dict[str, Any], where: str) -> list[Any] | 
         if not (isinstance(keys_data, list) and len(keys_data) == 2 and isinstance(keys_data[1], list)
                 and len(keys_data[1]) == count):
             raise SnapshotError("a $table's keys are [kind, one key per row]", f"{where}.keys")
-        keys = decode_column(decoder, keys_data[0], keys_data[1], f"{where}.keys")
-    decoded = [decode_column(decoder, kind, column, f"{where}.{field}")
-               for field, kind, column in zip(fields, kinds, columns, strict=True)]
-    _check_columns(cls, fields, decoded, where)
-    _fill(cls, records, fields, decoded, where)
+        keys = decode_column(decoder, keys_data[0], keys_data[1], f"{where}.keys")[0]
+    decoded, types = [], []
+    for field, kind, column in zip(fields, kinds, columns, strict=True):
+        values, held = decode_column(decoder, kind, column, f"{where}.{field}")
+        decoded.append(values)
+        types.append(held)
+    _check_columns(cls, fields, decoded, types, where)
+    records = _fill(cls, records, fields, decoded, count, where)
     if keys is None:
         made.extend(records)  # type: ignore[union-attr]
     else:
@@ -167,24 +171,32 @@ def decode_table(decoder: Any, data: dict[str, Any], where: str) -> list[Any] | 
     return made
 
 
-def decode_column(decoder: Any, kind: Any, column: list[Any], where: str) -> list[Any]:
+def decode_column(decoder: Any, kind: Any, column: list[Any], where: str) -> tuple[list[Any], set[type]]:
+    """A column's values, and the set of their types (the annotation check reads that, not each value)."""
+    held = set(map(type, column))
     if kind == RAW:
-        if not set(map(type, column)) <= _RAW_TYPES:
+        if not held <= _RAW_TYPES:
             raise SnapshotError("a raw column holds JSON scalars only", where)
-        return column
+        return column, held
     if kind in (DT, DEC):
-        if not set(map(type, column)) <= {str, _NONE}:
+        if not held <= {str, _NONE}:
             raise SnapshotError(f"a {kind} column holds strings or nulls", where)
         convert: Any = datetime.fromisoformat if kind == DT else Decimal
         try:
-            return [None if v is None else convert(v) for v in column]
+            values = [None if v is None else convert(v) for v in column] if _NONE in held \
+                else list(map(convert, column))
         except (ValueError, ArithmeticError) as exc:
             raise SnapshotError(f"bad {kind} column ({type(exc).__name__}: {exc})", where) from exc
-    if kind == TUPLE:
-        if not set(map(type, column)) <= {list, _NONE} \
-                or not set(map(type, chain.from_iterable(v for v in column if v is not None))) <= _PLAIN_TYPES:
-            raise SnapshotError("a tuple column holds arrays of strings or booleans", where)
-        return [None if v is None else tuple(v) for v in column]
+        made = datetime if kind == DT else Decimal  # what fromisoformat and Decimal make of a string
+        return values, (held - {str}) | ({made} if str in held else set())
+    if kind in (TUPLE, LIST):
+        if not held <= {list, _NONE} \
+                or not set(map(type, chain.from_iterable(column if _NONE not in held else filter(None, column)))) \
+                <= _PLAIN_TYPES:
+            raise SnapshotError(f"a {kind} column holds arrays of strings or booleans", where)
+        make = tuple if kind == TUPLE else list  # a list of its own for each record, never the document's
+        values = [None if v is None else make(v) for v in column] if _NONE in held else list(map(make, column))
+        return values, held - {list} | ({make} if list in held else set())
     if kind == NODE:
         decode, out = decoder.decode, []
         try:
@@ -194,11 +206,12 @@ def decode_column(decoder: Any, kind: Any, column: list[Any], where: str) -> lis
                            or kind_of is float else decode(value))
         except SnapshotError as exc:
             raise exc.under(f"{where}[{len(out)}]") from exc
-        return out
+        return out, set(map(type, out))
     raise SnapshotError(f"unknown column kind {kind!r}", where)
 
 
-def _check_columns(cls: type, fields: list[str], columns: list[list[Any]], where: str) -> None:
+def _check_columns(cls: type, fields: list[str], columns: list[list[Any]], types: list[set[type]],
+                   where: str) -> None:
     """Each column against its field's annotation, by the set of types in it (per value only to name a culprit)."""
     checks = field_checks(cls)
     if checks is None:
@@ -206,29 +219,37 @@ def _check_columns(cls: type, fields: list[str], columns: list[list[Any]], where
     missing = [f for f in checks if f not in fields]
     if missing:
         raise SnapshotError(f"{cls.__name__} lacks {', '.join(missing)}", where)
-    for field, column in zip(fields, columns, strict=True):
+    for field, column, held in zip(fields, columns, types, strict=True):
         spec = checks.get(field)
         if spec is None:
             continue
         exact, classes = spec
-        for kind in set(map(type, column)) - exact:
+        for kind in held - exact:
             if not (classes and issubclass(kind, classes)):
                 row = next(i for i, v in enumerate(column) if type(v) is kind)
                 raise SnapshotError(f"wrong type {kind.__name__} for {cls.__name__}.{field}", f"{where}[{row}]")
 
 
-def _fill(cls: type, records: list[Any], fields: list[str], columns: list[list[Any]], where: str) -> None:
+def _fill(cls: type, records: list[Any] | None, fields: list[str], columns: list[list[Any]], count: int,
+          where: str) -> list[Any]:
+    """The records (made now, or the empty ones given) with their fields set from the columns."""
     init = _field_init(cls)
     if init is not None and init[1] == tuple(fields) and vars(cls).get("__init__") is init[0]:
-        for _ in map(init[0], records, *columns):  # the generated __init__: one assignment per field, nothing else
+        # The generated __init__: one assignment per field, nothing else.
+        if records is None:
+            return list(map(cls, *columns))
+        for _ in map(init[0], records, *columns):
             pass
-        return
+        return records
+    if records is None:
+        records = [cls.__new__(cls) for _ in range(count)]
     for field, column in zip(fields, columns, strict=True):
         try:
             for record, value in zip(records, column, strict=True):
                 object.__setattr__(record, field, value)
         except (AttributeError, TypeError) as exc:
             raise SnapshotError(f"{cls.__name__} has no attribute {field!r}", where) from exc
+    return records
 
 
 @functools.cache
@@ -237,7 +258,7 @@ def _field_init(cls: type) -> tuple[Any, tuple[str, ...]] | None:
     ``dataclasses`` generated and it only assigns them (no ``__post_init__``, no init-only, keyword-only or
     ``init=False`` field); otherwise None (the records' attributes are then set one by one). Whoever uses it
     checks the class still has that very ``__init__``."""
-    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or cls.__new__ is not object.__new__:
         return None
     init = vars(cls).get("__init__")
     code = getattr(init, "__code__", None)
