@@ -31,6 +31,8 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +52,7 @@ class Encoder:
         self.refs: dict[int, int] = {}
         self.shared: set[int] = set()
         self.keep: list[Any] = []  # what was counted stays alive, so no id() is reused mid-pass
+        self.memo: dict[int, Any] = {id(None): None}  # id(datetime) -> its ISO-8601 text (tables.py)
 
     def encode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
         """Encode several roots that may share objects (the state and the clock handlers): counted together
@@ -85,7 +88,49 @@ class Encoder:
                     continue
                 seen.add(key)
                 keep.append(value)
-            stack.extend(_children(value, kind, self.reg.class_names))
+            if (kind is list or kind is tuple) and len(value) >= TABLE_MIN:
+                self._count_many(value, stack, seen)
+            elif kind is dict and len(value) >= TABLE_MIN:
+                self._count_many(list(value), stack, seen)
+                self._count_many(list(value.values()), stack, seen)
+            else:
+                stack.extend(_children(value, kind, self.reg.class_names))
+
+    def _count_many(self, values: Any, stack: list[Any], seen: set[int]) -> None:
+        """The counting pass over a big collection (a shop's members, an email index), a batch at a time: leaves
+        (scalars, datetimes, decimals) skipped by the set of their types, records of one slotted class walked
+        column by column, lists and tuples of leaves looked into at once. Anything else goes on the stack."""
+        held = set(map(type, values))
+        if held <= _LEAVES:
+            return
+        kind = next(iter(held)) if len(held) == 1 else None
+        if kind is tuple:
+            self._count_many(list(chain.from_iterable(values)), stack, seen)
+            return
+        names = _slot_record(kind) if kind is list or kind in self.reg.class_names else None
+        if kind is None or names is None or any(id(v) in self.externals for v in values):
+            stack.extend(values)
+            return
+        shared, fresh = self.shared, []
+        for value in values:
+            key = id(value)
+            if key in seen:
+                shared.add(key)
+            else:
+                seen.add(key)
+                fresh.append(value)
+        self.keep.extend(fresh)
+        if kind is list:
+            self._count_many(list(chain.from_iterable(fresh)), stack, seen)
+            return
+        try:
+            rows = list(map(attrgetter(*names), fresh))
+        except AttributeError:  # a slot left unset: one at a time
+            for value in fresh:
+                stack.extend(_children(value, kind, self.reg.class_names))
+            return
+        for column in zip(*rows, strict=True):
+            self._count_many(column, stack, seen)
 
     def number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
         """``node`` for ``value``, given an ``$id`` when ``value`` is met again later."""
@@ -120,21 +165,24 @@ class Encoder:
         if kind is list:
             if len(value) >= TABLE_MIN and (table := encode_table(self, value, value, None, where)) is not None:
                 return table
-            if key in self.shared:
-                node = self.number(value, {"$list": None})
-                node["$list"] = [self.encode(v, where) for v in value]
-                return node
-            return [self.encode(v, where) for v in value]
+            node = self.number(value, {"$list": None}) if key in self.shared else None  # before what it holds
+            items = list(value) if _json_scalars(value) else [self.encode(v, where) for v in value]
+            if node is None:
+                return items
+            node["$list"] = items
+            return node
         if kind is dict:
             if len(value) >= TABLE_MIN \
                     and (table := encode_table(self, value, list(value.values()), list(value), where)) is not None:
                 return table
             plain = all(type(k) is str and not k.startswith("$") for k in value)
-            if plain and key not in self.shared:
-                return {k: self.encode(v, where) for k, v in value.items()}
             if plain:
-                node = self.number(value, {"$dict": None})
-                node["$dict"] = {k: self.encode(v, where) for k, v in value.items()}
+                node = self.number(value, {"$dict": None}) if key in self.shared else None
+                copied = dict(value) if _json_scalars(value.values()) \
+                    else {k: self.encode(v, where) for k, v in value.items()}
+                if node is None:
+                    return copied
+                node["$dict"] = copied
                 return node
             node = self.number(value, {"$map": None})
             node["$map"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
@@ -269,6 +317,36 @@ _SCALARS = frozenset({str, int, bool, float})
 _PLAIN = frozenset({str, bool})
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _IDENTITY_TYPES = frozenset({list, dict, set, defaultdict, deque, random.Random})
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None), datetime, date, timedelta, Decimal, bytes})
+
+
+def _json_scalars(values: Any) -> bool:
+    """Whether every value stands for itself in JSON (strings, booleans, nulls, whole numbers within 64 bits): an
+    index (email -> id) is then copied at once."""
+    held = set(map(type, values))
+    if not held <= _JSON_SELF:
+        return False
+    if int in held:
+        ints = values if held == {int} else [v for v in values if type(v) is int]
+        return min(ints) >= _INT_MIN and max(ints) <= _INT_MAX
+    return True
+
+
+_JSON_SELF = frozenset({str, bool, int, type(None)})
+
+
+@functools.cache
+def _slot_record(kind: type | None) -> tuple[str, ...] | None:
+    """The slots of a record class whose instances hold nothing else (no ``__dict__``, not a deque), at least
+    two (``attrgetter`` of one name gives no tuple); ``()`` for a list, which has none; None otherwise."""
+    if kind is list:
+        return ()
+    if kind is None or issubclass(kind, deque) or kind.__dictoffset__ != 0:
+        return None
+    slots = slots_of(kind)
+    return slots if len(slots) >= 2 else None
 
 
 def attrs_of(value: Any) -> dict[str, Any]:

@@ -38,6 +38,8 @@ _NONE = type(None)
 _RAW_TYPES = frozenset({str, bool, int, float, _NONE})
 _PLAIN_TYPES = frozenset({str, bool})  # what a tuple column's tuples may hold (tags, names)
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_TZINFO = attrgetter("tzinfo")
+_MISSING = object()
 
 
 # -- encoding ---------------------------------------------------------------------------------------------------
@@ -100,12 +102,26 @@ def _rows(cls: type, names: tuple[str, ...], values: list[Any]) -> list[tuple[An
     return rows
 
 
+def _isoformats(column: Any, memo: dict[Any, Any]) -> list[str | None]:
+    """Each datetime (UTC or naive) of a column as ISO-8601, each datetime object formatted once in a pass (a
+    record's created, visible, changed-at times are often one object, and ``isoformat`` is the costly part). The
+    objects are the state's, alive through the pass: their ids are not reused."""
+    out: list[str | None] = []
+    get, missing = memo.get, _MISSING
+    for value in column:
+        text = get(id(value), missing)  # by identity: hashing a datetime costs as much as formatting it
+        if text is missing:
+            text = memo[id(value)] = value.isoformat()
+        out.append(text)
+    return out
+
+
 def encode_column(encoder: Any, column: Any, where: str) -> tuple[str, list[Any]]:
     """A column's kind and its values as JSON."""
     types = set(map(type, column))
     if types <= _RAW_TYPES:
         if int in types:
-            ints = [v for v in column if type(v) is int]
+            ints = column if types <= {int, bool} else [v for v in column if type(v) is int]
             if min(ints) < _INT_MIN or max(ints) > _INT_MAX:
                 types.add(object)  # too big for a JSON reader: each one tagged
         if float in types and not all(math.isfinite(v) for v in column if type(v) is float):
@@ -113,8 +129,8 @@ def encode_column(encoder: Any, column: Any, where: str) -> tuple[str, list[Any]
         if object not in types:
             return RAW, list(column)
     types.discard(_NONE)
-    if types == {datetime} and all(v is None or v.tzinfo is UTC or v.tzinfo is None for v in column):
-        return DT, [None if v is None else v.isoformat() for v in column]
+    if types == {datetime} and set(map(_TZINFO, filter(None, column))) <= {UTC, None}:
+        return DT, _isoformats(column, encoder.memo)
     if types == {Decimal}:
         return DEC, [None if v is None else str(v) for v in column]
     if (types == {tuple} or (types == {list} and not any(id(v) in encoder.shared for v in column))) \
