@@ -5,7 +5,8 @@ JSON scalars, arrays and objects stand for themselves (a dict whose keys are not
 class and its attributes), ``$fn`` (a rivosim function or closure: its allowlisted code plus the values it
 captured), ``$method``, ``$partial``, ``$dt``, ``$dec``, ``$tuple``, ``$set``, ``$bytes``, ``$random`` (a
 ``random.Random`` at its exact position) and a few more; ``$ext`` names a piece of the live simulator that a
-snapshot does not carry (its clocks, lock, sender, the simulator itself) and restore wires back in.
+snapshot does not carry (its clocks, lock, sender, the simulator itself) and restore wires back in; ``$table``
+(``tables.py``) is a big list or dict of records of one class, column by column.
 
 Identity: a list, dict, set, object, closure or random stream met more than once (found by a counting pass
 first) carries ``"$id": n`` where it is written (a shared plain list or dict becomes ``{"$list": [...], "$id": n}``
@@ -13,8 +14,9 @@ or ``{"$dict": {...}, "$id": n}``) and every other meeting is a ``{"$ref": n}``.
 shop's ``rng`` and its context's), cycles close, and the file means the same whatever a JSON tool does to the
 order of its keys.
 
-Restore builds objects with ``object.__new__`` and sets attributes: no constructor, ``__setstate__`` or code
-from the file runs. Each dataclass field is checked against its annotation (simple types: int, str, float, bool,
+Restore (``decode.py``) builds objects with ``object.__new__`` and sets attributes (a table's records: with the
+``__init__`` ``dataclasses`` generated, which only assigns): no other constructor, ``__setstate__`` or code from
+the file runs. Each dataclass field is checked against its annotation (simple types: int, str, float, bool,
 datetime, Decimal, containers, rivosim classes) so a value of the wrong type is refused with its path.
 """
 
