@@ -407,3 +407,24 @@ def test_sample_webhooks_go_on_from_where_they_were() -> None:
         client = create_app(world).test_client()
         sent.append([client.post(url, json={"topic": t, "wait": False}).get_json() for t in topics])
     assert sent[0] == sent[1]
+
+
+def test_a_cached_customer_page_never_outlives_a_restore() -> None:
+    """A Rivo backend counts its own revisions (no process-wide counter): a restored shop may carry the very
+    revision a cached page was stamped with, and the page cache still serves the restored state (one cache per
+    backend object)."""
+    sim = Simulator(seed=3)
+    shop = sim.create_shop({"domain": "page.myshopify.com"}, customers=20)
+    saved = sim.snapshot(shop="page.myshopify.com")
+    client = create_app(sim).test_client()
+    key = {"Authorization": shop.credentials.rivo_api_key}
+    member = next(iter(shop.rivo.members.values()))
+    member.first_name = "Changed"  # in Python: moves no stamp
+    shop.rivo.revision = saved_revision = next(n["attrs"]["revision"] for n in _walk(saved["state"])
+                                               if str(n.get("$obj", "")).endswith(":RivoBackend"))
+    changed = client.get("/merchant_api/v1/customers", headers=key).get_json()
+    assert "Changed" in str(changed)
+    sim.restore(saved)
+    assert sim.shops["page.myshopify.com"].rivo.revision == saved_revision
+    again = client.get("/merchant_api/v1/customers", headers=key).get_json()
+    assert "Changed" not in str(again) and again != changed
