@@ -428,3 +428,18 @@ def test_a_cached_customer_page_never_outlives_a_restore() -> None:
     assert sim.shops["page.myshopify.com"].rivo.revision == saved_revision
     again = client.get("/merchant_api/v1/customers", headers=key).get_json()
     assert "Changed" not in str(again) and again != changed
+
+
+@pytest.mark.parametrize("delay", [0, 2.5, "PT45S"])
+def test_every_form_a_setting_may_take_survives_a_round_trip(delay: Any) -> None:
+    # The schema lets a duration be ISO 8601 or seconds; a settings field typed for strings alone made every
+    # snapshot of a shop configured with seconds unrestorable ("wrong type int for ApiSettings...").
+    sim = Simulator(seed=4)
+    sim.create_shop({"domain": "forms.myshopify.com", "api": {"new_customer_visibility_delay": delay},
+                     "program": {"credits_expiry": {"enabled": True, "months": 3},
+                                 "expiry": {"enabled": True, "mode": "inactivity", "months": 2}}}, customers=3)
+    saved = sim.snapshot()
+    twin = Simulator(seed=1)
+    twin.restore(saved)
+    assert twin.snapshot() == saved
+    assert twin.shop("forms.myshopify.com").settings.api.new_customer_visibility_delay == delay

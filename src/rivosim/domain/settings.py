@@ -45,7 +45,7 @@ class ApiSettings:
     accept_bearer: bool
     plan_refusal_status: int
     allow_negative_balance: bool
-    new_customer_visibility_delay: str
+    new_customer_visibility_delay: str | float  # a duration: ISO 8601 ("PT30S") or seconds
     max_body_bytes: int
 
 
