@@ -437,9 +437,11 @@ def test_every_form_a_setting_may_take_survives_a_round_trip(delay: Any) -> None
     sim = Simulator(seed=4)
     sim.create_shop({"domain": "forms.myshopify.com", "api": {"new_customer_visibility_delay": delay},
                      "program": {"credits_expiry": {"enabled": True, "months": 3},
+                                 "referrals": {"advocate_points": 50.0},  # JSON Schema's "integer" admits 50.0
                                  "expiry": {"enabled": True, "mode": "inactivity", "months": 2}}}, customers=3)
     saved = sim.snapshot()
     twin = Simulator(seed=1)
     twin.restore(saved)
     assert twin.snapshot() == saved
     assert twin.shop("forms.myshopify.com").settings.api.new_customer_visibility_delay == delay
+    assert twin.shop("forms.myshopify.com").settings.program.referrals.advocate_points == 50
