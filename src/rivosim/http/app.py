@@ -27,8 +27,8 @@ The request pipeline, one stage after another, for every API::
   nearest routes and why each did not match (``unmatched.py``).
 - The pipeline *decides* what the client meets and leaves a :class:`~rivosim.kernel.transport_action.TransportAction` in
   the environ; the server shell and in-process mode (``rivosim.transports.inprocess``) carry it out. Latency also
-  advances a virtual clock here, in both modes (so journals and rate limits agree across modes); on a wall clock the
-  wait is real.
+  advances the request's shop's clock here when it is virtual, in both modes (so journals and rate limits agree
+  across modes), and no other clock; on a wall clock the wait is real.
 
 Domain refusals become each API's error shape; an unexpected exception is a simulator bug: 500 with
 ``X-Rivosim-Bug: 1``, recorded in ``sim.bugs`` and the journal.
@@ -321,11 +321,15 @@ class RivosimFlask(Flask):
             limit=state.limit, latency_ms=round(latency * 1000, 3),
             action=action.kind if action is not None and action.kind != "respond" else None,
             nearest=state.nearest, body=body, content_type=ctype))
-        if (latency or extra) and sim.clock.kind == "virtual":
+        if (latency or extra) and shop is not None and shop.clock.kind == "virtual" \
+                and sim.shops.get(shop.domain) is shop:
             # The client waits in simulator time too: the same in server mode (where the shell also waits in real
-            # time) and in-process mode, so both modes see the same clock, rate limits and journal. (Every clock
-            # moves, as before clocks were per shop: runners and scripts read the simulator's time.)
-            sim.advance(latency + extra)
+            # time) and in-process mode, so both modes see the same clock, rate limits and journal. Only the
+            # shop's own clock moves (its due work runs on the way): the wait is that tenant's, and moving every
+            # clock would let one test's slow request shift the instants of every other shop on the server. A
+            # request no shop owns (an unknown key, an unmatched path) moves no clock: nobody's time passed —
+            # moving the simulator's default clock would shift the start of shops created afterwards.
+            sim.advance_shop(shop.domain, latency + extra)
 
 
 # -- the app ----------------------------------------------------------------------------------------------
