@@ -1,8 +1,8 @@
 """``rivosim run --against URL --jobs N``: scenarios run side by side against one server, each in its own shop
 and on that shop's own clock (as every scenario runs: ``ScenarioRunner.run``), so one scenario's ``advance: P1Y``
-or injected latency does not move another's time. Each worker thread has its own :class:`~rivosim.scenarios.runner.Remote` (an HTTP
-session and a webhook receiving endpoint) and runs its scenarios one after another; results come back in the
-order the scenarios were given, whatever order they finished in.
+or injected latency does not move another's time. Each worker thread has its own
+:class:`~rivosim.scenarios.runner.Remote` (an HTTP session and a webhook receiving endpoint) and runs its scenarios
+one after another; results come back in the order the scenarios were given, whatever order they finished in.
 
 ``--jobs 1`` runs the same way on one worker: it is the serial reference a parallel run's per-scenario results
 and transcripts equal (a shop's ids, keys, random draws and clock are its own, so neither the order nor the
