@@ -313,8 +313,9 @@ class RivosimFlask(Flask):
             except Exception:  # an unreadable body (too large, cut short) is not the journal's problem
                 body = None
         journal = sim.journal
+        domain = shop.domain if shop is not None else _claimed_shop(sim, state.api, environ)
         journal.append(JournalEntry(
-            journal.next_seq(), state.at, shop.domain if shop is not None else None, state.api, state.route, method,
+            journal.next_seq(), state.at, domain, state.api, state.route, method,
             environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), status,
             (time.perf_counter() - state.t0) * 1000, fault=decision.describe() if decision is not None else None,
             error=state.error, notes=notes, faults=decision.fired if decision is not None else None,
@@ -330,6 +331,14 @@ class RivosimFlask(Flask):
             # request no shop owns (an unknown key, an unmatched path) moves no clock: nobody's time passed —
             # moving the simulator's default clock would shift the start of shops created afterwards.
             sim.advance_shop(shop.domain, latency + extra)
+
+
+def _claimed_shop(sim: Simulator, api: str, environ: dict[str, Any]) -> str | None:
+    """The shop a Rivo or Shopify request that names none (a bad key) is journaled under: the existing shop its
+    ``X-Rivosim-Shop`` header names, if any. A test harness sends it so that, on a server shared by many tests, it
+    finds its own refused requests in the journal and not its neighbours' (the scenario runner does)."""
+    claimed = environ.get("HTTP_X_RIVOSIM_SHOP")
+    return claimed if claimed is not None and api != "control" and claimed in sim.shops else None
 
 
 # -- the app ----------------------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ from rivosim.transports.wsgi import call_app, wsgi_environ
 __all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
            "no_response", "reply_for_exception"]
 
+SHOP_HEADER = "X-Rivosim-Shop"
+"""Sent on every Rivo/Shopify request while a transport runs on a shop's clock: a request the server cannot tie to a
+shop (a bad key) is journaled under that shop, so a scenario's journal holds its own refusals, not its neighbours'
+(``rivosim.http.app``)."""
+
 DEFAULT_TIMEOUT = 30.0
 """Seconds a call waits for its response when the caller sets no timeout (both modes)."""
 
@@ -198,6 +203,8 @@ class InProcessTransport:
             extra = urlencode({k: str(v) for k, v in params.items()})
             query = f"{query}&{extra}" if query else extra
         hdrs = dict(headers or {})
+        if self.clock_shop is not None and not path.startswith("/_rivosim"):
+            hdrs.setdefault(SHOP_HEADER, self.clock_shop)  # as over HTTP: a refused request is journaled here
         body = b""
         if json is not None:
             body = orjson.dumps(json)
@@ -304,8 +311,11 @@ class HttpTransport:
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
         hdrs = dict(headers or {})
-        if self._control and path.startswith("/_rivosim"):
-            hdrs = {**self._control, **hdrs}
+        if path.startswith("/_rivosim"):
+            if self._control:
+                hdrs = {**self._control, **hdrs}
+        elif self._clock_shop is not None:
+            hdrs.setdefault(SHOP_HEADER, self._clock_shop)  # a refused request is journaled under our shop
         data = None
         if json is not None:
             data = orjson.dumps(json)
