@@ -438,7 +438,8 @@ def _library(say: Callable[[str], None]) -> Figure:
 
 
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
-    from benchmarks import scenario_span
+    from benchmarks import scenario_jobs, scenario_span
 
     overhead, out = _overhead(quick, say)
-    return [_library(say), *scenario_span.run(quick, say), overhead, *(_decomposition(out, quick) if out else [])]
+    return [_library(say), *scenario_jobs.run(quick, say), *scenario_span.run(quick, say), overhead,
+            *(_decomposition(out, quick) if out else [])]
