@@ -1,10 +1,12 @@
 """Injected latency (a fault's, and the service-time model's) is the waiting of one shop's client: it moves that
 shop's virtual clock by exactly the latency and no other clock — not another shop's time, timers or webhook
 retries, nor the simulator's own clock — in the app (Flask's test client), in-process (``mock_apis``) and through
-the scenario runner's transport. A request no shop owns (an unknown key) moves no clock."""
+the scenario runner's transport. A request no shop owns (an unknown key) moves no clock. And a scenario's 500
+check counts its own shop's bugs, not a neighbour's on a shared server."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -121,3 +123,32 @@ def test_the_global_advance_still_moves_every_clock() -> None:
     sim.advance(60)
     assert [sim.now(), sim.shop(A).now(), sim.shop(B).now()] == [t + timedelta(seconds=60) for t in before]
     assert failing.sent.count(B) == 2  # B's retry ran
+
+
+# -- a scenario's 500 check counts its own shop's bugs ----------------------------------------------------------
+def test_a_bug_is_recorded_with_the_shop_whose_request_met_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rivosim.http.control import clock as control_clock
+
+    sim = Simulator(seed=1)
+    sim.create_shop({"domain": A})
+
+    def boom(shop: Any) -> Any:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(control_clock, "shop_clock_json", boom)
+    assert create_app(sim).test_client().get(f"/_rivosim/shops/{A}/clock").status_code == 500
+    assert [b.get("shop") for b in sim.bugs] == [A]
+
+
+def test_the_runner_counts_only_its_shops_bugs_and_the_servers_own() -> None:
+    from rivosim.scenarios.runner import _new_bugs
+    from rivosim.transports.runner import Reply
+
+    class Canned:
+        def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+            bugs = [{"where": "old"}, {"where": "mine", "shop": A}, {"where": "neighbour's", "shop": B},
+                    {"where": "the server's"}]
+            return Reply(200, json.dumps({"bugs": bugs, "total": 4}).encode())
+
+    assert [b["where"] for b in _new_bugs(Canned(), 1, A)] == ["mine", "the server's"]  # type: ignore[arg-type]
+    assert _new_bugs(Canned(), 4, A) == []  # type: ignore[arg-type]

@@ -399,6 +399,10 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
         state = current_req()
         req = state.request
         sim.record_bug(exc, f"{req.method} {req.path}" if req is not None else "(no request)")
+        domain = state.shop.domain if state.shop is not None else _claimed_shop(sim, state.api, req.environ) \
+            if req is not None else None
+        if domain is not None:
+            sim.bugs[-1]["shop"] = domain  # whose request met it (a scenario counts only its own shop's)
         response = error_response(state.api, 500, f"rivosim bug: {type(exc).__name__}: {exc}")
         response.headers["X-Rivosim-Bug"] = "1"
         state.error = f"{type(exc).__name__}: {exc}"
