@@ -54,7 +54,7 @@ from rivosim.http.errors import api_of_path, error_response, sim_error_response
 from rivosim.http.fault_responses import carry_out, injected_error, no_response
 from rivosim.http.params import raw_body
 from rivosim.http.routing import ApiBlueprint, RouteSpec
-from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req
+from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req, request_shop
 from rivosim.kernel.errors import SimError
 from rivosim.kernel.journal import JournalEntry, parse_body
 from rivosim.kernel.transport_action import TransportAction
@@ -313,32 +313,19 @@ class RivosimFlask(Flask):
             except Exception:  # an unreadable body (too large, cut short) is not the journal's problem
                 body = None
         journal = sim.journal
-        domain = shop.domain if shop is not None else _claimed_shop(sim, state.api, environ)
         journal.append(JournalEntry(
-            journal.next_seq(), state.at, domain, state.api, state.route, method,
+            journal.next_seq(), state.at, request_shop(sim, state, environ), state.api, state.route, method,
             environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), status,
             (time.perf_counter() - state.t0) * 1000, fault=decision.describe() if decision is not None else None,
             error=state.error, notes=notes, faults=decision.fired if decision is not None else None,
             limit=state.limit, latency_ms=round(latency * 1000, 3),
             action=action.kind if action is not None and action.kind != "respond" else None,
             nearest=state.nearest, body=body, content_type=ctype))
-        if (latency or extra) and shop is not None and shop.clock.kind == "virtual" \
-                and sim.shops.get(shop.domain) is shop:
-            # The client waits in simulator time too: the same in server mode (where the shell also waits in real
-            # time) and in-process mode, so both modes see the same clock, rate limits and journal. Only the
-            # shop's own clock moves (its due work runs on the way): the wait is that tenant's, and moving every
-            # clock would let one test's slow request shift the instants of every other shop on the server. A
-            # request no shop owns (an unknown key, an unmatched path) moves no clock: nobody's time passed —
-            # moving the simulator's default clock would shift the start of shops created afterwards.
+        if (latency or extra) and shop is not None and shop.clock.kind == "virtual" and shop.domain in sim.shops:
+            # The client waits in simulator time too, alike in both modes (same clock, limits, journal). Only its
+            # shop's clock moves: one test's slow request must not shift other shops' instants. A request no shop
+            # owns moves no clock (moving the simulator's own would shift the start of shops made afterwards).
             sim.advance_shop(shop.domain, latency + extra)
-
-
-def _claimed_shop(sim: Simulator, api: str, environ: dict[str, Any]) -> str | None:
-    """The shop a Rivo or Shopify request that names none (a bad key) is journaled under: the existing shop its
-    ``X-Rivosim-Shop`` header names, if any. A test harness sends it so that, on a server shared by many tests, it
-    finds its own refused requests in the journal and not its neighbours' (the scenario runner does)."""
-    claimed = environ.get("HTTP_X_RIVOSIM_SHOP")
-    return claimed if claimed is not None and api != "control" and claimed in sim.shops else None
 
 
 # -- the app ----------------------------------------------------------------------------------------------
@@ -399,10 +386,8 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
         state = current_req()
         req = state.request
         sim.record_bug(exc, f"{req.method} {req.path}" if req is not None else "(no request)")
-        domain = state.shop.domain if state.shop is not None else _claimed_shop(sim, state.api, req.environ) \
-            if req is not None else None
-        if domain is not None:
-            sim.bugs[-1]["shop"] = domain  # whose request met it (a scenario counts only its own shop's)
+        if req is not None and (domain := request_shop(sim, state, req.environ)) is not None:
+            sim.bugs[-1]["shop"] = domain  # whose request met it (a scenario counts its own shop's)
         response = error_response(state.api, 500, f"rivosim bug: {type(exc).__name__}: {exc}")
         response.headers["X-Rivosim-Bug"] = "1"
         state.error = f"{type(exc).__name__}: {exc}"
