@@ -233,6 +233,39 @@ class Outbox:
         self.dropped_by_shop.pop(shop, None)
         return len(gone)
 
+    # -- one shop's share, for its snapshot ----------------------------------------------------------------
+    def export_state(self, shop: str) -> dict[str, Any]:
+        """The shop's deliveries (pending, retrying, finished), which of them are finished, how many were dropped."""
+        deliveries = [d for d in self.deliveries.values() if d.shop == shop]
+        return {"deliveries": deliveries, "finished": [d.id for d in deliveries if d.id in self._finished],
+                "dropped": self.dropped_by_shop.get(shop, 0)}
+
+    def import_state(self, shop: str, clock: Clock, state: dict[str, Any]) -> None:
+        """The shop's share back (as ``export_state`` gave it), its deliveries on ``clock``: one saved while its
+        attempt was out is attempted again, as is a pending one with no attempt scheduled."""
+        self.attach(shop, clock)
+        deliveries = state.get("deliveries") or []
+        for delivery in deliveries:
+            self.deliveries[delivery.id] = delivery
+            if delivery.status == "in_flight":
+                delivery.status = "pending"
+        for delivery_id in state.get("finished") or []:
+            self._finished[delivery_id] = None
+        if state.get("dropped"):
+            self.dropped_by_shop[shop] = state["dropped"]
+        for delivery in deliveries:
+            if delivery.status == "pending" and delivery.next_attempt_at is None:
+                self._schedule(delivery, clock.now())
+
+    def retry_in_flight(self) -> None:
+        """After a restore: a delivery saved while its attempt was out (its outcome never came back) is attempted
+        again at once."""
+        for delivery in self.deliveries.values():
+            if delivery.status == "in_flight":
+                delivery.status = "pending"
+                self._schedule(delivery, self.clock.now())
+        self.in_flight = 0
+
     def list(self, *, shop: str | None = None, topic: str | None = None, status: str | None = None,
              api: str | None = None) -> list[Delivery]:
         return [d for d in self.deliveries.values()

@@ -13,7 +13,6 @@ the shop changes except what any delivery changes (the trigger log, the delivery
 from __future__ import annotations
 
 import random
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,6 +23,7 @@ import orjson
 from rivosim.domain.events import (
     ActionCompleted,
     AppUninstalled,
+    CreditsExpiryWarned,
     CustomerCreated,
     CustomerDeleted,
     CustomerUpdated,
@@ -47,24 +47,17 @@ from rivosim.domain.rivo.subscriptions import TOPICS as RIVO_TOPICS
 from rivosim.domain.shop import Shop
 from rivosim.domain.shopify.webhooks import WEBHOOK_TOPICS as SHOPIFY_TOPICS
 from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
-from rivosim.kernel.ids import Randomness
 from rivosim.webhooks import shopify_topics
 from rivosim.webhooks.outbox import Delivery, Outbox
 from rivosim.webhooks.rivo_topics import ACTION_TOPICS, Triggers
-from rivosim.wire import rivo as wire
 
 __all__ = ["RIVO_TOPICS", "SHOPIFY_TOPICS", "Sample", "sample_stream", "send_sample"]
 
-_STREAMS: weakref.WeakKeyDictionary[Shop, random.Random] = weakref.WeakKeyDictionary()
-
-
-def sample_stream(shop: Shop, randomness: Randomness) -> random.Random:
-    """The shop's own stream for sample ids: the same seed and calls give the same samples, and sampling never
-    shifts the ids of the shop's real records. A new shop object (after a reset) starts a new stream."""
-    stream = _STREAMS.get(shop)
-    if stream is None:
-        stream = _STREAMS[shop] = randomness.stream(shop.domain, "webhook-samples")
-    return stream
+def sample_stream(shop: Shop) -> random.Random:
+    """The shop's own stream for sample ids (kept by the shop's id source, ``IdSource.stream``): the same seed and
+    calls give the same samples, and sampling never shifts the ids of the shop's real records. A new shop object
+    (after a reset) starts a new stream; a snapshot of the shop carries its position."""
+    return shop.ids.stream("webhook-samples")
 
 
 @dataclass(slots=True)
@@ -189,12 +182,9 @@ def _rivo_payload(shop: Shop, topic: str, member: Member, now: datetime, trigger
         event = PointsExpiryWarned(**at, kind=topic.rsplit("points_expiry_", 1)[1],
                                    points=max(member.points_tally, 100), expires_at=now + timedelta(days=30))
     elif topic.startswith("notification/credits_expiry_"):
-        # Rivo lists these topics (rivo-api.md §4.5, OBSERVED) without a payload, and rivosim never fires them:
-        # the points-expiry notification's shape, in credits (INFERRED).
-        expires = now + timedelta(days=30)
-        credits = member.credits_tally if member.credits_tally > 0 else Decimal("5.00")
-        return {"credits_amount": wire.credits(credits), "expires_at": wire.timestamp(expires),
-                "credits_expire_at": wire.human_date(expires), "customer": wire.customer(member, shop)}
+        event = CreditsExpiryWarned(**at, kind=topic.rsplit("credits_expiry_", 1)[1],
+                                    credits=member.credits_tally if member.credits_tally > 0 else Decimal("5.00"),
+                                    expires_at=now + timedelta(days=30))
     elif topic == "points/expired":
         event = PointsExpired(**at, points=max(member.points_tally, 100), mode="per_event")
     else:  # an earning action's topic
