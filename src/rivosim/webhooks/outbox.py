@@ -133,9 +133,16 @@ class Outbox:
         """Deliveries kept and not finished (pending or in flight)."""
         return len(self.deliveries) - len(self._finished)
 
-    def stats(self) -> dict[str, Any]:
-        return {"stored": len(self.deliveries), "pending": self.pending, "cap": self.cap, "dropped": self.dropped,
-                "dropped_by_shop": dict(self.dropped_by_shop)}
+    def stats(self, shop: str | None = None) -> dict[str, Any]:
+        """The log's counts; with ``shop``, that shop's share only (what one tenant sees must not depend on what
+        the other tenants of a server did)."""
+        if shop is None:
+            return {"stored": len(self.deliveries), "pending": self.pending, "cap": self.cap,
+                    "dropped": self.dropped, "dropped_by_shop": dict(self.dropped_by_shop)}
+        mine = [d for d in self.deliveries.values() if d.shop == shop]
+        dropped = self.dropped_by_shop.get(shop, 0)
+        return {"stored": len(mine), "pending": sum(d.status in ("pending", "in_flight") for d in mine),
+                "cap": self.cap, "dropped": dropped, "dropped_by_shop": {shop: dropped} if dropped else {}}
 
     def attach(self, shop: str, clock: Clock) -> None:
         """Deliveries of ``shop`` run on ``clock`` (the shop's own: its retries move with its time)."""

@@ -184,7 +184,7 @@ class SimulatedResponses(aioresponses):
             return self._response(method, url, kwargs, call, None)
         seconds, timeout_error = _timeout(session, kwargs)
         meets = client_meets(call.action, seconds, len(call.body))
-        await self.apis.wait_async(meets.waited, since=arrived)  # the remainder: the app's time counted in
+        await self.apis.wait_async(meets.waited, call.shop, since=arrived)  # the rest: the app's time counts
         kind = meets.kind
         if kind in ("timed_out", "hangs_forever"):
             raise (_SocketTimeout("Timeout on reading data from socket") if timeout_error is _SocketTimeout

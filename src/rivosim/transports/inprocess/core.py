@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rivosim.http.state import REQ_KEY
 from rivosim.kernel.transport_action import ENVIRON_KEY, RESPOND, TransportAction
 from rivosim.transports.inprocess.base import SimulatedCall
 from rivosim.transports.wsgi import call_app
@@ -156,22 +157,25 @@ class MockApis(ContextDecorator):
     def call(self, environ: dict[str, Any]) -> SimulatedCall:
         status_line, headers, body = call_app(self.app, environ)
         action = environ.get(ENVIRON_KEY)
-        return SimulatedCall(int(status_line[:3]), headers, body,
-                             action if isinstance(action, TransportAction) else RESPOND)
+        if not isinstance(action, TransportAction):
+            return SimulatedCall(int(status_line[:3]), headers, body, RESPOND)
+        shop = getattr(environ.get(REQ_KEY), "shop", None)  # whose clock the client's waiting moves
+        return SimulatedCall(int(status_line[:3]), headers, body, action, shop.domain if shop is not None else None)
 
-    def wait(self, seconds: float, since: float | None = None) -> None:
-        """A synchronous client waits ``seconds`` counted from ``since`` (``time.perf_counter()`` when the request
-        reached the simulator: the app's own time is part of the wait): really when asked to
-        (``real_sleep=True``); otherwise a wall clock's offset moves (a virtual clock already moved in the app for
-        the server's latency; a hang's wait is the client's, not simulator time)."""
+    def wait(self, seconds: float, shop: str | None = None, since: float | None = None) -> None:
+        """A synchronous client waits ``seconds`` for a request of ``shop``, counted from ``since``
+        (``time.perf_counter()`` when the request reached the simulator: the app's own time is part of the wait):
+        really when asked to (``real_sleep=True``); otherwise that shop's wall clock's offset moves by the rest (a
+        virtual clock already moved in the app for the server's latency; a hang's wait is the client's, not
+        simulator time)."""
         if since is not None:
             seconds -= time.perf_counter() - since
         if seconds <= 0:
             return
         if self.real_sleep:
             time.sleep(seconds)
-        elif self.sim.clock.kind == "wall":
-            self.sim.advance(seconds)
+        else:
+            self._move_wall_clock(seconds, shop)
 
     async def arrive_async(self) -> float:
         """An async request reaches the simulator: when, for :meth:`wait_async` to count from. When the client
@@ -186,11 +190,12 @@ class MockApis(ContextDecorator):
         await asyncio.sleep(0)
         return arrived
 
-    async def wait_async(self, seconds: float, since: float | None = None) -> None:
-        """An async client waits ``seconds`` counted from ``since`` (:meth:`arrive_async`): only the remainder,
-        ``seconds - (now - since)``, is still to wait (:meth:`sleeps_async` says whether it is awaited)."""
+    async def wait_async(self, seconds: float, shop: str | None = None, since: float | None = None) -> None:
+        """An async client waits ``seconds`` for a request of ``shop``, counted from ``since``
+        (:meth:`arrive_async`): only the remainder, ``seconds - (now - since)``, is still to wait
+        (:meth:`sleeps_async` says whether it is awaited, or moves the shop's wall clock's offset)."""
         if not self.sleeps_async():
-            self.wait(seconds, since)
+            self.wait(seconds, shop, since)
             return
         import asyncio
 
@@ -198,6 +203,12 @@ class MockApis(ContextDecorator):
             seconds -= asyncio.get_running_loop().time() - since
         if seconds > 0:
             await asyncio.sleep(seconds)
+
+    def _move_wall_clock(self, seconds: float, shop: str | None) -> None:
+        # Only the request's shop waited: other shops' time (and a request no shop owns) does not move.
+        owner = self.sim.shops.get(shop) if shop is not None else None
+        if owner is not None and owner.clock.kind == "wall":
+            self.sim.advance_shop(owner.domain, seconds)
 
     def sleeps_async(self) -> bool:
         """Whether an async client really awaits its waits: on a wall clock unless ``real_sleep=False`` (awaiting

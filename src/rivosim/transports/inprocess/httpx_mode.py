@@ -78,7 +78,7 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if call.plain:
             return _answer(request, call, sync=True)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        self.apis.wait(meets.waited, since=arrived)
+        self.apis.wait(meets.waited, call.shop, since=arrived)
         return self._response(request, call, meets, sync=True)
 
     # -- async -------------------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if call.plain:
             return _answer(request, call, sync=False)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        await apis.wait_async(meets.waited, since=arrived)  # the remainder: the app's time counted in
+        await apis.wait_async(meets.waited, call.shop, since=arrived)  # the rest: the app's time counts
         return self._response(request, call, meets, sync=False)
 
     # -- what the client meets ---------------------------------------------------------------------------------
