@@ -39,11 +39,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request
-from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import MapAdapter, Rule
+from flask import Request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
-from werkzeug.wsgi import get_host
 
 from rivosim.faults.fault_set import WRITE_METHODS, RequestFacts
 from rivosim.http import lag as lagging
@@ -52,6 +50,7 @@ from rivosim.http.control.health import HEALTH_PATHS
 from rivosim.http.control.health import answer as health_answer
 from rivosim.http.errors import api_of_path, error_response, sim_error_response
 from rivosim.http.fault_responses import carry_out, injected_error, no_response
+from rivosim.http.lean_flask import LeanFlask
 from rivosim.http.params import raw_body
 from rivosim.http.routing import ApiBlueprint, RouteSpec
 from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req
@@ -89,37 +88,14 @@ class ApiRequest(Request):
             state.request = self
 
 
-class LazyBuilderRule(Rule):
-    """A route whose URL builder is compiled on first use. Werkzeug compiles one for every rule up front (about
-    1 ms each, ~180 rules here) although rivosim never builds URLs from routes: this halves start-up."""
-
-    def _compile_builder(self, append_unknown: bool = True) -> Any:
-        compile_now = super()._compile_builder
-        real: list[Any] = []
-
-        def build(rule: Rule, *args: Any, **kwargs: Any) -> Any:
-            if not real:
-                real.append(compile_now(append_unknown))
-            return real[0].__get__(rule, None)(*args, **kwargs)
-
-        return build
-
-
-def _wsgi_text(value: str) -> str:
-    # PEP 3333 strings are latin-1 decoded bytes; werkzeug re-decodes them as UTF-8 (its "decoding dance").
-    return value if value.isascii() else value.encode("latin1").decode("utf-8", "replace")
-
-
-class RivosimFlask(Flask):
+class RivosimFlask(LeanFlask):
     """The app ``create_app`` builds: Flask, plus the route table, the gates and the request pipeline."""
 
-    url_rule_class = LazyBuilderRule
     request_class = ApiRequest
     sim: Simulator
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._server_names: dict[str, str] = {}  # Host header -> server name, for create_url_adapter
         self._routes: list[RouteSpec] = []
         self._plans: dict[str, _Plan] = {}  # Flask endpoint -> what the pipeline does for it
         self._blueprints: list[ApiBlueprint] = []
@@ -161,30 +137,6 @@ class RivosimFlask(Flask):
         """The route served by a Flask endpoint (``rivo.customers__get``), or None."""
         plan = self._plans.get(endpoint or "")
         return plan.spec if plan is not None else None
-
-    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:  # type: ignore[override]
-        """What Flask's ``create_url_adapter`` builds (no SERVER_NAME, no subdomain or host matching, no
-        trusted hosts), without ``bind_to_environ`` parsing the Host header a second time and IDNA-encoding it
-        on every request: the server name is cached per Host value."""
-        if request is None or self.config["TRUSTED_HOSTS"] is not None or self.config["SERVER_NAME"] is not None:
-            return super().create_url_adapter(request)
-        env = request.environ
-        host = request.host = get_host(env)  # type: ignore[misc]
-        names = self._server_names
-        server_name = names.get(host)
-        if server_name is None:
-            name, sep, port = host.lower().partition(":")
-            try:
-                server_name = name.encode("idna").decode("ascii") + sep + port
-            except UnicodeError as exc:
-                raise BadHost() from exc
-            if len(names) >= 256:  # any Host header can reach us: keep the cache bounded
-                names.clear()
-            names[host] = server_name
-        return MapAdapter(self.url_map, server_name, _wsgi_text(env.get("SCRIPT_NAME") or "") or "/",
-                          self.url_map.default_subdomain or "", env["wsgi.url_scheme"],
-                          _wsgi_text(env.get("PATH_INFO") or "") or "/", env["REQUEST_METHOD"],
-                          _wsgi_text(env.get("QUERY_STRING", "")))
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:  # type: ignore[override]
         if environ.get("PATH_INFO") in HEALTH_PATHS and environ.get("REQUEST_METHOD") == "GET":
