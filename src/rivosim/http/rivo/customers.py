@@ -10,6 +10,7 @@ from flask import current_app, request
 from werkzeug.wrappers import Response
 
 from rivosim.http.lag import stale_member, stale_members
+from rivosim.http.lean_flask import LeanResponse
 from rivosim.http.params import read_body, read_filters
 from rivosim.http.rivo.common import encoded_page, lag_view, one, request_shop
 from rivosim.http.rivo.shapes import CustomerShapes, page_stamp
@@ -32,9 +33,7 @@ def customers_list() -> Response:
     state = current_req()
     shop = request_shop()
     view = lag_view(shop)
-    shapes = current_app.extensions.get(SHAPES_KEY)
-    if shapes is None:
-        shapes = current_app.extensions[SHAPES_KEY] = CustomerShapes()
+    shapes = _shapes()
 
     def build(encoder: Callable[[Member], bytes]) -> bytes:
         read_filters(request, ())
@@ -46,14 +45,23 @@ def customers_list() -> Response:
     # The page's links name the scheme, host and path it was asked on: all are part of the key.
     url = f"{req.scheme}://{req.host}{req.environ.get('PATH_INFO', '')}?{req.environ.get('QUERY_STRING', '')}"
     body = shapes.page(shop, url, page_stamp(state.sim.journal, shop, view), build)
-    return Response(body, status=200, content_type="application/json")
+    return LeanResponse(body, status=200, content_type="application/json")
+
+
+def _shapes() -> CustomerShapes:
+    shapes = current_app.extensions.get(SHAPES_KEY)
+    if shapes is None:
+        shapes = current_app.extensions[SHAPES_KEY] = CustomerShapes()
+    return shapes  # type: ignore[no-any-return]
 
 
 @routes.route("/customers/<identifier>", "GET", "rivo.customers.get")
 def customers_get(identifier: str) -> Response:
     shop = request_shop()
     member = stale_member(lag_view(shop), shop.rivo.find_member(identifier))
-    return one("customer", member.id, wire.customer(member, shop))
+    # The bytes json_response makes of {"data": <envelope>}, the envelope from the shape cache (shapes.py).
+    return LeanResponse(b'{"data":' + _shapes().encoder(shop)(member) + b"}", status=200,
+                        content_type="application/json")
 
 
 @routes.route("/customers/<identifier>/advocate_stats", "GET", "rivo.customers.advocate_stats")
