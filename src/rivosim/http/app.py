@@ -37,6 +37,7 @@ Domain refusals become each API's error shape; an unexpected exception is a simu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Request
@@ -93,11 +94,15 @@ class RivosimFlask(LeanFlask):
 
     request_class = ApiRequest
     sim: Simulator
+    # A direct path for the hottest reads that needs no Flask request (``http/rivo/fast.py``), or None: called
+    # with the request's state, the environ and start_response; answers, or returns None having changed nothing.
+    fast_reads: Callable[[RequestState, dict[str, Any], Any], list[bytes] | None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._routes: list[RouteSpec] = []
         self._plans: dict[str, _Plan] = {}  # Flask endpoint -> what the pipeline does for it
+        self._route_plans: dict[str, _Plan] = {}  # route name -> the same
         self._blueprints: list[ApiBlueprint] = []
         self._added_gates: dict[str, tuple[Gate, ...]] = {}  # api -> gates run before its blueprints' own
         self.started = time.monotonic()  # the health probe's uptime_s counts from here
@@ -126,7 +131,11 @@ class RivosimFlask(LeanFlask):
     def _plan(self, blueprint: ApiBlueprint) -> None:
         gates = (*self._added_gates.get(blueprint.api, ()), *blueprint.gates)
         for spec in blueprint.specs():
-            self._plans[spec.endpoint] = _Plan(spec, gates, blueprint.finish)
+            self._plans[spec.endpoint] = self._route_plans[spec.name] = _Plan(spec, gates, blueprint.finish)
+
+    def plan_of(self, route: str) -> _Plan | None:
+        """What the pipeline does for the route named ``route`` (``rivo.customers.get``): spec, gates, finish."""
+        return self._route_plans.get(route)
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -150,6 +159,11 @@ class RivosimFlask(LeanFlask):
                                                     api_of_path(environ.get("PATH_INFO", "")))
             token = CURRENT.set(state)
             try:
+                fast = self.fast_reads
+                if fast is not None and environ.get("REQUEST_METHOD") == "GET":
+                    answer = fast(state, environ, start_response)  # None: not for it (nothing happened)
+                    if answer is not None:
+                        return answer
                 return super().wsgi_app(environ, start_response)
             finally:
                 CURRENT.reset(token)
@@ -237,23 +251,25 @@ class RivosimFlask(LeanFlask):
         response = super().process_response(response)
         if action is None:
             status = response.status_code
-        self._journal(state, req, response, action, status, extra)  # type: ignore[arg-type]
+        self.journal(state, req.environ, req, response, action, status, extra)  # type: ignore[union-attr]
         return response
 
-    def _journal(self, state: RequestState, req: Request, response: Response, action: TransportAction | None,
-                 status: int, extra: float) -> None:
+    def journal(self, state: RequestState, environ: dict[str, Any], req: Request | None, response: Response | None,
+                action: TransportAction | None, status: int, extra: float = 0.0) -> None:
+        """The request's journal entry (``req`` reads a write's body; ``response`` a lagged write's status and a
+        429's ``Retry-After``): the last stage of the pipeline, also of the fast reads (``http/rivo/fast.py``)."""
         sim = self.sim
-        environ = req.environ
         decision = state.decision
         latency = decision.latency if decision is not None else 0.0
         if state.lag is not None:
-            view_status = state.view_status if state.view_status is not None else response.status_code
+            view_status = state.view_status if state.view_status is not None else response.status_code  # type: ignore[union-attr]
             lagging.after_write(sim, state.lag, state.at, applied=200 <= view_status < 300)
             state.lag = None
         shop = state.shop
         notes = state.notes
         if status == 429 and state.limit is None and (decision is None or decision.terminal is None):
-            state.limit = f"{state.api} rate limit (Retry-After {response.headers.get('Retry-After', '?')})"
+            retry_after = response.headers.get("Retry-After", "?") if response is not None else "?"
+            state.limit = f"{state.api} rate limit (Retry-After {retry_after})"
         method = environ["REQUEST_METHOD"]
         body = ctype = None
         if method in WRITE_METHODS:
@@ -261,7 +277,7 @@ class RivosimFlask(LeanFlask):
             try:
                 length = environ.get("CONTENT_LENGTH")
                 small = not length or not length.isdigit() or int(length) <= JOURNAL_BODY_BYTES
-                body = raw_body(req) if small else None
+                body = raw_body(req) if small and req is not None else None
             except Exception:  # an unreadable body (too large, cut short) is not the journal's problem
                 body = None
         journal = sim.journal
@@ -292,6 +308,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     from rivosim.http.control import token as control_token_module
     from rivosim.http.openapi import serve as openapi_docs
     from rivosim.http.rivo.blueprint import blueprint as rivo
+    from rivosim.http.rivo.fast import FastCustomerRead
     from rivosim.http.shopify.blueprint import blueprint as shopify
     from rivosim.http.shopify.graphql.endpoint import blueprint as shopify_graphql
     from rivosim.http.unmatched import unmatched
@@ -344,4 +361,5 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
         return response
 
     control_token_module.install_control_token(app, control_token)  # with a token, /_rivosim needs it
+    app.fast_reads = FastCustomerRead(app)
     return app

@@ -103,6 +103,11 @@ class LeanFlask(Flask):
         self._server_names: dict[str, str] = {}  # Host header -> server name, for create_url_adapter
         self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}  # ensure_sync's answers
 
+    @property
+    def server_names(self) -> dict[str, str]:
+        """The Host values already checked (Host -> the server name routing uses)."""
+        return self._server_names
+
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's answer, remembered per function (Flask asks ``inspect`` for every view on every request)."""
         sync = self._sync.get(func)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from werkzeug.wrappers import Response
 
 from rivosim.http.lag import stale_member, stale_members
@@ -21,6 +21,7 @@ from rivosim.wire import rivo as wire
 
 if TYPE_CHECKING:
     from rivosim.domain.rivo.models import Member
+    from rivosim.domain.shop import Shop
 
 __all__ = ["routes"]
 
@@ -48,20 +49,25 @@ def customers_list() -> Response:
     return LeanResponse(body, status=200, content_type="application/json")
 
 
-def _shapes() -> CustomerShapes:
-    shapes = current_app.extensions.get(SHAPES_KEY)
+def _shapes(app: Flask | None = None) -> CustomerShapes:
+    extensions = (app or current_app).extensions
+    shapes = extensions.get(SHAPES_KEY)
     if shapes is None:
-        shapes = current_app.extensions[SHAPES_KEY] = CustomerShapes()
+        shapes = extensions[SHAPES_KEY] = CustomerShapes()
     return shapes  # type: ignore[no-any-return]
+
+
+def customer_body(app: Flask | None, shop: Shop, member: Member) -> bytes:
+    """The body of GET customer: the bytes json_response makes of ``{"data": <envelope>}``, the envelope from the
+    shape cache (``shapes.py``). Also what the fast reads answer (``fast.py``)."""
+    return b'{"data":' + _shapes(app).encoder(shop)(member) + b"}"
 
 
 @routes.route("/customers/<identifier>", "GET", "rivo.customers.get")
 def customers_get(identifier: str) -> Response:
     shop = request_shop()
     member = stale_member(lag_view(shop), shop.rivo.find_member(identifier))
-    # The bytes json_response makes of {"data": <envelope>}, the envelope from the shape cache (shapes.py).
-    return LeanResponse(b'{"data":' + _shapes().encoder(shop)(member) + b"}", status=200,
-                        content_type="application/json")
+    return LeanResponse(customer_body(None, shop, member), status=200, content_type="application/json")
 
 
 @routes.route("/customers/<identifier>/advocate_stats", "GET", "rivo.customers.advocate_stats")
