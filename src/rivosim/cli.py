@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ from rivosim.engine import Simulator
 from rivosim.engine import validate_shop_document as validate_config
 from rivosim.kernel.errors import SimError
 from rivosim.snapshot import files as state_files
+from rivosim.transports.gc_policy import tune_gc_for_serving
 
 __all__ = ["build_simulator", "load_config_file", "main"]
 
@@ -65,30 +65,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         except SimError as exc:
             raise SystemExit(f"{path}: shops[{i}].{exc.field}: {exc.message}") from exc
     return out
-
-
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    if phase == "stop" and info["generation"] == 2:  # the collection is over: what is left is alive
-        gc.freeze()
-
-
-def tune_gc_for_serving(sim: Simulator) -> None:
-    """GC for a long-running server (README, "What POST pays for"): the seeded world is frozen after start-up (and
-    again after a reset or a deleted shop, which first collects the old world's cycles), then whatever survives each
-    full collection, so none re-scans the ever-growing heap (POST: ~40 -> ~15 µs a request, pauses 200+ -> < 55 ms);
-    the request in flight then, if cyclic, is never collected. Freezing after young passes kept every young cycle."""
-    gc.collect()
-    gc.freeze()
-
-    def refreeze(*_: object) -> None:
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-
-    if _freeze_survivors not in gc.callbacks:
-        gc.callbacks.append(_freeze_survivors)
-    sim.on_reset.append(refreeze)
-    sim.on_shop_deleted.append(refreeze)
 
 
 def build_simulator(*, seed: int, clock: str, demo: bool, customers: int, config: str | None) -> Simulator:

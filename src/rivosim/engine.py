@@ -6,24 +6,26 @@ every transport reaches the domain through it.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from rivosim.domain.config import resolve_config, validate_config
+from rivosim.domain.config import resolve_config
 from rivosim.domain.seeding import seed_customers
-from rivosim.domain.settings import thaw
 from rivosim.domain.shop import Shop
-from rivosim.faults.fault_set import FaultSet, validate_rules
+from rivosim.faults.fault_set import FaultSet, validate_rules, validate_shop_document
 from rivosim.faults.ratelimit import RateLimiter
 from rivosim.faults.read_lag import ReadLag
 from rivosim.kernel.bugs import BugRing
-from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock, parse_instant
+from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock
 from rivosim.kernel.errors import AlreadyExists, InvalidConfig, NotFound
 from rivosim.kernel.ids import Randomness
 from rivosim.kernel.journal import Journal
-from rivosim.kernel.timeline import Timeline
+from rivosim.kernel.templates import TemplateShelf
+from rivosim.kernel.timeline import Timeline, shop_clock
 from rivosim.snapshot import restore_simulator, take_snapshot
+from rivosim.snapshot.shop import fresh_revisions
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.self_target import subscription_refusal
@@ -32,13 +34,10 @@ from rivosim.webhooks.shopify_topics import ShopifyWebhooks
 
 __all__ = ["Simulator", "validate_shop_document"]
 
-
-def validate_shop_document(doc: Any) -> None:
-    """A shop configuration document checked in full (``rivosim.validate_config``): the domain's JSON Schema and
-    cross-field rules, then each ``faults`` rule as the faults layer parses it (refusals name ``faults[i].field``)."""
-    validate_config(doc)
-    if doc.get("faults"):
-        validate_rules(doc["faults"])
+# Each simulator's shop templates (``reset_shop``) beside it, not in it: a snapshot saves what is in it.
+_TEMPLATES: weakref.WeakKeyDictionary[Simulator, TemplateShelf] = weakref.WeakKeyDictionary()
+_SERVICES = ("outbox", "triggers", "shopify_webhooks", "faults", "limiter", "lag", "randomness", "journal", "bugs",
+             "timeline", "clock", "lock", "listening")
 
 
 class Simulator:
@@ -66,6 +65,7 @@ class Simulator:
 
     def _init(self, seed: int) -> None:
         self.seed = int(seed)
+        _TEMPLATES.pop(self, None)
         self.randomness = Randomness(self.seed)
         spec = self._clock_spec
         if isinstance(spec, Clock):
@@ -186,18 +186,9 @@ class Simulator:
                 if clock is not None:
                     clock.run_until_idle()
                 else:
-                    self._run_all_until_idle()
+                    self.timeline.run_until_idle()
                 if self.outbox.in_flight == 0 or not self.outbox.drain(wait=max_wait):
                     return (clock or self.clock).now()
-
-    def _run_all_until_idle(self, limit: int = 100_000) -> None:
-        # Every clock moves together, as far as the next piece of work on any of them needs (as one shared
-        # clock did), so work of different shops keeps its interleaving.
-        for _ in range(limit):
-            gap = self.timeline.next_work_in()
-            if gap is None:
-                return
-            self.timeline.advance_by_elapsed(gap)
 
     def tick(self) -> None:
         """Run what is due now on every clock (the server calls this periodically): only the clocks whose next
@@ -236,21 +227,17 @@ class Simulator:
             shop = self._build_shop(domain, resolved, seed=seed, start=start)
             shop.seeded_customers = seed_count
             shop.ctx.webhook_url_refusal = lambda url: subscription_refusal(url, self.listening)
-            self.shops[domain] = shop
-            self._by_rivo_key[shop.credentials.rivo_api_key] = shop
-            self._by_shopify_token[shop.credentials.shopify_access_token] = shop
-            self.triggers.attach(shop)
-            self.shopify_webhooks.attach(shop)
-            self._install_shop_faults(shop)
+            self._place(shop)
             for hook in list(self.on_shop_created):
                 hook(shop)
             if seed_count:
                 seed_customers(shop, seed_count)
+                self.triggers.log(domain).settle()
             return shop
 
     def _build_shop(self, domain: str, resolved: dict[str, Any], *, seed: int | None = None,
                     start: datetime | None = None) -> Shop:
-        clock = self.timeline.add(domain, self._shop_clock(resolved, start))
+        clock = self.timeline.add(domain, shop_clock(resolved.get("clock"), start, self.clock))
         randomness = self.randomness if seed is None else Randomness(seed)
         shop = Shop(domain, resolved, randomness, clock)
         shop.seed = seed
@@ -258,19 +245,6 @@ class Simulator:
         shop.advancer = lambda by=None, **kw: self.advance_shop(domain, by, **kw)
         self.outbox.attach(domain, clock)
         return shop
-
-    def _shop_clock(self, resolved: dict[str, Any], start: datetime | None) -> Clock:
-        """The shop's own clock: as its document says, else of the simulator's kind from the simulator's now."""
-        spec = resolved.get("clock")
-        if start is not None:
-            return VirtualClock(start)
-        if spec == "wall":
-            return WallClock()
-        if isinstance(spec, dict):
-            return VirtualClock(parse_instant(spec["start"]))
-        if isinstance(self.clock, WallClock):
-            return WallClock(offset=self.clock.offset)
-        return VirtualClock(self.clock.now())
 
     def _next_domain(self) -> str:
         while True:
@@ -283,36 +257,59 @@ class Simulator:
                    keep_keys: bool = True) -> Shop:
         """Put one shop back to what its document and seed give: its clock back at its start (or at ``start``),
         its customers re-seeded, its journal entries, deliveries, timers, faults added since, rate-limit buckets
-        and lag dropped — every other shop untouched. The same credentials unless ``keep_keys`` is false (then
-        they are the ones the seed gives); ``seed`` gives the shop a seed of its own."""
+        and lag dropped — every other shop untouched, its place in the listing kept. The same credentials unless
+        ``keep_keys`` is false (then the seed's); ``seed`` gives the shop a seed of its own. The first reset of a
+        virtual-clock shop keeps a template of its fresh state, which later ones copy (kernel/templates.py)."""
         with self.lock:
             old = self.shop(domain)
             if start is not None and start.year > 9998:
                 raise InvalidConfig("clock.start: too far in the future", field="clock.start")
-            resolved = dict(old.config)
+            resolved, credentials, origin = dict(old.config), old.credentials, old.origin
             if start is not None:
                 resolved["clock"] = {"start": start.isoformat().replace("+00:00", "Z")}
             elif old.clock.kind == "virtual":
                 start = old.origin
-            credentials, order = old.credentials, list(self.shops)
-            self.delete_shop(domain)
-            self.journal.drop_shop(domain)
-            self.outbox.forget_shop(domain)
-            self.limiter.forget(f"shopify_rest:{domain}:")
-            self.limiter.forget(f"shopify_graphql:{domain}:")
-            shop = self._create(domain, resolved, old.seeded_customers, seed=old.seed if seed is None else seed,
-                                start=start)
-            shop.origin = old.origin if resolved.get("clock") == old.config.get("clock") else shop.origin
+            seed, count, same_clock = old.seed if seed is None else seed, old.seeded_customers, resolved.get(
+                "clock") == old.config.get("clock")
+            del old  # hooks may collect garbage: the old shop must not be held by this frame
+            self._detach_shop(domain, reset=True)
+            # A fresh state is a function of these on a virtual clock (on a wall clock it depends on when it is
+            # made); hooks on new shops may do anything, so with any a shop is always made anew. A template refers
+            # to the simulator and its services rather than copying them (and never holds deliveries).
+            copies = start is not None and not self.on_shop_created
+            shop = (_TEMPLATES.setdefault(self, TemplateShelf()) if copies else TemplateShelf()).copy_or_make(
+                domain, (resolved, seed, self.seed, start, count), [self, self.outbox.sender, self.timeline.seq,
+                                                                   *(getattr(self, name) for name in _SERVICES)],
+                place=lambda copy: self._place(*copy), make=lambda: self._create(domain, resolved, count, seed=seed,
+                                                                                 start=start),
+                keep=lambda made: None if not copies or self.outbox.list(shop=domain) else (made, self.triggers.log(
+                    domain)))
+            shop.origin = origin if same_clock else shop.origin
             if keep_keys:
                 self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
                 self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
-                for name in ("rivo_api_key", "webhook_secret", "shopify_access_token", "shopify_api_key",
-                             "shopify_api_secret"):  # into the object the shop's parts already hold
+                for name in credentials.__slots__:  # into the object the shop's parts already hold
                     setattr(shop.credentials, name, getattr(credentials, name))
                 self._by_rivo_key[credentials.rivo_api_key] = shop
                 self._by_shopify_token[credentials.shopify_access_token] = shop
-            self.shops = {key: self.shops[key] for key in order}  # where it was in the listing
             return shop
+
+    def _place(self, shop: Shop, log: Any = None) -> Shop:
+        """A new shop, or one copied from its template with its trigger log (``log``), joins the services."""
+        self.shops[shop.domain] = shop
+        self._by_rivo_key[shop.credentials.rivo_api_key] = shop
+        self._by_shopify_token[shop.credentials.shopify_access_token] = shop
+        if log is None:
+            self.triggers.attach(shop)
+            self.shopify_webhooks.attach(shop)
+        else:  # a copy: its bus holds the subscriptions already, its clock its timers (numbered anew)
+            fresh_revisions([shop])  # nor may it share its template's cache token
+            self.timeline.add(shop.domain, shop.clock, renumber=True)
+            self.outbox.attach(shop.domain, shop.clock)
+            self.triggers.adopt(shop, log)
+            self.shopify_webhooks.adopt(shop)
+        self.faults.install_shop_rules(shop.domain, shop.settings.faults)
+        return shop
 
     def shop(self, domain: str) -> Shop:
         shop = self.shops.get(domain)
@@ -323,22 +320,33 @@ class Simulator:
 
     def delete_shop(self, domain: str) -> None:
         with self.lock:
-            shop = self.shop(domain)
+            self._detach_shop(domain, reset=False)
+
+    def _detach_shop(self, domain: str, *, reset: bool) -> None:
+        """The shop out of the simulator; a reset keeps its place (and template) and drops its journal entries."""
+        shop = self.shop(domain)
+        shop.close()
+        # Its clock goes with it: its daily ticks, expiries, syncs and deliveries never fire.
+        self.timeline.remove(domain)
+        self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
+        self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
+        self.triggers.detach(domain)
+        self.shopify_webhooks.detach(domain)
+        self.faults.clear(shop=domain)
+        self.lag.forget(domain)
+        self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
+        self.outbox.detach(domain)
+        del shop  # hooks may collect garbage: the shop must not be held by this frame
+        if reset:
+            self.journal.drop_shop(domain)
+            self.outbox.forget_shop(domain)
+            for api in ("shopify_rest", "shopify_graphql"):
+                self.limiter.forget(f"{api}:{domain}:")
+        else:
             del self.shops[domain]
-            shop.close()
-            # Its clock goes with it: its daily ticks, expiries, syncs and deliveries never fire.
-            self.timeline.remove(domain)
-            self._by_rivo_key.pop(shop.credentials.rivo_api_key, None)
-            self._by_shopify_token.pop(shop.credentials.shopify_access_token, None)
-            self.triggers.detach(domain)
-            self.shopify_webhooks.detach(domain)
-            self.faults.clear(shop=domain)
-            self.lag.forget(domain)
-            self.limiter.forget(f"rivo:{shop.credentials.rivo_api_key}")
-            self.outbox.detach(domain)
-            del shop  # hooks may collect garbage: the deleted shop must not be held by this frame
-            for hook in list(self.on_shop_deleted):
-                hook(domain)
+            _TEMPLATES.get(self, TemplateShelf()).drop(domain)
+        for hook in list(self.on_shop_deleted):
+            hook(domain)
 
     def patch_shop(self, domain: str, patch: dict[str, Any]) -> Shop:
         with self.lock:
@@ -348,16 +356,8 @@ class Simulator:
                 validate_rules(patch["faults"])
             shop.patch(patch)
             if "faults" in patch:
-                self._install_shop_faults(shop)
+                self.faults.install_shop_rules(shop.domain, shop.settings.faults)
             return shop
-
-    def _install_shop_faults(self, shop: Shop) -> None:
-        """The shop document's ``faults``, scoped to that shop, replacing those it installed before."""
-        rules = [thaw(rule) for rule in shop.settings.faults]
-        origin = f"shop:{shop.domain}"
-        if rules or any(r.origin == origin for r in self.faults.rules):
-            self.faults.replace_origin(origin, rules, where="faults", scope={"shop": shop.domain},
-                                       id_prefix=f"{shop.domain}:fault-")
 
     def regenerate_api_key(self, domain: str) -> str:
         with self.lock:

@@ -4,6 +4,7 @@ re-scans it, yet a reset or a deleted shop — whole worlds full of reference cy
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -11,6 +12,8 @@ import pytest
 
 from rivosim import Simulator
 from rivosim.cli import tune_gc_for_serving
+from rivosim.transports import gc_policy
+from rivosim.transports.gc_policy import REFREEZE_AFTER_DELETIONS, REFREEZE_AFTER_SECONDS
 
 
 @pytest.fixture
@@ -24,15 +27,41 @@ def serving_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def test_a_deleted_shop_is_freed_although_it_was_frozen(serving_gc: None) -> None:
+def test_deleted_shops_are_freed_in_batches_although_they_were_frozen(serving_gc: None) -> None:
+    # One full collection of the whole heap per deleted shop made a shared server's per-test shop cleanup cost
+    # hundreds of ms: deletions are collected together, after REFREEZE_AFTER_DELETIONS of them.
     sim = Simulator(seed=1)
-    shop = sim.create_shop({"domain": "gone.myshopify.com"}, customers=20)
-    tune_gc_for_serving(sim)  # freezes the shop, as a server start does
+    shops = [sim.create_shop({"domain": f"gone{i}.myshopify.com"}, customers=5)
+             for i in range(REFREEZE_AFTER_DELETIONS)]
+    tune_gc_for_serving(sim)  # freezes the shops, as a server start does
     assert gc.get_freeze_count() > 0
+    refs = [weakref.ref(shop) for shop in shops]
+    del shops
+    full = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(count)
+    for i in range(REFREEZE_AFTER_DELETIONS - 1):
+        sim.delete_shop(f"gone{i}.myshopify.com")
+    assert full == [] and refs[0]() is not None  # not yet: no full collection per deletion
+    sim.delete_shop(f"gone{REFREEZE_AFTER_DELETIONS - 1}.myshopify.com")
+    assert len(full) == 1 and all(ref() is None for ref in refs)  # the batch went with one collection
+
+
+def test_a_lone_deletion_is_freed_once_the_interval_has_passed(
+        serving_gc: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = Simulator(seed=1)
+    shop = sim.create_shop({"domain": "late.myshopify.com"}, customers=5)
+    tune_gc_for_serving(sim)
     ref = weakref.ref(shop)
     del shop
-    sim.delete_shop("gone.myshopify.com")
-    assert ref() is None  # the shop and its cycles went with the deletion
+    later = time.monotonic() + REFREEZE_AFTER_SECONDS + 1
+    monkeypatch.setattr(gc_policy.time, "monotonic", lambda: later)
+    sim.delete_shop("late.myshopify.com")
+    assert ref() is None
 
 
 def test_a_reset_frees_the_old_world(serving_gc: None) -> None:

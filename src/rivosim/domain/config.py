@@ -77,6 +77,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "weekly_ip_threshold": 10,
         },
         "expiry": {"enabled": False, "mode": "per_event", "months": 12, "exclude_redemptions_from_activity": False},
+        "credits_expiry": {"enabled": False, "months": 12},
     },
     # occurred_at_precision: live captures (ks-tg-bot fixtures) carry occurred_at in whole seconds
     # ("2026-09-16T13:42:34Z") next to applied_at with milliseconds; "milliseconds" keeps the fraction.

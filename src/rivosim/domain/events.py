@@ -174,6 +174,16 @@ class PointsExpiryWarned(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CreditsExpiryWarned(DomainEvent):
+    """Store credit will expire soon: ``kind`` is ``warning`` (30 days before) or ``last_chance`` (3 days)."""
+
+    customer_id: int
+    kind: str
+    credits: Decimal
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PointsExpired(DomainEvent):
     """Points expired (published before the negative ledger event that removes them)."""
 

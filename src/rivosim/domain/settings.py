@@ -22,9 +22,9 @@ from typing import Any
 from rivosim.kernel.clock import parse_instant
 
 __all__ = [
-    "AdminSettings", "ApiSettings", "BucketSettings", "ExpirySettings", "IntegrationSettings", "ProgramSettings",
-    "RateLimitSettings", "ReferralSettings", "ServiceTimeSettings", "ShopSettings", "ShopifySettings", "VipSettings",
-    "WebhookSettings",
+    "AdminSettings", "ApiSettings", "BucketSettings", "CreditsExpirySettings", "ExpirySettings", "IntegrationSettings",
+    "ProgramSettings", "RateLimitSettings", "ReferralSettings", "ServiceTimeSettings", "ShopSettings",
+    "ShopifySettings", "VipSettings", "WebhookSettings",
     "freeze", "thaw",
 ]
 
@@ -77,6 +77,12 @@ class ExpirySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditsExpirySettings:
+    enabled: bool
+    months: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProgramSettings:
     active: bool
     points_name: str
@@ -85,6 +91,7 @@ class ProgramSettings:
     vip: VipSettings
     referrals: ReferralSettings
     expiry: ExpirySettings
+    credits_expiry: CreditsExpirySettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +220,9 @@ class ShopSettings:
                 expiry=ExpirySettings(enabled=bool(expiry["enabled"]), mode=expiry["mode"],
                                       months=int(expiry["months"]),
                                       exclude_redemptions_from_activity=bool(
-                                          expiry["exclude_redemptions_from_activity"]))),
+                                          expiry["exclude_redemptions_from_activity"])),
+                credits_expiry=CreditsExpirySettings(enabled=bool(program["credits_expiry"]["enabled"]),
+                                                     months=int(program["credits_expiry"]["months"]))),
             webhooks=WebhookSettings(signing=webhooks["signing"], timeout_seconds=float(webhooks["timeout_seconds"]),
                                      max_attempts=int(webhooks["max_attempts"]),
                                      occurred_at_precision=webhooks["occurred_at_precision"]),

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from rivosim.domain.config import validate_config
+from rivosim.domain.settings import thaw
 from rivosim.faults.rule import Decision, FaultRule, RequestFacts, parse_rule
 from rivosim.faults.rules import (
     ACTIONS,
@@ -39,7 +41,7 @@ from rivosim.kernel.ids import Randomness
 # ACTIONS, WRITE_METHODS, distribution_percentile (rule documents, faults.rules) and Decision, FaultRule,
 # RequestFacts (faults.rule) are re-exported: callers know them from here.
 __all__ = ["ACTIONS", "WRITE_METHODS", "Decision", "FaultRule", "FaultSet", "RequestFacts", "distribution_percentile",
-           "validate_rules"]
+           "validate_rules", "validate_shop_document"]
 
 
 _NO_RULES: tuple[FaultRule, ...] = ()
@@ -151,6 +153,13 @@ class FaultSet:
             self._changed()
             raise
 
+    def install_shop_rules(self, domain: str, rules: Iterable[Any]) -> None:
+        """A shop document's ``faults``, scoped to that shop, replacing those it installed before."""
+        raws = [thaw(rule) for rule in rules]
+        origin = f"shop:{domain}"
+        if raws or any(r.origin == origin for r in self.rules):
+            self.replace_origin(origin, raws, where="faults", scope={"shop": domain}, id_prefix=f"{domain}:fault-")
+
     def list(self, now: datetime | None = None) -> list[FaultRule]:
         """The rules in force (rules whose ttl passed are dropped first)."""
         if self._next_expiry is not None:
@@ -225,3 +234,11 @@ def validate_rules(raws: Any, where: str = "faults") -> None:
     probe.add_all(raws, datetime(2026, 1, 1, tzinfo=UTC), where=where)
 
 
+
+
+def validate_shop_document(doc: Any) -> None:
+    """A shop configuration document checked in full (``rivosim.validate_config``): the domain's JSON Schema and
+    cross-field rules, then each ``faults`` rule as the faults layer parses it (refusals name ``faults[i].field``)."""
+    validate_config(doc)
+    if doc.get("faults"):
+        validate_rules(doc["faults"])

@@ -16,12 +16,26 @@ import heapq
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from rivosim.kernel.clock import Clock, Duration, WallClock, parse_duration
+from rivosim.kernel.clock import Clock, Duration, VirtualClock, WallClock, parse_duration, parse_instant
 from rivosim.kernel.timers import Timer
 
-__all__ = ["Timeline"]
+__all__ = ["Timeline", "shop_clock"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def shop_clock(spec: object, start: datetime | None, default: Clock) -> Clock:
+    """A shop's own clock: virtual from ``start`` when given, else as its document's ``clock`` says (``"wall"``,
+    ``{"start": ...}``), else of the kind of the simulator's ``default`` clock, from its now."""
+    if start is not None:
+        return VirtualClock(start)
+    if spec == "wall":
+        return WallClock()
+    if isinstance(spec, dict):
+        return VirtualClock(parse_instant(spec["start"]))
+    if isinstance(default, WallClock):
+        return WallClock(offset=default.offset)
+    return VirtualClock(default.now())
 
 
 class Timeline:
@@ -49,10 +63,15 @@ class Timeline:
         self._keys[id(clock)] = key
         self._watch(clock, None)
 
-    def add(self, key: str, clock: Clock) -> Clock:
-        """Make ``clock`` part of this timeline under ``key`` (it draws from the shared counter from now on)."""
+    def add(self, key: str, clock: Clock, *, renumber: bool = False) -> Clock:
+        """Make ``clock`` part of this timeline under ``key`` (it draws from the shared counter from now on).
+        ``renumber``: its timers (a copy of a template's) take new numbers from the counter, in their own order,
+        as if they had just been scheduled — so they interleave with other clocks' as a fresh clock's would."""
         if not key:
             raise ValueError("the empty key is the default clock's")
+        if renumber:
+            for timer in sorted(clock._heap, key=lambda t: t.seq):
+                timer.seq = self.seq.next()
         self.remove(key)
         self._clocks[key] = clock
         self._attach(key, clock)
@@ -153,6 +172,15 @@ class Timeline:
         """Move every clock forward by the exact span ``elapsed`` (no calendar months)."""
         clocks = self.clocks()
         self._advance(clocks, {key: clock.now() + elapsed for key, clock in clocks}, stop)
+
+    def run_until_idle(self, limit: int = 100_000) -> None:
+        """Run queued work on every clock: all move together, as far as the next piece of work on any of them
+        needs (as one shared clock did), so work of different shops keeps its interleaving."""
+        for _ in range(limit):
+            gap = self.next_work_in()
+            if gap is None:
+                return
+            self.advance_by_elapsed(gap)
 
     def next_work_in(self, only: Iterable[tuple[str, Clock]] | None = None) -> timedelta | None:
         """How far the clocks must move until the next queued work (not timekeeping) on any of them."""

@@ -18,6 +18,7 @@ import orjson
 
 from rivosim.domain.events import (
     ActionCompleted,
+    CreditsExpiryWarned,
     DomainEvent,
     PointsEventCreated,
     PointsExpired,
@@ -132,6 +133,15 @@ class TriggerLog:
         self.items.append(item)  # past the cap, the deque drops the oldest itself
         return item
 
+    def settle(self) -> None:
+        """Build every payload not built yet and keep it as its JSON, read back when asked for (as a delivered
+        trigger's is): a seeded shop's history, fixed as it was when seeded, and a few objects per trigger
+        instead of a graph of closures — a shop's reset copies its log (engine ``reset_shop``)."""
+        for item in self.items:
+            if item._payload is None and not isinstance(item._build, functools.partial):
+                item._build = functools.partial(orjson.loads, orjson.dumps(item.payload))
+                item._payload = None
+
     def topics(self, customer_id: int | None = None) -> list[str]:
         return [t.topic for t in self.items if customer_id is None or t.customer_id == customer_id]
 
@@ -148,6 +158,12 @@ class Triggers:
         self.logs[shop.domain] = TriggerLog()
         self._shops[shop.domain] = shop
         shop.bus.subscribe_all(lambda event: self._on_event(shop, event))
+
+    def adopt(self, shop: Shop, log: TriggerLog) -> None:
+        """Take in a shop copied from a template (engine ``reset_shop``) with its log: its bus already holds the
+        subscription ``attach`` made on the original (copied along with the shop)."""
+        self.logs[shop.domain] = log
+        self._shops[shop.domain] = shop
 
     def detach(self, domain: str) -> None:
         self.logs.pop(domain, None)
@@ -212,6 +228,13 @@ class Triggers:
             yield (f"notification/points_expiry_{event.kind}", event.customer_id, lambda: {
                 "points_amount": event.points, "expires_at": wire.timestamp(event.expires_at),
                 "points_expire_at": wire.human_date(event.expires_at), "customer": customer()})
+        elif isinstance(event, CreditsExpiryWarned):
+            customer = self._customer(shop, event.customer_id)
+            # The topic is listed (rivo-api.md §4.5, OBSERVED) without a payload: the points notification's
+            # shape, in credits (INFERRED).
+            yield (f"notification/credits_expiry_{event.kind}", event.customer_id, lambda: {
+                "credits_amount": wire.credits(event.credits), "expires_at": wire.timestamp(event.expires_at),
+                "credits_expire_at": wire.human_date(event.expires_at), "customer": customer()})
         elif isinstance(event, PointsExpired):
             customer = self._customer(shop, event.customer_id)
             yield ("points/expired", event.customer_id, lambda: {
@@ -253,10 +276,12 @@ class Triggers:
         if snapshot.completed_rule_ids is not None:
             snapshot.completed_rule_ids = set(snapshot.completed_rule_ids)
         expires = shop.rivo.lifecycle.points_expire_at(member)
+        credits_expire = shop.rivo.lifecycle.credits.expire_at(member)
 
         def build() -> dict[str, Any]:
             out = wire.customer(snapshot, shop)
             out["points_expire_at"] = wire.human_date(expires)
+            out["credits_expire_at"] = wire.human_date(credits_expire)
             return out
 
         return build

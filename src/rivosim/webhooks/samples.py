@@ -24,6 +24,7 @@ import orjson
 from rivosim.domain.events import (
     ActionCompleted,
     AppUninstalled,
+    CreditsExpiryWarned,
     CustomerCreated,
     CustomerDeleted,
     CustomerUpdated,
@@ -51,7 +52,6 @@ from rivosim.kernel.ids import Randomness
 from rivosim.webhooks import shopify_topics
 from rivosim.webhooks.outbox import Delivery, Outbox
 from rivosim.webhooks.rivo_topics import ACTION_TOPICS, Triggers
-from rivosim.wire import rivo as wire
 
 __all__ = ["RIVO_TOPICS", "SHOPIFY_TOPICS", "Sample", "sample_stream", "send_sample"]
 
@@ -189,12 +189,9 @@ def _rivo_payload(shop: Shop, topic: str, member: Member, now: datetime, trigger
         event = PointsExpiryWarned(**at, kind=topic.rsplit("points_expiry_", 1)[1],
                                    points=max(member.points_tally, 100), expires_at=now + timedelta(days=30))
     elif topic.startswith("notification/credits_expiry_"):
-        # Rivo lists these topics (rivo-api.md §4.5, OBSERVED) without a payload, and rivosim never fires them:
-        # the points-expiry notification's shape, in credits (INFERRED).
-        expires = now + timedelta(days=30)
-        credits = member.credits_tally if member.credits_tally > 0 else Decimal("5.00")
-        return {"credits_amount": wire.credits(credits), "expires_at": wire.timestamp(expires),
-                "credits_expire_at": wire.human_date(expires), "customer": wire.customer(member, shop)}
+        event = CreditsExpiryWarned(**at, kind=topic.rsplit("credits_expiry_", 1)[1],
+                                    credits=member.credits_tally if member.credits_tally > 0 else Decimal("5.00"),
+                                    expires_at=now + timedelta(days=30))
     elif topic == "points/expired":
         event = PointsExpired(**at, points=max(member.points_tally, 100), mode="per_event")
     else:  # an earning action's topic

@@ -82,6 +82,12 @@ class ShopifyWebhooks:
         self._streams[shop.domain] = self._randomness.stream(shop.domain, "shopify-webhooks")
         shop.bus.subscribe_all(lambda event: self._on_event(shop, event))
 
+    def adopt(self, shop: Shop) -> None:
+        """Take in a shop copied from a template (its bus already holds the subscription): a fresh stream, as a
+        freshly created shop has (nothing draws from it before the shop has a subscription)."""
+        self._shops[shop.domain] = shop
+        self._streams[shop.domain] = self._randomness.stream(shop.domain, "shopify-webhooks")
+
     def detach(self, domain: str) -> None:
         self._shops.pop(domain, None)
         self._streams.pop(domain, None)

@@ -143,7 +143,7 @@ def customer(member: Member, shop: Shop) -> dict[str, Any]:
         "next_vip_tier": vip_tier(nxt, rivo, rewards=tier_rewards) if nxt and nxt is not tier else None,
         "completed_earning_rule_ids": sorted(member.completed_rule_ids or ()),
         "points_expire_at": timestamp(rivo.points_expire_at(member)),
-        "credits_expire_at": None,
+        "credits_expire_at": timestamp(rivo.lifecycle.credits.expire_at(member)),
         "remote_updated_at": timestamp(member.remote_updated_at),
         "shop_id": shop.id,
         "shopify_domain": shop.domain,

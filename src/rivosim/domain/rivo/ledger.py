@@ -39,6 +39,7 @@ SOURCE_TITLES = {
     "customer_member_enabled": "Joined the program", "customer_birthday": "Birthday",
     "customer_anniversary": "Program anniversary", "referral_complete": "Referral completed",
     "order_refund": "Order refunded", "order_cancelled": "Order cancelled", "points_expired": "Points expired",
+    "credits_expired": "Store credit expired",
 }
 CENT = Decimal("0.01")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import PointsExpired, PointsExpiryWarned
+from rivosim.domain.rivo.credits import CreditsExpiry
 from rivosim.domain.rivo.ledger import Ledger, PointsEventPlan
 from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Member, PointsEvent
@@ -48,7 +49,15 @@ class Lifecycle:
     (the rules that fire), the members, the ledger (earning, expiring) and tiers (period boundaries).
     Building it starts the daily tick."""
 
-    closed = False  # set when the shop is deleted: timers still in the clock's heap then do nothing
+    _closed = False  # set when the shop is deleted: timers still in the clock's heap then do nothing
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._closed = self.credits.closed = value
 
     def __init__(self, ctx: ShopContext, program: Program, members: Members, ledger: Ledger, tiers: Tiers) -> None:
         self.ctx = ctx
@@ -62,6 +71,7 @@ class Lifecycle:
         self.lots: dict[int, deque[list[Any]]] = {}
         self._lot_of: dict[int, list[Any]] = {}  # points event id -> its live lot (timers name lots by event id)
         self._inactivity_gen: dict[int, int] = {}
+        self.credits = CreditsExpiry(ctx, members, ledger)  # store credit's own lots and warnings
         ctx.handle("rivo.daily", self._daily)
         ctx.handle("rivo.warn_lot", self._warn_lot)
         ctx.handle("rivo.expire_lot", self._expire_lot)
@@ -168,8 +178,9 @@ class Lifecycle:
     def note_points_event(self, member: Member, event: PointsEvent) -> None:
         """The ledger's ``on_recorded`` listener: the rolling window, then expiry lots, FIFO use and activity."""
         self.tiers.note_progress(member, event.applied_at)
+        self.credits.note_points_event(member, event)
         cfg = self._expiry()
-        if not cfg.enabled or event.source == "points_expired":
+        if not cfg.enabled or event.source in ("points_expired", "credits_expired"):
             return
         if cfg.mode == "per_event":
             if event.points_diff > 0:

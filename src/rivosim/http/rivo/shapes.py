@@ -4,10 +4,10 @@
 The cache sits *around* ``wire.customer``: it never changes what the function returns, only when it runs. An entry
 is the customer's encoded envelope together with a **version**: the values of every field of the member (mutable
 containers copied) and of everything else the shape reads — the shop's identity, whether VIP is available, every
-tier, every reward, the member's points expiry. A hit needs the whole version to be equal, so any change to the
-member or to what its shape depends on recomputes it: the cache cannot serve stale data. If ``wire.customer``
-starts reading something new, :func:`_shop_version` must name it; with ``RIVOSIM_CHECK_CACHES=1`` (the test suite
-sets it) every hit is recomputed and compared, so a missed dependency fails loudly as a marked 500.
+tier, every reward, the member's points and store-credit expiry. A hit needs the whole version to be equal, so any
+change to the member or to what its shape depends on recomputes it: the cache cannot serve stale data. If
+``wire.customer`` starts reading something new, :func:`_shop_version` must name it; with ``RIVOSIM_CHECK_CACHES=1``
+(the test suite sets it) every hit is recomputed and compared, so a missed dependency fails loudly as a marked 500.
 
 Whole pages are cached on top (:meth:`CustomerShapes.page`): a page's bytes, per request URL, stamped with the
 shop's ``RivoBackend.revision`` (every domain event of the shop, every backend mutator call) and the journal's
@@ -32,6 +32,7 @@ from rivosim.wire import rivo as wire
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from rivosim.domain.rivo.models import Member
     from rivosim.domain.shop import Shop
@@ -105,7 +106,7 @@ def _member_readers(cls: type) -> tuple[Callable[[Any], Any], Callable[[Any], An
 
 
 def _shop_version(shop: Shop) -> tuple[Any, ...]:
-    """What ``wire.customer`` reads besides the member and the member's points expiry (kept in step with it)."""
+    """What ``wire.customer`` reads besides the member and the member's expiry dates (kept in step with it)."""
     rivo = shop.rivo
     return (shop.id, shop.domain, rivo.vip_available(), tuple(_values(t) for t in rivo.list_tiers()),
             tuple(_values(r) for r in rivo.list_rewards()))
@@ -219,7 +220,10 @@ class CustomerShapes:
             shop_version = cache.shop_version
         else:
             cache.shop_version = shop_version
-        expires = shop.rivo.lifecycle.points_expire_at
+        lifecycle = shop.rivo.lifecycle
+
+        def expires(member: Member) -> tuple[datetime | None, datetime | None]:  # both expiry dates a shape shows
+            return lifecycle.points_expire_at(member), lifecycle.credits.expire_at(member)
         check = self.check
         readers = _MEMBER_READERS
 
