@@ -99,15 +99,17 @@ def fidelity(action: dict[str, Any], n: int) -> tuple[float, float, float]:
     from rivosim.transports.inprocess import mock_apis
 
     sim, key, cid = _world(5)
+    shop = sim.shop_for_rivo_key(key)
+    assert shop is not None
     sim.faults.add({"match": {"route": "rivo.customers.get"}, "action": action})
     url = f"{RIVO}/customers/{cid}"
     samples: list[float] = []
     with mock_apis(sim), requests.Session() as session:
         headers = {"Authorization": key}
         for _ in range(n):
-            before = sim.clock.now()
+            before = shop.clock.now()  # latency moves the shop's clock (only)
             session.get(url, headers=headers)
-            samples.append((sim.clock.now() - before).total_seconds() * 1000)
+            samples.append((shop.clock.now() - before).total_seconds() * 1000)
     cuts = quantiles(samples, n=100)
     return cuts[49], cuts[94], cuts[98]
 

@@ -5,6 +5,9 @@
   the median over the tests is what one test costs. Variants: ``rivosim`` + ``rivosim_shop`` (and reading
   ``rivosim.client``), ``rivosim_server`` + its fresh shop, against a test that only builds a Flask test
   client (a bare Flask app's, and the simulator's own: ``create_app(Simulator()).test_client()``).
+- An example suite of 16 tests on parallel workers: each test its own ``rivosim_shop`` on one shared ``rivosim serve``
+  (``--rivosim-url``), advancing its own clock a year and asserting its webhook receiver and the Rivo API; the
+  whole ``python -m pytest`` run with ``-n 4`` next to ``-n 0`` (interleaved rounds, medians).
 - Server start and stop: the session server (``rivosim.transports.server.Server``) against a bare werkzeug server thread
   (``make_server`` + ``serve_forever`` + ``shutdown``) serving the same app, started and stopped the same way.
   werkzeug's ``serve_forever`` polls for shutdown every 0.5 s by default, which would make the baseline look slow
@@ -127,6 +130,101 @@ def server_start_stop(rounds: int) -> tuple[float, float, float]:
     return median(ours), median(base), median(whole)
 
 
+# -- an example suite on parallel workers against one shared server -----------------------------------------
+_SUITE_CONFTEST = """
+import json, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            got.append((self.headers.get("rivo-webhook-topic"), json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+
+
+@pytest.fixture
+def rivosim_config():
+    return {"plan": "plus", "clock": {"start": "2026-01-01T00:00:00Z"},
+            "api": {"new_customer_visibility_delay": "PT0S"}, "rate_limits": {"rivo": {"enabled": False}}}
+"""
+
+_SUITE_TESTS = """
+from datetime import timedelta
+
+import pytest
+import requests
+
+from rivosim.kernel.clock import parse_instant
+
+START = parse_instant("2026-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_a_year_of_birthdays_on_my_own_clock(rivosim_shop, receiver, n):
+    hook, got = receiver
+    api, headers = rivosim_shop.rivo_url, rivosim_shop.rivo_headers
+    assert requests.post(api + "/webhooks", headers=headers, timeout=60,
+                         json={{"event_type": "customer/birthday", "url": hook}}).status_code == 201
+    email = f"c{{n}}@{{rivosim_shop.domain}}"
+    created = requests.post(rivosim_shop.shop_url + "/customers", timeout=60,
+                            json={{"email": email, "first_name": "Cy", "dob": f"{{n % 12 + 1:02d}}-15"}})
+    assert created.status_code == 201, created.text
+    for _ in range(4):  # a year in steps: only this shop's time moves
+        rivosim_shop.advance("P92D")
+    assert rivosim_shop.now() == START + timedelta(days=368)
+    settled = requests.post(rivosim_shop.url + "/_rivosim/run_until_idle", json={{"shop": rivosim_shop.domain}},
+                            timeout=60)
+    assert settled.status_code == 200
+    mine = [body for topic, body in got if topic == "customer/birthday" and body["customer"]["email"] == email]
+    assert len(mine) == 1, got
+    member = requests.get(api + f"/customers/{{created.json()['id']}}", headers=headers, timeout=60)
+    assert member.status_code == 200 and member.json()["data"]["attributes"]["points_tally"] > 0
+"""
+
+
+def parallel_suite(count: int, rounds: int, workers: int = 4) -> tuple[float, float, list[float], list[float]]:
+    """Median wall seconds of ``python -m pytest`` over a generated suite of ``count`` tests (each its own
+    ``rivosim_shop`` on one shared ``rivosim serve`` via ``--rivosim-url``, advancing its own clock a year and
+    asserting what its webhook receiver and the Rivo API show) with ``-n 0`` and with ``-n workers``,
+    interleaved over ``rounds``. A failing run raises."""
+    from .scenario_jobs import serve
+
+    walls: dict[int, list[float]] = {0: [], workers: []}
+    with tempfile.TemporaryDirectory(prefix="rivosim-bench-xdist-") as tmp:
+        folder = Path(tmp)
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        (folder / "conftest.py").write_text(_SUITE_CONFTEST)
+        (folder / "test_suite.py").write_text(_SUITE_TESTS.format(count=count))
+        with serve(folder, "server") as url:
+            for round_ in range(rounds):
+                for n in ((0, workers) if round_ % 2 == 0 else (workers, 0)):
+                    t0 = time.perf_counter()
+                    done = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                                           "-n", str(n), "--rivosim-url", url, "test_suite.py"], cwd=folder,
+                                          env=child_env(), capture_output=True, timeout=600)
+                    walls[n].append(time.perf_counter() - t0)
+                    if done.returncode != 0:
+                        raise RuntimeError(f"-n {n} failed:\n{done.stdout.decode()[-3000:]}")
+    return median(walls[0]), median(walls[workers]), walls[0], walls[workers]
+
+
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     count, repeats = (60, 1) if quick else (300, 3)
     variants = list(VARIANTS)
@@ -158,5 +256,23 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     figures.append(Figure("session server fixture (new simulator + app + start+stop)", f"{whole * 1000:.1f} ms",
                           f"{base * 1000:.1f} ms", f"{whole / base:.2f}x", "info", None,
                           "paid once per session (per xdist worker)"))
+    figures.append(_parallel_suite_figure(quick, say))
     return figures
+
+
+def _parallel_suite_figure(quick: bool, say: Callable[[str], None]) -> Figure:
+    count, rounds = 16, (1 if quick else 3)
+    say(f"  example suite: {count} tests on one rivosim serve via --rivosim-url, -n 0 and -n 4, x{rounds}…")
+    try:
+        serial, parallel, serial_runs, parallel_runs = parallel_suite(count, rounds)
+    except Exception as exc:  # a failing suite is the figure's failure, not the section's
+        return Figure(f"example suite of {count}: pytest -n 4 vs -n 0, one server", "failed", "-", "-", "passes",
+                      False, str(exc)[-300:])
+    say(f"    -n 0 {serial:.1f} s, -n 4 {parallel:.1f} s (medians)")
+    runs = ", ".join(f"{t:.1f}" for t in serial_runs) + " / " + ", ".join(f"{t:.1f}" for t in parallel_runs)
+    return Figure(f"example suite of {count}: pytest -n 4 vs -n 0, one server (median of {rounds})",
+                  f"{parallel:.1f} s", f"{serial:.1f} s", f"{parallel / serial:.2f}x", "passes", True,
+                  f"each test its own rivosim_shop advancing its own clock a year, asserting its receiver's "
+                  f"birthday delivery and the Rivo API; both pass; per round -n 0 / -n 4: {runs} s (whole pytest "
+                  "runs, start-up of 4 workers included; 2 shared cores)")
 

@@ -60,7 +60,7 @@ def _child(*args: str) -> dict[str, float]:
 
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     count = 20_000 if quick else 100_000
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     seeds: list[dict[str, float]] = []
     restores: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,14 +76,18 @@ def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
     size_mb = median([s["bytes"] for s in seeds]) / 1e6
     snapshot_s = median([s["snapshot_s"] for s in seeds])
     restore_s = median(restores)
-    note = f"{count:,} customers, median of {rounds} interleaved runs in fresh processes"
+    # Ratios: the median of each round's own ratio (a round's seed and restore ran back to back, under one load).
+    restore_ratio = median([r / s["seed_s"] for r, s in zip(restores, seeds, strict=True)])
+    size_ratio = median([s["bytes"] / 1e6 / (s["rss_kb"] / 1024 * 1.048576) for s in seeds])
+    snapshot_ratio = median([s["snapshot_s"] / s["seed_s"] for s in seeds])
+    note = f"{count:,} customers, median of {rounds} interleaved runs in fresh processes (ratios: of each run's own)"
     return [
         Figure(f"restore {count // 1000}k customers", f"{restore_s:.2f} s", f"seed {seed_s:.2f} s",
-               f"{restore_s / seed_s:.2f}x", "<= 2x", restore_s <= 2 * seed_s, note),
+               f"{restore_ratio:.2f}x", "<= 2x", restore_ratio <= 2, note),
         Figure(f"snapshot file {count // 1000}k customers", f"{size_mb:.0f} MB", f"RSS {rss_mb:.0f} MB",
-               f"{size_mb / (rss_mb * 1.048576):.2f}x", "<= 2x", size_mb <= 2 * rss_mb * 1.048576),
+               f"{size_ratio:.2f}x", "<= 2x", size_ratio <= 2),
         Figure(f"take snapshot {count // 1000}k customers", f"{snapshot_s:.2f} s", f"seed {seed_s:.2f} s",
-               f"{snapshot_s / seed_s:.2f}x", "info", None),
+               f"{snapshot_ratio:.2f}x", "info", None),
     ]
 
 

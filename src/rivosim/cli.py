@@ -160,12 +160,18 @@ def _serve(args: argparse.Namespace) -> int:
 def send_off_the_loop(sim: Simulator) -> None:
     """Webhooks leave from the fair threaded sender on either clock: the event loop never waits on a receiver
     (a virtual clock's default sender posts inline, during ``advance``/``tick``, which would freeze every
-    connection behind one slow receiver). After a reset, which restores the default sender, again."""
+    connection behind one slow receiver). After a reset, which restores the default sender, again.
+
+    On a virtual clock one send of a shop is in flight at a time: a shop's deliveries reach its receiver in the
+    order they were made, whatever else the server is doing (a run is reproducible, and ``rivosim run --jobs N``
+    gives each scenario the transcript of a serial run); shops still take turns on the workers."""
     from rivosim.webhooks.senders import ThreadedSender
+
+    per_shop = 1 if sim.clock.kind == "virtual" else 2
 
     def install() -> None:
         if not isinstance(sim.outbox.sender, ThreadedSender):
-            sim.use_sender(ThreadedSender())
+            sim.use_sender(ThreadedSender(per_shop=per_shop))
 
     install()
     sim.on_reset.append(install)

@@ -25,7 +25,6 @@ from rivosim.kernel.journal import Journal
 from rivosim.kernel.templates import TemplateShelf
 from rivosim.kernel.timeline import Timeline, shop_clock
 from rivosim.snapshot import restore_simulator, take_snapshot
-from rivosim.snapshot.shop import fresh_revisions
 from rivosim.webhooks.outbox import Outbox
 from rivosim.webhooks.rivo_topics import Triggers
 from rivosim.webhooks.self_target import subscription_refusal
@@ -303,7 +302,6 @@ class Simulator:
             self.triggers.attach(shop)
             self.shopify_webhooks.attach(shop)
         else:  # a copy: its bus holds the subscriptions already, its clock its timers (numbered anew)
-            fresh_revisions([shop])  # nor may it share its template's cache token
             self.timeline.add(shop.domain, shop.clock, renumber=True)
             self.outbox.attach(shop.domain, shop.clock)
             self.triggers.adopt(shop, log)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from rivosim import Simulator, create_app
+from rivosim.snapshot import VERSION
 from tests.snapshots import walk as _walk
 
 
@@ -44,7 +45,8 @@ def test_save_then_restore_over_http(world: tuple[Simulator, object]) -> None:
     saved = client.get("/_rivosim/snapshot")
     assert saved.status_code == 200 and saved.mimetype == "application/json"
     doc = saved.get_json()
-    assert (doc["format"], doc["version"], doc["scope"], doc["journal"]) == ("rivosim-snapshot", 1, "simulator", None)
+    assert (doc["format"], doc["version"], doc["scope"], doc["journal"]) == \
+        ("rivosim-snapshot", VERSION, "simulator", None)
     client.post("/_rivosim/clock/advance", json={"duration": "P10D"})
     client.delete("/_rivosim/shops/b.myshopify.com")
     answer = client.post("/_rivosim/snapshot", data=saved.data, content_type="application/json")

@@ -217,15 +217,17 @@ def test_transport_faults_stop_the_request_before_the_view(shop: ShopHandle, mem
     assert entry.status == 0 and entry.action == transport and entry.faults == ["t"]
 
 
-def test_latency_advances_the_virtual_clock_and_is_journaled(shop: ShopHandle, client: FlaskClient,
-                                                            sim: Simulator) -> None:
+def test_latency_advances_the_shops_virtual_clock_and_is_journaled(shop: ShopHandle, client: FlaskClient,
+                                                                   sim: Simulator) -> None:
     add_rule(client, {"id": "slow", "match": {"route": "rivo.rewards.list"},
                       "action": {"type": "latency", "distribution": "uniform", "min_ms": 100, "max_ms": 200}})
-    before = sim.now()
+    clock = sim.shop(shop.domain).clock
+    before, server_before = clock.now(), sim.now()
     assert shop.api.get("/rewards").status_code == 200
     entry = sim.journal.calls("rivo.rewards.list")[-1]
     assert 100 <= entry.latency_ms <= 200
-    assert (sim.now() - before).total_seconds() == pytest.approx(entry.latency_ms / 1000, abs=1e-6)
+    assert (clock.now() - before).total_seconds() == pytest.approx(entry.latency_ms / 1000, abs=1e-6)
+    assert sim.now() == server_before  # the wait was the shop's: the simulator's own clock stays
     assert entry.fault.startswith("latency ") and entry.fault.endswith("(slow)")
     assert entry.at == before
 
@@ -252,10 +254,11 @@ def test_slow_body_keeps_the_bytes_and_takes_simulator_time(shop: ShopHandle, cl
     good = shop.api.get("/rewards").get_data()
     add_rule(client, {"match": {"route": "rivo.rewards.list"},
                       "action": {"type": "slow_body", "chunk_size": 100, "interval_ms": 50}})
-    before = sim.now()
+    clock = sim.shop(shop.domain).clock
+    before = clock.now()
     assert shop.api.get("/rewards").get_data() == good
     chunks = -(-len(good) // 100)
-    assert (sim.now() - before).total_seconds() == pytest.approx(chunks * 0.05)
+    assert (clock.now() - before).total_seconds() == pytest.approx(chunks * 0.05)
     assert sim.journal.entries()[-1].action == "dribble"
 
 

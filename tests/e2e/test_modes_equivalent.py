@@ -175,6 +175,8 @@ async def sequence(client: Client, control: str, base: str, hook: str) -> list[A
     await control_call("POST", "/run_until_idle", {})
     out.append(["faults", await control_call("GET", "/faults")])
     out.append(["clock", await control_call("GET", "/clock")])
+    # Latency moved the shop's clock (and only it): the same in both modes.
+    out.append(["shop clock", await control_call("GET", f"/shops/{shop['domain']}/clock")])
     deliveries = (await control_call("GET", "/webhooks/deliveries"))["deliveries"]
     for d in deliveries:
         for attempt in d["attempts"]:

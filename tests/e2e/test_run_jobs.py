@@ -52,6 +52,13 @@ def serve(tmp_path: Path) -> Iterator[Any]:
             stop(proc)
 
 
+# Scenarios whose transcripts once differed between --jobs 1 and --jobs 4 (another scenario's latency moved every
+# clock; a shop's deliveries raced on two sender threads; a receipt was stamped with whatever clock reading the
+# receiver had last), and two with injected latency (a fault's and the service-time model's).
+MIXED = ("mesa-trigger-payloads", "social-engagement-bonus", "win-back-offer", "trouble-timeout-errors",
+         "trouble-slow-workflow-high-traffic", "review-incentive")
+
+
 def _plain(value: Any) -> Any:
     """What legitimately differs between two servers: their ports, and real (wall) durations of deliveries."""
     if isinstance(value, dict):
@@ -61,12 +68,24 @@ def _plain(value: Any) -> Any:
     return re.sub(r"127\.0\.0\.1:\d+", "<host>", value) if isinstance(value, str) else value
 
 
-def _run(url: str, jobs: int, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, list[Any]]]:
+def _transcript_bytes(path: Path) -> dict[str, list[str]]:
+    """Each scenario's transcript lines as written, with only the receiver's and server's ports and the delivery
+    attempts' wall-clock ``duration_ms`` blanked (everything else, the per-shop ``outbox`` counts included, must
+    be byte for byte the same)."""
+    out: dict[str, list[str]] = {}
+    for line in path.read_text("utf-8").splitlines():
+        line = re.sub(r'"duration_ms":\s*[0-9.]+', '"duration_ms":0', re.sub(r"127\.0\.0\.1:\d+", "<host>", line))
+        out.setdefault(json.loads(line)["scenario"], []).append(line)
+    return out
+
+
+def _run(url: str, jobs: int, out: Path, capsys: pytest.CaptureFixture[str],
+         names: tuple[str, ...] = SAMPLE) -> tuple[str, dict[str, list[Any]]]:
     code = main(["run", "--against", url, "--jobs", str(jobs), "--keep-going", "--transcript", str(out),
-                 *(str(LIBRARY / f"{name}.yaml") for name in SAMPLE)])
+                 *(str(LIBRARY / f"{name}.yaml") for name in names)])
     report = capsys.readouterr().out
     assert code == 0, report
-    by_scenario: dict[str, list[Any]] = {name: [] for name in SAMPLE}
+    by_scenario: dict[str, list[Any]] = {name: [] for name in names}
     for line in out.read_text("utf-8").splitlines():
         item = json.loads(line)
         by_scenario[item.pop("scenario")].append(_plain(item))
@@ -91,6 +110,23 @@ def test_jobs_2_gives_the_results_and_transcripts_of_jobs_1(serve: Any, tmp_path
     assert server_now - started < timedelta(days=1)
     shop = requests.get(parallel_url + "/_rivosim/shops/birthday-campaign.myshopify.com/clock", timeout=10).json()
     assert parse_instant(shop["now"]) - started > timedelta(days=300)
+
+
+def test_jobs_3_transcripts_are_byte_identical_to_jobs_1_latency_included(serve: Any, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    serial_url, parallel_url = serve(), serve()
+    started = time.monotonic()
+    serial_report, _ = _run(serial_url, 1, tmp_path / "serial.jsonl", capsys, MIXED)
+    parallel_report, _ = _run(parallel_url, 3, tmp_path / "parallel.jsonl", capsys, MIXED)
+    assert time.monotonic() - started < 300  # a bound against a hang, not a speed target
+    assert _statuses(parallel_report) == _statuses(serial_report) == dict.fromkeys(MIXED, "passed")
+    serial, parallel = _transcript_bytes(tmp_path / "serial.jsonl"), _transcript_bytes(tmp_path / "parallel.jsonl")
+    assert set(serial) == set(MIXED)
+    for name in MIXED:
+        assert parallel[name] == serial[name], name
+    # Latency moved only the slow scenarios' own shops: the servers' clocks never moved.
+    for url in (serial_url, parallel_url):
+        assert requests.get(url + "/_rivosim/clock", timeout=10).json()["now"].startswith("2026-01-01T00:00:00")
 
 
 def test_jobs_needs_a_server(capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,7 +64,7 @@ def test_save_state_on_sigterm_then_start_from_it(tmp_path: Path) -> None:
         after = http.get(f"{base}/_rivosim/snapshot", timeout=30).json()
         again = http.get(f"{base}/merchant_api/v1/customers", headers={"Authorization": key}, timeout=30)
         _stop(proc)
-    # Equal but for each Rivo backend's revision (a process-wide cache token, fresh after a restore).
+    # The same state (but for the time each was taken).
     assert without_time(after) == without_time(before)
     # The same answer (its links name the new server's port).
     assert (again.status_code, again.json()["data"]) == (customers.status_code, customers.json()["data"])

@@ -140,11 +140,13 @@ def test_error_responses_carry_retry_after(apis: MockApis, key: str, sim: Simula
 
 
 # -- time ------------------------------------------------------------------------------------------------------------
-def test_latency_advances_the_virtual_clock_without_sleeping(apis: MockApis, key: str, sim: Simulator) -> None:
+def test_latency_advances_the_shops_virtual_clock_without_sleeping(apis: MockApis, key: str, sim: Simulator) -> None:
     fault(sim, {"type": "latency", "ms": 30_000})
-    before, started = sim.now(), time.perf_counter()
+    shop = sim.shop("inproc.myshopify.com")
+    before, server_before, started = shop.now(), sim.now(), time.perf_counter()
     assert get("/rewards", key).status_code == 200
-    assert (sim.now() - before).total_seconds() == 30
+    assert (shop.now() - before).total_seconds() == 30
+    assert sim.now() == server_before  # the shop's wait: no other clock moves
     assert time.perf_counter() - started < 5
 
 
@@ -170,9 +172,10 @@ def test_a_wall_clock_moves_its_offset_instead(key: str) -> None:
     shop = sim.create_shop({"rate_limits": {"rivo": {"enabled": False}}})
     sim.faults.add({"match": {"route": "rivo.rewards.list"}, "action": {"type": "latency", "ms": 60_000}})
     with mock_apis(sim):
-        before = sim.now()
+        before = shop.now()
         assert get("/rewards", shop.credentials.rivo_api_key).status_code == 200
-    assert (sim.now() - before).total_seconds() >= 60
+    assert (shop.now() - before).total_seconds() >= 60
+    assert sim.clock.offset == 0  # the shop's offset moved, not the simulator's
 
 
 # -- other hosts, your own mocks, webhooks ---------------------------------------------------------------------------

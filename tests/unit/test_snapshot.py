@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from rivosim import Simulator, create_app
-from rivosim.snapshot import SnapshotError, snapshot_schema
+from rivosim.snapshot import VERSION, SnapshotError, snapshot_schema
 from rivosim.webhooks.senders import AttemptResult
 from tests.snapshots import walk as _walk
 
@@ -72,11 +72,7 @@ def restored(blob: bytes | dict[str, Any]) -> Simulator:
 
 
 def without_time(doc: dict[str, Any]) -> bytes:
-    """A snapshot as compared between two simulators of one process: without its time of taking, and without
-    each Rivo backend's ``revision`` (a process-wide cache token, different in any two simulators)."""
-    for node in _walk(doc["state"]):
-        if str(node.get("$obj", "")).endswith(":RivoBackend"):
-            node["attrs"].pop("revision", None)
+    """A snapshot as compared between two simulators: without its time of taking."""
     return orjson.dumps({k: v for k, v in doc.items() if k != "taken_at"})
 
 
@@ -98,7 +94,7 @@ def test_the_restored_world_goes_on_as_the_original(saved: bytes) -> None:
 
 def test_it_holds_what_the_issue_lists(saved: bytes) -> None:
     doc = orjson.loads(saved)
-    assert (doc["format"], doc["version"], doc["scope"]) == ("rivosim-snapshot", 1, "simulator")
+    assert (doc["format"], doc["version"], doc["scope"]) == ("rivosim-snapshot", VERSION, "simulator")
     assert doc["config"] == {"seed": 5, "clock": "virtual", "journal_cap": 10_000}
     state = doc["state"]
     for section in ("shops", "outbox", "faults", "limiter", "triggers", "shopify_webhooks", "lag", "bugs"):
@@ -139,8 +135,22 @@ def _first(doc: dict[str, Any], class_suffix: str) -> dict[str, Any]:
     return next(n for n in _walk(doc["state"]) if str(n.get("$obj", "")).endswith(class_suffix))
 
 
+def _members(doc: dict[str, Any]) -> dict[str, Any]:
+    """The busy shop's members: a table (format version 2), one column per field."""
+    return next(n for n in _walk(doc["state"]) if str(n.get("$table", "")).endswith(":Member"))
+
+
+def _set_member_field(doc: dict[str, Any], field: str, value: Any, kind: str | None = None) -> None:
+    """The first member's ``field`` set to ``value`` (its column of ``kind``, when given: ``node`` for a tag)."""
+    table = _members(doc)
+    i = table["fields"].index(field)
+    if kind is not None:
+        table["kinds"][i] = kind
+    table["columns"][i][0] = value
+
+
 def _member_points_as_text(doc: dict[str, Any]) -> None:
-    _first(doc, ":Member")["attrs"]["points_tally"] = "lots"
+    _set_member_field(doc, "points_tally", "lots")
 
 
 def _seed_as_text(doc: dict[str, Any]) -> None:
@@ -152,7 +162,11 @@ def _outbox_as_list(doc: dict[str, Any]) -> None:
 
 
 def _unknown_class(doc: dict[str, Any]) -> None:
-    _first(doc, ":Member")["$obj"] = "os:_wrap_close"
+    _first(doc, ":Credentials")["$obj"] = "os:_wrap_close"
+
+
+def _unknown_table_class(doc: dict[str, Any]) -> None:
+    _members(doc)["$table"] = "os:_wrap_close"
 
 
 def _foreign_function(doc: dict[str, Any]) -> None:
@@ -173,15 +187,38 @@ def _unknown_timer_action(doc: dict[str, Any]) -> None:
 
 
 def _dangling_reference(doc: dict[str, Any]) -> None:
-    _first(doc, ":Member")["attrs"]["email"] = {"$ref": 10**9}
+    _set_member_field(doc, "email", {"$ref": 10**9}, "node")
 
 
 def _missing_field(doc: dict[str, Any]) -> None:
-    del _first(doc, ":Member")["attrs"]["points_tally"]
+    table = _members(doc)
+    i = table["fields"].index("points_tally")
+    for part in ("fields", "kinds", "columns"):
+        del table[part][i]
+
+
+def _missing_object_field(doc: dict[str, Any]) -> None:
+    del _first(doc, ":Credentials")["attrs"]["rivo_api_key"]
 
 
 def _unknown_tag(doc: dict[str, Any]) -> None:
-    _first(doc, ":Member")["attrs"]["email"] = {"$exec": "print(1)"}
+    _set_member_field(doc, "email", {"$exec": "print(1)"}, "node")
+
+
+def _object_in_a_raw_column(doc: dict[str, Any]) -> None:
+    _set_member_field(doc, "email", {"$obj": "rivosim.domain.rivo.models:Member"})
+
+
+def _short_column(doc: dict[str, Any]) -> None:
+    _members(doc)["columns"][0].pop()
+
+
+def _bad_datetime_column(doc: dict[str, Any]) -> None:
+    _set_member_field(doc, "created_at", "yesterday")
+
+
+def _unknown_column_kind(doc: dict[str, Any]) -> None:
+    _members(doc)["kinds"][0] = "pickle"
 
 
 EDITS = {
@@ -189,12 +226,18 @@ EDITS = {
     "seed as text": (_seed_as_text, "config.seed"),
     "outbox as a list": (_outbox_as_list, "outbox"),
     "a class outside rivosim": (_unknown_class, "not a class a snapshot may hold"),
+    "a table of a class outside rivosim": (_unknown_table_class, "not a class a snapshot may hold"),
     "a function outside rivosim": (_foreign_function, "not a function a snapshot may hold"),
     "a built-in outside the allowlist": (_foreign_builtin, "unknown $builtin"),
     "a timer action with no handler": (_unknown_timer_action, "has no handler"),
     "a dangling reference": (_dangling_reference, "points at nothing"),
     "a missing field": (_missing_field, "lacks points_tally"),
+    "a missing field of an object": (_missing_object_field, "lacks rivo_api_key"),
     "an unknown tag": (_unknown_tag, "unknown tag"),
+    "an object in a raw column": (_object_in_a_raw_column, "raw column holds JSON scalars only"),
+    "a column cut short": (_short_column, "columns are all as long"),
+    "a datetime that is not one": (_bad_datetime_column, "bad dt column"),
+    "an unknown column kind": (_unknown_column_kind, "unknown column kind"),
 }
 
 
@@ -229,7 +272,7 @@ def test_a_cut_short_file_is_refused(saved: bytes) -> None:
     _refused(busy_world(seed=8), saved[: len(saved) // 2], "truncated")
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 3, "2", None])
 def test_an_unknown_version_is_refused(saved: bytes, version: Any) -> None:
     doc = orjson.loads(saved)
     doc["version"] = version
@@ -238,13 +281,14 @@ def test_an_unknown_version_is_refused(saved: bytes, version: Any) -> None:
 
 def test_nesting_beyond_any_real_state_is_refused(saved: bytes) -> None:
     doc = orjson.loads(saved)
-    _first(doc, ":Member")["attrs"]["email"] = "DEEP"
+    _set_member_field(doc, "email", "DEEP", "node")
     deep = b'{"$tuple":[' * 450 + b'"x"' + b"]}" * 450
     _refused(busy_world(seed=8), orjson.dumps(doc).replace(b'"DEEP"', deep, 1), "nested too deep")
 
 
 def test_restore_never_calls_what_the_file_names(saved: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Objects are built with ``__new__`` and their attributes set: no constructor of the file's choosing runs."""
+    """Objects are built with ``__new__`` and their attributes set (records of a table, by the ``__init__`` that
+    ``dataclasses`` generated when it only assigns fields): any other constructor — here a replaced one — never runs."""
     from rivosim.domain.rivo import models
 
     called: list[str] = []
@@ -272,11 +316,8 @@ def test_snapshots_of_a_wall_clock_simulator_keep_its_offset() -> None:
 # -- one shop ---------------------------------------------------------------------------------------------------
 def shop_state(sim: Simulator, domain: str = "busy.myshopify.com") -> dict[str, Any]:
     """A shop's snapshot without what depends on the simulator it lives in: the timers' seq numbers (drawn from
-    the counter its clock shares with the simulator's other clocks) and the Rivo backend's cache ``revision``."""
+    the counter its clock shares with the simulator's other clocks)."""
     doc = sim.snapshot(shop=domain)
-    for node in _walk(doc["state"]):
-        if str(node.get("$obj", "")).endswith(":RivoBackend"):
-            node["attrs"].pop("revision", None)
     return {"state": doc["state"], "timers": [
         {k: v for k, v in t.items() if k != "seq"} for t in doc["clocks"]["shops"][domain]["timers"]]}
 
@@ -319,3 +360,88 @@ def test_integers_beyond_64_bits_survive() -> None:
     target = Simulator()
     target.restore(blob)
     assert without_time(target.snapshot(journal=True)) == without_time(orjson.loads(blob))
+
+
+# -- format versions --------------------------------------------------------------------------------------------
+def test_large_collections_are_written_as_tables_and_read_back(saved: bytes) -> None:
+    doc = orjson.loads(saved)
+    members = _members(doc)
+    assert {"fields", "kinds", "columns", "keys"} <= set(members) and len(members["columns"][0]) >= 20
+    assert "ids" in members  # members are met again elsewhere (the tier index): each keeps its $id
+    sim = restored(saved)
+    book = sim.shops["busy.myshopify.com"].rivo.members
+    assert len(book) >= 20 and all(type(m).__name__ == "Member" for m in book.values())
+
+
+def test_a_version_1_file_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 1 wrote one ``$obj`` per record: the reader still knows every node it has."""
+    from rivosim.snapshot import codec
+
+    world = busy_world()
+    current = orjson.dumps(world.snapshot(journal=True))
+    monkeypatch.setattr(codec, "TABLE_MIN", 10**9)  # the version 1 writer: no tables
+    old = world.snapshot(journal=True)
+    monkeypatch.undo()
+    assert not any("$table" in n for n in _walk(old["state"]))
+    for node in _walk(old["state"]):  # version 1 kept sample streams outside the shops
+        if str(node.get("$obj", "")).endswith(":IdSource"):
+            del node["attrs"]["streams"]
+    old["state"]["@sample_streams"] = {}
+    old["version"] = 1
+    assert without_time(restored(orjson.dumps(old)).snapshot(journal=True)) == \
+        without_time(orjson.loads(current))
+
+
+def test_sample_webhooks_go_on_from_where_they_were() -> None:
+    """The stream sample ids come from is the shop's own (kept by its id source): a snapshot carries its position,
+    so samples sent after a restore are the ones the original would send."""
+    sim = busy_world()
+    url = "/_rivosim/shops/busy.myshopify.com/webhooks/trigger"
+    topics = ("orders/create", "points_event/created", "customer/joined")
+    for topic in topics:
+        assert create_app(sim).test_client().post(url, json={"topic": topic, "wait": False}).status_code == 202
+    assert sim.shops["busy.myshopify.com"].ids.streams  # the samples drew from the shop's stream
+    copy_ = restored(orjson.dumps(sim.snapshot()))
+    sent = []
+    for world in (sim, copy_):
+        client = create_app(world).test_client()
+        sent.append([client.post(url, json={"topic": t, "wait": False}).get_json() for t in topics])
+    assert sent[0] == sent[1]
+
+
+def test_a_cached_customer_page_never_outlives_a_restore() -> None:
+    """A Rivo backend counts its own revisions (no process-wide counter): a restored shop may carry the very
+    revision a cached page was stamped with, and the page cache still serves the restored state (one cache per
+    backend object)."""
+    sim = Simulator(seed=3)
+    shop = sim.create_shop({"domain": "page.myshopify.com"}, customers=20)
+    saved = sim.snapshot(shop="page.myshopify.com")
+    client = create_app(sim).test_client()
+    key = {"Authorization": shop.credentials.rivo_api_key}
+    member = next(iter(shop.rivo.members.values()))
+    member.first_name = "Changed"  # in Python: moves no stamp
+    shop.rivo.revision = saved_revision = next(n["attrs"]["revision"] for n in _walk(saved["state"])
+                                               if str(n.get("$obj", "")).endswith(":RivoBackend"))
+    changed = client.get("/merchant_api/v1/customers", headers=key).get_json()
+    assert "Changed" in str(changed)
+    sim.restore(saved)
+    assert sim.shops["page.myshopify.com"].rivo.revision == saved_revision
+    again = client.get("/merchant_api/v1/customers", headers=key).get_json()
+    assert "Changed" not in str(again) and again != changed
+
+
+@pytest.mark.parametrize("delay", [0, 2.5, "PT45S"])
+def test_every_form_a_setting_may_take_survives_a_round_trip(delay: Any) -> None:
+    # The schema lets a duration be ISO 8601 or seconds; a settings field typed for strings alone made every
+    # snapshot of a shop configured with seconds unrestorable ("wrong type int for ApiSettings...").
+    sim = Simulator(seed=4)
+    sim.create_shop({"domain": "forms.myshopify.com", "api": {"new_customer_visibility_delay": delay},
+                     "program": {"credits_expiry": {"enabled": True, "months": 3},
+                                 "referrals": {"advocate_points": 50.0},  # JSON Schema's "integer" admits 50.0
+                                 "expiry": {"enabled": True, "mode": "inactivity", "months": 2}}}, customers=3)
+    saved = sim.snapshot()
+    twin = Simulator(seed=1)
+    twin.restore(saved)
+    assert twin.snapshot() == saved
+    assert twin.shop("forms.myshopify.com").settings.api.new_customer_visibility_delay == delay
+    assert twin.shop("forms.myshopify.com").settings.program.referrals.advocate_points == 50

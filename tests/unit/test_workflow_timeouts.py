@@ -93,15 +93,17 @@ def test_a_hang_is_not_the_placeholder_504_and_does_not_block() -> None:
     assert sim.journal.calls("rivo.shop.get")[-1].action == "hang"
 
 
-def test_latency_moves_the_virtual_clock_once_and_a_wall_clock_by_what_the_client_waited() -> None:
+def test_latency_moves_the_shops_virtual_clock_once_and_a_wall_clock_by_what_the_client_waited() -> None:
     sim, key = world({"type": "latency", "ms": 1500})
-    before = sim.now()
+    before, server_before = sim.shop(DOMAIN).now(), sim.now()
     InProcessTransport(sim).request("GET", "/merchant_api/v1/shop", headers={"Authorization": key}, timeout=1)
-    assert (sim.now() - before).total_seconds() == pytest.approx(1.5)  # the app's latency, not doubled
+    assert (sim.shop(DOMAIN).now() - before).total_seconds() == pytest.approx(1.5)  # the app's latency, not doubled
+    assert sim.now() == server_before  # the shop's wait, not the simulator's
     wall, key = world({"type": "latency", "ms": 1500}, clock="wall")
-    started = wall.now()
+    started = wall.shop(DOMAIN).now()
     InProcessTransport(wall).request("GET", "/merchant_api/v1/shop", headers={"Authorization": key}, timeout=1)
-    assert 1.0 <= (wall.now() - started).total_seconds() < 1.5  # the client gave up after 1 s
+    assert 1.0 <= (wall.shop(DOMAIN).now() - started).total_seconds() < 1.5  # the client gave up after 1 s
+    assert wall.shop(DOMAIN).clock.offset > 0.99 and wall.clock.offset == 0  # the shop's offset moved alone
 
 
 # -- the workflow client --------------------------------------------------------------------------------------
@@ -109,6 +111,7 @@ def client_world(actions: list[dict[str, Any]], action: dict[str, Any], route: s
                  **options: Any) -> tuple[Simulator, WorkflowClient]:
     sim, key = world(action, route)
     http = InProcessTransport(sim)
+    http.clock_shop = DOMAIN  # the workflow tool's time is the shop's (latency moves that clock alone)
     client = WorkflowClient(http, HOOKS, [Workflow.from_spec({"name": "w", "trigger": "customer/joined",
                                                               "actions": actions})],
                             shop={"domain": DOMAIN}, sleep=sim.advance, **options)

@@ -45,7 +45,7 @@ class ApiSettings:
     accept_bearer: bool
     plan_refusal_status: int
     allow_negative_balance: bool
-    new_customer_visibility_delay: str
+    new_customer_visibility_delay: str | float  # a duration: ISO 8601 ("PT30S") or seconds
     max_body_bytes: int
 
 
@@ -214,9 +214,9 @@ class ShopSettings:
                                 start_date=vip.get("start_date"), tiers=freeze(vip["tiers"])),
                 referrals=ReferralSettings(
                     enabled=bool(referrals["enabled"]), complete_on=referrals["complete_on"],
-                    advocate_points=referrals["advocate_points"], friend_discount=referrals["friend_discount"],
+                    advocate_points=int(referrals["advocate_points"]), friend_discount=referrals["friend_discount"],
                     new_customers_only=bool(referrals["new_customers_only"]),
-                    weekly_ip_threshold=referrals["weekly_ip_threshold"]),
+                    weekly_ip_threshold=int(referrals["weekly_ip_threshold"])),
                 expiry=ExpirySettings(enabled=bool(expiry["enabled"]), mode=expiry["mode"],
                                       months=int(expiry["months"]),
                                       exclude_redemptions_from_activity=bool(

@@ -77,6 +77,17 @@ class FaultSet:
         expiries = [r.expires_at for r in self.rules if r.expires_at is not None]
         self._next_expiry = min(expiries) if expiries else None
 
+    def export_state(self, shop: str) -> dict[str, Any]:
+        """One shop's share, for its snapshot: the rules that match only it or came with it."""
+        return {"fault_rules": [r for r in self.rules if (r.match or {}).get("shop") == shop
+                                or r.origin == f"shop:{shop}"]}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """A shop's rules back (as ``export_state`` gave them); one whose id is taken here already is left out."""
+        taken = {r.id for r in self.rules}
+        self.rules.extend(r for r in state.get("fault_rules") or [] if r.id not in taken)
+        self._changed()
+
     def add(self, raw: Mapping[str, Any] | None = None, now: datetime | None = None, *, where: str = "fault",
             origin: str = "api", **fields: Any) -> FaultRule:
         """Add one rule: ``add({"match": …, "action": …})`` or ``add(match=…, action=…, times=2)``."""

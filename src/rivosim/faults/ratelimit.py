@@ -92,6 +92,14 @@ class RateLimiter:
         entry = self._buckets.get(key)
         return None if entry is None else entry[1].peek(now)
 
+    def export_state(self, *needles: str) -> dict[str, Any]:
+        """The buckets whose key names any of ``needles`` (a shop's domain, its API key or token): its share, for
+        a snapshot of the shop."""
+        return {"limiter": {k: v for k, v in self._buckets.items() if any(n in k for n in needles)}}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        self._buckets.update(state.get("limiter") or {})
+
     def forget(self, prefix: str = "") -> None:
         for key in [k for k in self._buckets if k.startswith(prefix)]:
             del self._buckets[key]

@@ -52,6 +52,14 @@ class ReadLag:
             del self._shops[shop]
         return out or None
 
+    def export_state(self, shop: str) -> dict[str, Any]:
+        """One shop's share, for its snapshot: its lagged writes."""
+        return {"lag": self._shops.get(shop)}
+
+    def import_state(self, shop: str, state: dict[str, Any]) -> None:
+        if state.get("lag"):
+            self._shops[shop] = state["lag"]
+
     def forget(self, shop: str | None = None) -> None:
         if shop is None:
             self._shops.clear()

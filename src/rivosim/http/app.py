@@ -27,8 +27,8 @@ The request pipeline, one stage after another, for every API::
   nearest routes and why each did not match (``unmatched.py``).
 - The pipeline *decides* what the client meets and leaves a :class:`~rivosim.kernel.transport_action.TransportAction` in
   the environ; the server shell and in-process mode (``rivosim.transports.inprocess``) carry it out. Latency also
-  advances a virtual clock here, in both modes (so journals and rate limits agree across modes); on a wall clock the
-  wait is real.
+  advances the request's shop's clock here when it is virtual, in both modes (so journals and rate limits agree
+  across modes), and no other clock; on a wall clock the wait is real.
 
 Domain refusals become each API's error shape; an unexpected exception is a simulator bug: 500 with
 ``X-Rivosim-Bug: 1``, recorded in ``sim.bugs`` and the journal.
@@ -54,7 +54,7 @@ from rivosim.http.fault_responses import carry_out, injected_error, no_response
 from rivosim.http.lean_flask import LeanFlask
 from rivosim.http.params import raw_body
 from rivosim.http.routing import ApiBlueprint, RouteSpec
-from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req
+from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req, request_shop
 from rivosim.kernel.errors import SimError
 from rivosim.kernel.journal import JournalEntry, parse_body
 from rivosim.kernel.transport_action import TransportAction
@@ -282,18 +282,18 @@ class RivosimFlask(LeanFlask):
                 body = None
         journal = sim.journal
         journal.append(JournalEntry(
-            journal.next_seq(), state.at, shop.domain if shop is not None else None, state.api, state.route, method,
+            journal.next_seq(), state.at, request_shop(sim, state, environ), state.api, state.route, method,
             environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), status,
             (time.perf_counter() - state.t0) * 1000, fault=decision.describe() if decision is not None else None,
             error=state.error, notes=notes, faults=decision.fired if decision is not None else None,
             limit=state.limit, latency_ms=round(latency * 1000, 3),
             action=action.kind if action is not None and action.kind != "respond" else None,
             nearest=state.nearest, body=body, content_type=ctype))
-        if (latency or extra) and sim.clock.kind == "virtual":
-            # The client waits in simulator time too: the same in server mode (where the shell also waits in real
-            # time) and in-process mode, so both modes see the same clock, rate limits and journal. (Every clock
-            # moves, as before clocks were per shop: runners and scripts read the simulator's time.)
-            sim.advance(latency + extra)
+        if (latency or extra) and shop is not None and shop.clock.kind == "virtual" and shop.domain in sim.shops:
+            # The client waits in simulator time too, alike in both modes (same clock, limits, journal). Only its
+            # shop's clock moves: one test's slow request must not shift other shops' instants. A request no shop
+            # owns moves no clock (moving the simulator's own would shift the start of shops made afterwards).
+            sim.advance_shop(shop.domain, latency + extra)
 
 
 # -- the app ----------------------------------------------------------------------------------------------
@@ -355,6 +355,8 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
         state = current_req()
         req = state.request
         sim.record_bug(exc, f"{req.method} {req.path}" if req is not None else "(no request)")
+        if req is not None and (domain := request_shop(sim, state, req.environ)) is not None:
+            sim.bugs[-1]["shop"] = domain  # whose request met it (a scenario counts its own shop's)
         response = error_response(state.api, 500, f"rivosim bug: {type(exc).__name__}: {exc}")
         response.headers["X-Rivosim-Bug"] = "1"
         state.error = f"{type(exc).__name__}: {exc}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rivosim.http.lag import Pending
     from rivosim.kernel.clock import Clock
 
-__all__ = ["CURRENT", "REQ_KEY", "Finish", "Gate", "RequestState", "RouteSpec", "current_req"]
+__all__ = ["CURRENT", "REQ_KEY", "Finish", "Gate", "RequestState", "RouteSpec", "current_req", "request_shop"]
 
 REQ_KEY = "rivosim.req"
 """WSGI environ key of the request's :class:`RequestState` (transports and tests may read it)."""
@@ -140,3 +140,14 @@ CURRENT: ContextVar[RequestState] = ContextVar("rivosim_request_state")
 def current_req() -> RequestState:
     """The current request's :class:`RequestState` (inside a request of ``create_app``'s app)."""
     return CURRENT.get()
+
+
+def request_shop(sim: Simulator, state: RequestState, environ: dict[str, Any]) -> str | None:
+    """The shop a request is journaled under: its own, else (a Rivo or Shopify request that names none, such as a
+    bad key) the existing shop its ``X-Rivosim-Shop`` header names, if any. A test harness sends that header so
+    that on a server shared by many tests it finds its own refused requests in the journal and not its
+    neighbours' (the scenario runner does)."""
+    if state.shop is not None:
+        return state.shop.domain
+    claimed = environ.get("HTTP_X_RIVOSIM_SHOP")
+    return claimed if claimed is not None and state.api != "control" and claimed in sim.shops else None

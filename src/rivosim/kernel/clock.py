@@ -29,19 +29,8 @@ from rivosim.kernel.durations import (
 )
 from rivosim.kernel.timers import ARG_TYPES, Arg, SeqSource, Timer, timer_from_dict
 
-__all__ = [
-    "MAX_YEARS",
-    "Clock",
-    "Duration",
-    "SeqSource",
-    "Timer",
-    "VirtualClock",
-    "WallClock",
-    "add_months",
-    "parse_duration",
-    "parse_instant",
-    "rolling_year_exits",
-]
+__all__ = ["MAX_YEARS", "Clock", "Duration", "SeqSource", "Timer", "VirtualClock", "WallClock", "add_months",
+           "parse_duration", "parse_instant", "rolling_year_exits"]
 
 
 class Clock:
@@ -80,6 +69,10 @@ class Clock:
     def handle(self, action: str, handler: Callable[..., object]) -> None:
         """Register what firing ``action`` does: ``handler(*args)`` (a later registration replaces it)."""
         self._handlers[action] = handler
+
+    def handlers(self) -> dict[str, Callable[..., object]]:
+        """Action name -> what firing it does (a copy): a snapshot names these functions next to the timers."""
+        return dict(self._handlers)
 
     def forget_handlers(self, prefix: str) -> None:
         """Drop every handler whose action name starts with ``prefix`` (a deleted shop's)."""

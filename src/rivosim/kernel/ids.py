@@ -52,6 +52,18 @@ class IdSource:
         self._tag = f"{randomness.seed}:{domain}"
         self._secrets = randomness.stream(domain, "secrets")
         self._counters: dict[str, int] = {}
+        self.streams: dict[str, random.Random] = {}
+        """Purpose -> the shop's stream for it (``stream``): kept here, with the shop, so they go where it goes."""
+
+    def stream(self, purpose: str) -> random.Random:
+        """The shop's own stream for ``purpose`` (sample webhook ids, say), made on first use — the one
+        ``Randomness.stream(domain, purpose)`` gives — and kept: later calls continue it, a snapshot of the shop
+        saves its position, a new shop (after a reset) starts it again."""
+        stream = self.streams.get(purpose)
+        if stream is None:
+            digest = hashlib.sha256(f"{self._tag}:{purpose}".encode()).digest()
+            stream = self.streams[purpose] = random.Random(int.from_bytes(digest[:16], "big"))
+        return stream
 
     def next(self, kind: str) -> int:
         """The next id of ``kind``; each kind's base is a pure function of (seed, domain, kind)."""

@@ -1,12 +1,13 @@
 """``rivosim run --against URL --jobs N``: scenarios run side by side against one server, each in its own shop
-and on that shop's own clock (``ScenarioRunner.run(own_clock=True)``), so one scenario's ``advance: P1Y`` does
-not move another's time. Each worker thread has its own :class:`~rivosim.scenarios.runner.Remote` (an HTTP
-session and a webhook receiving endpoint) and runs its scenarios one after another; results come back in the
-order the scenarios were given, whatever order they finished in.
+and on that shop's own clock (as every scenario runs: ``ScenarioRunner.run``), so one scenario's ``advance: P1Y``
+or injected latency does not move another's time. Each worker thread has its own
+:class:`~rivosim.scenarios.runner.Remote` (an HTTP session and a webhook receiving endpoint) and runs its scenarios
+one after another; results come back in the order the scenarios were given, whatever order they finished in.
 
 ``--jobs 1`` runs the same way on one worker: it is the serial reference a parallel run's per-scenario results
 and transcripts equal (a shop's ids, keys, random draws and clock are its own, so neither the order nor the
-neighbours change them). Without ``--jobs`` the runner keeps moving the server's shared clock, as before.
+neighbours change them). Without ``--jobs`` the scenarios run one after another on one worker too, each shop's
+clock starting at the server's time when the shop is made rather than when the run began.
 """
 
 from __future__ import annotations
@@ -77,8 +78,7 @@ def run_parallel(scenarios: Sequence[Scenario], *, against: str, jobs: int, seed
                     state["next"] = i + 1
                     if on_start is not None:
                         on_start(i, scenarios[i])
-                result = runner.run(scenarios[i], seed=seed, remote=remote, own_clock=True,
-                                    clock_start=clock_start)
+                result = runner.run(scenarios[i], seed=seed, remote=remote, clock_start=clock_start)
                 with lock:
                     results[i] = result
                     state["stop"] = state["stop"] or (not result.passed and not keep_going)

@@ -128,12 +128,26 @@ def _journal_excerpt(ctx: RunContext, n: int = 12) -> list[str]:
     return out
 
 
-def _bug_count(transport: Transport) -> int:
+def _bugs(transport: Transport) -> tuple[int, list[dict[str, Any]]]:
+    """How many bugs the simulator has recorded in all, and the latest ones (a ring)."""
     reply = transport.request("GET", "/_rivosim/bugs")
     if reply.error is not None:  # no server to talk to: nothing else will work either
         raise ConnectionError(f"GET /_rivosim/bugs {reply.error}")
     body = reply.json or {}
-    return int(body.get("total", len(body.get("bugs", []))))  # the list is a ring of the latest ones
+    bugs = list(body.get("bugs", []))
+    return int(body.get("total", len(bugs))), bugs
+
+
+def _bug_count(transport: Transport) -> int:
+    return _bugs(transport)[0]
+
+
+def _new_bugs(transport: Transport, before: int, domain: str) -> list[dict[str, Any]]:
+    """The bugs recorded since ``before`` that are this scenario's: met by a request of its shop, or by no shop's
+    (the server itself) — not a neighbour's on a shared server."""
+    total, bugs = _bugs(transport)
+    new = bugs[max(0, len(bugs) - (total - before)):] if total > before else []
+    return [b for b in new if b.get("shop") in (None, domain)]
 
 
 class Remote:
@@ -184,10 +198,9 @@ def _final_checks(ctx: RunContext, transport: Transport, bugs_before: int) -> Fa
             first = client.contract_violations[0]
             return Failure(*where, f"a {first['topic']} delivery breaks its webhook schema: {first['problem']}",
                            actual=client.contract_violations[:10])
-    bugs = _bug_count(transport)
-    if bugs > bugs_before:
-        reply = transport.request("GET", "/_rivosim/bugs")
-        return Failure(*where, "the simulator answered 500 (a rivosim bug)", actual=reply.json["bugs"][bugs_before:])
+    bugs = _new_bugs(transport, bugs_before, ctx.domain)
+    if bugs:
+        return Failure(*where, "the simulator answered 500 (a rivosim bug)", actual=bugs)
     return None
 
 
@@ -204,15 +217,16 @@ class ScenarioRunner:
 
     def run(self, scenario: Scenario, *, against: str | None = None, seed: int | None = None,
                 in_process: InProcessTransport | None = None, remote: Remote | None = None,
-                own_clock: bool = False, clock_start: str | None = None) -> ScenarioResult:
+                clock_start: str | None = None) -> ScenarioResult:
         """Run one scenario; never raises for a scenario failure (it is in the result).
 
         In-process: a fresh world with the scenario's seed (``in_process`` lets a run reuse one simulator and app,
         reset between scenarios). Against a server (``against``, or a shared ``remote``): a new shop on it, named
-        after the scenario, left in place afterwards; ``own_clock``: every time step moves that shop's own clock
-        only (``POST /_rivosim/shops/<domain>/clock/advance``), so scenarios running side by side on one server
-        do not move each other's time; ``clock_start`` (an instant): the shop's virtual clock starts there unless
-        the scenario's shop document says otherwise, so its instants do not depend on what ran before it."""
+        after the scenario, left in place afterwards. Either way the scenario's time is its shop's own clock:
+        read from it, and every time step moves it alone (``POST /_rivosim/shops/<domain>/clock/advance``), so
+        scenarios running side by side on one server do not move each other's time, and injected latency (which
+        moves only the shop's clock) is seen. ``clock_start`` (an instant): the shop's virtual clock starts there
+        unless the scenario's shop document says otherwise, so its instants do not depend on what ran before."""
         started = time.perf_counter()
         own_remote = None
         if against is None and remote is None:
@@ -235,8 +249,7 @@ class ScenarioRunner:
                 if ctx.receiver is not None and not scenario.shop.get("domain"):
                     ctx.domain = _free_domain(transport, ctx.domain)
                     ctx.values["shop"]["domain"] = ctx.domain
-                if own_clock and ctx.receiver is not None:
-                    transport.clock_shop = ctx.domain
+                transport.clock_shop = ctx.domain
                 _setup(ctx, clock_start)
             except StepFailure as exc:
                 failure = Failure(scenario.path, scenario.line, "setup", exc.message, exc.expected, exc.actual)
@@ -267,11 +280,11 @@ class ScenarioRunner:
                 failure.shop = ctx.domain
         finally:
             if ctx.receiver is not None:
-                transport.clock_shop = None
                 if ctx.client is not None:
                     with contextlib.suppress(Exception):  # best effort: the server may be gone
-                        ctx.client.disconnect()
+                        ctx.client.disconnect()  # on the shop's clock still (a 429 on the way is waited there)
                 ctx.receiver.client = None
+            transport.clock_shop = None
             if own_remote is not None:
                 own_remote.close()
         return ScenarioResult(scenario, failure is None, steps_run, time.perf_counter() - started, failure,

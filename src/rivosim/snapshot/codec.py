@@ -5,7 +5,8 @@ JSON scalars, arrays and objects stand for themselves (a dict whose keys are not
 class and its attributes), ``$fn`` (a rivosim function or closure: its allowlisted code plus the values it
 captured), ``$method``, ``$partial``, ``$dt``, ``$dec``, ``$tuple``, ``$set``, ``$bytes``, ``$random`` (a
 ``random.Random`` at its exact position) and a few more; ``$ext`` names a piece of the live simulator that a
-snapshot does not carry (its clocks, lock, sender, the simulator itself) and restore wires back in.
+snapshot does not carry (its clocks, lock, sender, the simulator itself) and restore wires back in; ``$table``
+(``tables.py``) is a big list or dict of records of one class, column by column.
 
 Identity: a list, dict, set, object, closure or random stream met more than once (found by a counting pass
 first) carries ``"$id": n`` where it is written (a shared plain list or dict becomes ``{"$list": [...], "$id": n}``
@@ -13,8 +14,9 @@ or ``{"$dict": {...}, "$id": n}``) and every other meeting is a ``{"$ref": n}``.
 shop's ``rng`` and its context's), cycles close, and the file means the same whatever a JSON tool does to the
 order of its keys.
 
-Restore builds objects with ``object.__new__`` and sets attributes: no constructor, ``__setstate__`` or code
-from the file runs. Each dataclass field is checked against its annotation (simple types: int, str, float, bool,
+Restore (``decode.py``) builds objects with ``object.__new__`` and sets attributes (a table's records: with the
+``__init__`` ``dataclasses`` generated, which only assigns): no other constructor, ``__setstate__`` or code from
+the file runs. Each dataclass field is checked against its annotation (simple types: int, str, float, bool,
 datetime, Decimal, containers, rivosim classes) so a value of the wrong type is refused with its path.
 """
 
@@ -23,33 +25,24 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import gc
 import random
 import re
 import types
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rivosim.snapshot.errors import SnapshotError, slots_of
 from rivosim.snapshot.registry import Registry, registry
+from rivosim.snapshot.tables import TABLE_MIN, encode_table
 
-__all__ = ["Encoder", "SnapshotError", "attrs_of", "slots_of"]
-
-
-class SnapshotError(ValueError):
-    """A snapshot refused: ``where`` is the path of the offending value (``state.shops[...]...``)."""
-
-    def __init__(self, message: str, where: str = "") -> None:
-        super().__init__(f"{where}: {message}" if where else message)
-        self.message = message
-        self.where = where
-
-    def under(self, prefix: str) -> SnapshotError:
-        """The same refusal, its path continued from ``prefix`` (paths are built only when something fails)."""
-        where = f"{prefix}{self.where}" if self.where.startswith(("[", ".", "<")) or not self.where \
-            else f"{prefix}.{self.where}"
-        return SnapshotError(self.message, where)
+__all__ = ["Encoder", "SnapshotError", "attrs_of", "paused_gc", "slots_of"]
 
 
 class Encoder:
@@ -61,12 +54,14 @@ class Encoder:
         self.refs: dict[int, int] = {}
         self.shared: set[int] = set()
         self.keep: list[Any] = []  # what was counted stays alive, so no id() is reused mid-pass
+        self.memo: dict[int, Any] = {id(None): None}  # id(datetime) -> its ISO-8601 text (tables.py)
 
     def encode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
         """Encode several roots that may share objects (the state and the clock handlers): counted together
         first, so a ``$ref`` in one finds its ``$id`` in another."""
-        self._count(list(roots.values()))
-        return {name: self.encode(value, name) for name, value in roots.items()}
+        with paused_gc():
+            self._count(list(roots.values()))
+            return {name: self.encode(value, name) for name, value in roots.items()}
 
     def _bears_identity(self, value: Any, kind: type) -> bool:
         if kind in _IDENTITY_TYPES:
@@ -95,15 +90,64 @@ class Encoder:
                     continue
                 seen.add(key)
                 keep.append(value)
-            stack.extend(_children(value, kind, self.reg.class_names))
+            if (kind is list or kind is tuple) and len(value) >= TABLE_MIN:
+                self._count_many(value, stack, seen)
+            elif kind is dict and len(value) >= TABLE_MIN:
+                self._count_many(list(value), stack, seen)
+                self._count_many(list(value.values()), stack, seen)
+            else:
+                stack.extend(_children(value, kind, self.reg.class_names))
 
-    def _number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
+    def _count_many(self, values: Any, stack: list[Any], seen: set[int]) -> None:
+        """The counting pass over a big collection (a shop's members, an email index), a batch at a time: leaves
+        (scalars, datetimes, decimals) skipped by the set of their types, records of one slotted class walked
+        column by column, lists and tuples of leaves looked into at once. Anything else goes on the stack."""
+        held = set(map(type, values))
+        if held <= _LEAVES:
+            return
+        kind = next(iter(held)) if len(held) == 1 else None
+        if kind is tuple:
+            self._count_many(list(chain.from_iterable(values)), stack, seen)
+            return
+        names = _slot_record(kind) if kind is list or kind in self.reg.class_names else None
+        if kind is None or names is None or any(id(v) in self.externals for v in values):
+            stack.extend(values)
+            return
+        shared, fresh = self.shared, []
+        for value in values:
+            key = id(value)
+            if key in seen:
+                shared.add(key)
+            else:
+                seen.add(key)
+                fresh.append(value)
+        self.keep.extend(fresh)
+        if kind is list:
+            self._count_many(list(chain.from_iterable(fresh)), stack, seen)
+            return
+        try:
+            rows = list(map(attrgetter(*names), fresh))
+        except AttributeError:  # a slot left unset: one at a time
+            for value in fresh:
+                stack.extend(_children(value, kind, self.reg.class_names))
+            return
+        for column in zip(*rows, strict=True):
+            self._count_many(column, stack, seen)
+
+    def number(self, value: Any, node: dict[str, Any]) -> dict[str, Any]:
         """``node`` for ``value``, given an ``$id`` when ``value`` is met again later."""
+        n = self.identify(value)
+        if n is not None:
+            node["$id"] = n
+        return node
+
+    def identify(self, value: Any) -> int | None:
+        """The ``$id`` of ``value`` (met here first) when it is met again later, else None."""
         key = id(value)
         if key in self.shared:
             n = self.refs[key] = len(self.refs)
-            node["$id"] = n
-        return node
+            return n
+        return None
 
     def encode(self, value: Any, where: str = "state") -> Any:
         kind = type(value)
@@ -121,20 +165,28 @@ class Encoder:
         if ref is not None:
             return {"$ref": ref}
         if kind is list:
-            if key in self.shared:
-                node = self._number(value, {"$list": None})
-                node["$list"] = [self.encode(v, where) for v in value]
-                return node
-            return [self.encode(v, where) for v in value]
+            if len(value) >= TABLE_MIN and (table := encode_table(self, value, value, None, where)) is not None:
+                return table
+            node = self.number(value, {"$list": None}) if key in self.shared else None  # before what it holds
+            items = list(value) if _json_scalars(value) else [self.encode(v, where) for v in value]
+            if node is None:
+                return items
+            node["$list"] = items
+            return node
         if kind is dict:
+            if len(value) >= TABLE_MIN \
+                    and (table := encode_table(self, value, list(value.values()), list(value), where)) is not None:
+                return table
             plain = all(type(k) is str and not k.startswith("$") for k in value)
-            if plain and key not in self.shared:
-                return {k: self.encode(v, where) for k, v in value.items()}
             if plain:
-                node = self._number(value, {"$dict": None})
-                node["$dict"] = {k: self.encode(v, where) for k, v in value.items()}
+                node = self.number(value, {"$dict": None}) if key in self.shared else None
+                copied = dict(value) if _json_scalars(value.values()) \
+                    else {k: self.encode(v, where) for k, v in value.items()}
+                if node is None:
+                    return copied
+                node["$dict"] = copied
                 return node
-            node = self._number(value, {"$map": None})
+            node = self.number(value, {"$map": None})
             node["$map"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
             return node
         if kind is datetime:
@@ -153,7 +205,7 @@ class Encoder:
             except UnicodeDecodeError:
                 return {"$b64": base64.b64encode(value).decode("ascii")}
         if kind is set or kind is frozenset:
-            node = self._number(value, {"$set": None}) if kind is set else {"$frozenset": None}
+            node = self.number(value, {"$set": None}) if kind is set else {"$frozenset": None}
             items = [self.encode(v, where) for v in value]
             with contextlib.suppress(TypeError):
                 items.sort(key=_sort_key)
@@ -165,9 +217,9 @@ class Encoder:
             return {"$td": [value.days, value.seconds, value.microseconds]}
         if kind is random.Random:
             version, internal, gauss = value.getstate()
-            return self._number(value, {"$random": [version, list(internal), gauss]})
+            return self.number(value, {"$random": [version, list(internal), gauss]})
         if kind is deque:
-            node = self._number(value, {"$deque": None, "maxlen": value.maxlen})
+            node = self.number(value, {"$deque": None, "maxlen": value.maxlen})
             node["$deque"] = [self.encode(v, where) for v in value]
             return node
         if kind is types.MappingProxyType:
@@ -184,7 +236,7 @@ class Encoder:
             return {"$partial": self.encode(value.func, where), "args": self.encode(list(value.args), where),
                     "keywords": self.encode(dict(value.keywords), where)}
         if kind is defaultdict:
-            node = self._number(value, {"$defaultdict": None})
+            node = self.number(value, {"$defaultdict": None})
             node["$defaultdict"] = self.encode(value.default_factory, where)
             node["items"] = [[self.encode(k, where), self.encode(v, where)] for k, v in value.items()]
             return node
@@ -212,7 +264,7 @@ class Encoder:
         plain = self.reg.functions[name][2]
         if plain is fn:
             return {"$fn": name}
-        out: dict[str, Any] = self._number(fn, {"$fn": name})
+        out: dict[str, Any] = self.number(fn, {"$fn": name})
         if fn.__closure__:
             cells = []
             for var, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
@@ -231,7 +283,7 @@ class Encoder:
         cls = type(value)
         name = self._class_name(cls, where)
         attrs = attrs_of(value)
-        out: dict[str, Any] = self._number(value, {"$obj": name})
+        out: dict[str, Any] = self.number(value, {"$obj": name})
         if isinstance(value, deque):
             out["items"] = [self.encode(v, where) for v in value]
             out["maxlen"] = value.maxlen
@@ -241,10 +293,62 @@ class Encoder:
         return out
 
 
+@contextlib.contextmanager
+def paused_gc(*, promote: bool = False) -> Iterator[None]:
+    """The cyclic garbage collector held off while a snapshot is written or read: a pass makes (or walks) hundreds
+    of thousands of objects and frees none, so every collection the allocations would trigger is wasted work
+    (it was most of a restore's time). Its previous state is put back after.
+
+    ``promote``: what was made meanwhile (a restored world) is long-lived — moved straight to the oldest
+    generation (``gc.freeze()`` then ``gc.unfreeze()``, two list splices) instead of being walked by the young
+    collection its allocations would set off at once. Skipped when something else froze objects (``rivosim
+    serve`` does, and refreezes after a restore itself): unfreezing is not ours to do then."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if promote and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
 _SCALARS = frozenset({str, int, bool, float})
 _PLAIN = frozenset({str, bool})
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _IDENTITY_TYPES = frozenset({list, dict, set, defaultdict, deque, random.Random})
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None), datetime, date, timedelta, Decimal, bytes})
+
+
+def _json_scalars(values: Any) -> bool:
+    """Whether every value stands for itself in JSON (strings, booleans, nulls, whole numbers within 64 bits): an
+    index (email -> id) is then copied at once."""
+    held = set(map(type, values))
+    if not held <= _JSON_SELF:
+        return False
+    if int in held:
+        ints = values if held == {int} else [v for v in values if type(v) is int]
+        return min(ints) >= _INT_MIN and max(ints) <= _INT_MAX
+    return True
+
+
+_JSON_SELF = frozenset({str, bool, int, type(None)})
+
+
+@functools.cache
+def _slot_record(kind: type | None) -> tuple[str, ...] | None:
+    """The slots of a record class whose instances hold nothing else (no ``__dict__``, not a deque), at least
+    two (``attrgetter`` of one name gives no tuple); ``()`` for a list, which has none; None otherwise."""
+    if kind is list:
+        return ()
+    if kind is None or issubclass(kind, deque) or kind.__dictoffset__ != 0:
+        return None
+    slots = slots_of(kind)
+    return slots if len(slots) >= 2 else None
 
 
 def attrs_of(value: Any) -> dict[str, Any]:
@@ -289,14 +393,3 @@ def _children(value: Any, kind: type, classes: dict[type, str]) -> list[Any]:
 
 def _sort_key(item: Any) -> Any:
     return (0, item) if isinstance(item, int | str) else (1, repr(item))
-
-
-@functools.cache
-def slots_of(cls: type) -> tuple[str, ...]:
-    names: list[str] = []
-    for klass in reversed(cls.__mro__):
-        slots = vars(klass).get("__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
-            if slot not in ("__dict__", "__weakref__") and slot not in names:
-                names.append(slot)
-    return tuple(names)

@@ -7,11 +7,9 @@ value of the wrong type is refused with its path."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import functools
 import random
 import re
-import sys
 import types
 from collections import defaultdict, deque
 from datetime import date, datetime, timedelta
@@ -19,8 +17,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rivosim.snapshot.codec import SnapshotError
+from rivosim.snapshot.checks import field_checks
+from rivosim.snapshot.codec import SnapshotError, paused_gc
 from rivosim.snapshot.registry import registry
+from rivosim.snapshot.tables import decode_table
 
 __all__ = ["Decoder"]
 
@@ -40,25 +40,31 @@ class Decoder:
         self.refs: dict[int, Any] = {}
         self.roots: list[Any] = []
         self._index: dict[int, dict[str, Any]] | None = None
+        self.tables: dict[int, Any] = {}  # id(table node) -> what it made (a $ref may have built it early)
 
     def decode_all(self, roots: dict[str, Any]) -> dict[str, Any]:
         """Decode several roots written by one ``Encoder.encode_all`` (their ``$ref``s may cross)."""
         self.roots.extend(roots.values())
         out = {}
-        for name, node in roots.items():
-            try:
-                out[name] = self.decode(node)
-            except SnapshotError as exc:
-                raise exc.under(name) from exc
+        with paused_gc(promote=True):
+            for name, node in roots.items():
+                try:
+                    out[name] = self.decode(node)
+                except SnapshotError as exc:
+                    raise exc.under(name) from exc
         return out
 
-    def _register(self, data: dict[str, Any], made: Any) -> Any:
+    def register(self, data: dict[str, Any], made: Any) -> Any:
+        """``made``, known by its node's ``$id`` (when it has one) to the ``$ref``s that follow."""
         n = data.get("$id")
         if n is not None:
-            if type(n) is not int or n in self.refs:
-                raise SnapshotError(f"$id {n!r} is not a new whole number", "")
-            self.refs[n] = made
+            self.register_id(n, made)
         return made
+
+    def register_id(self, n: Any, made: Any) -> None:
+        if type(n) is not int or n in self.refs:
+            raise SnapshotError(f"$id {n!r} is not a new whole number", "")
+        self.refs[n] = made
 
     def _lookup(self, n: Any, where: str) -> Any:
         """The object ``$ref n`` names: built already, or (in a file whose keys a tool reordered) built now from
@@ -73,6 +79,10 @@ class Decoder:
                 if isinstance(node, dict):
                     if type(node.get("$id")) is int:
                         self._index.setdefault(node["$id"], node)
+                    if "$table" in node and isinstance(node.get("ids"), list):  # its records' own $ids
+                        for row_id in node["ids"]:
+                            if type(row_id) is int:
+                                self._index.setdefault(row_id, node)
                     stack.extend(node.values())
                 elif isinstance(node, list):
                     stack.extend(node)
@@ -88,6 +98,8 @@ class Decoder:
         if kind is str or kind is int or kind is bool or data is None or kind is float:
             return data
         if kind is list:
+            if set(map(type, data)) <= _SCALAR_TYPES:
+                return list(data)
             out: list[Any] = []
             try:
                 for item in data:
@@ -114,6 +126,9 @@ class Decoder:
             raise SnapshotError(f"bad {tag} value ({type(exc).__name__}: {exc})", where) from exc
 
     def _plain(self, data: dict[str, Any], made: dict[str, Any], where: str) -> dict[str, Any]:
+        if set(map(type, data.values())) <= _SCALAR_TYPES:  # an index (email -> id): copied at once
+            made.update(data)
+            return made
         key = ""
         try:
             for key, value in data.items():
@@ -133,10 +148,12 @@ class Decoder:
             if "tz" in data:
                 return parsed.astimezone(ZoneInfo(_check_str(data["tz"], where, "tz")))
             return parsed
+        if tag == "$table":
+            return decode_table(self, data, where)
         if tag == "$ref":
             return self._lookup(value, where)
         if tag == "$list":
-            made_list: list[Any] = self._register(data, [])
+            made_list: list[Any] = self.register(data, [])
             try:
                 for item in _list(value, where):
                     made_list.append(self.decode(item))
@@ -146,13 +163,13 @@ class Decoder:
         if tag == "$dict":
             if type(value) is not dict:
                 raise SnapshotError("$dict must be an object", where)
-            return self._plain(value, self._register(data, {}), where)
+            return self._plain(value, self.register(data, {}), where)
         if tag == "$ext":
             if value not in self.externals:
                 raise SnapshotError(f"unknown $ext {value!r}", where)
             return self.externals[value]
         if tag == "$map":
-            result: dict[Any, Any] = self._register(data, {})
+            result: dict[Any, Any] = self.register(data, {})
             for k, v in value:
                 result[self.decode(k)] = self.decode(v)
             return result
@@ -167,7 +184,7 @@ class Decoder:
         if tag == "$b64":
             return base64.b64decode(_check_str(value, where, "$b64"), validate=True)
         if tag == "$set":
-            made: set[Any] = self._register(data, set())
+            made: set[Any] = self.register(data, set())
             made.update(self.decode(v, where) for v in _list(value, where))
             return made
         if tag == "$frozenset":
@@ -182,7 +199,7 @@ class Decoder:
                 raise SnapshotError(f"$float must be nan, inf or -inf, not {value!r}", where)
             return float(value)
         if tag == "$random":
-            stream = self._register(data, random.Random())
+            stream = self.register(data, random.Random())
             version, internal, gauss = value
             if type(version) is not int or not isinstance(internal, list) or len(internal) != 625 \
                     or not all(type(x) is int for x in internal):
@@ -190,7 +207,7 @@ class Decoder:
             stream.setstate((version, tuple(internal), gauss))
             return stream
         if tag == "$deque":
-            made_deque: deque[Any] = self._register(data, deque(maxlen=data.get("maxlen")))
+            made_deque: deque[Any] = self.register(data, deque(maxlen=data.get("maxlen")))
             made_deque.extend(self.decode(v, where) for v in _list(value, where))
             return made_deque
         if tag == "$proxy":
@@ -217,7 +234,7 @@ class Decoder:
             return functools.partial(func, *self.decode(data.get("args", []), where),
                                      **self.decode(data.get("keywords", {}), where))
         if tag == "$defaultdict":
-            made_dd: defaultdict[Any, Any] = self._register(data, defaultdict())
+            made_dd: defaultdict[Any, Any] = self.register(data, defaultdict())
             factory = self.decode(value, where)
             if factory is not None and not callable(factory):
                 raise SnapshotError("$defaultdict needs a factory function", where)
@@ -230,14 +247,14 @@ class Decoder:
                 raise SnapshotError(f"unknown $builtin {value!r}", where)
             return self.reg.builtins[value]
         if tag == "$class":
-            return self._class(value, where)
+            return self.class_named(value, where)
         if tag == "$const":
             if value not in self.reg.constants:
                 raise SnapshotError(f"unknown $const {value!r}", where)
             return self.reg.constants[value]
         raise SnapshotError(f"unknown tag {tag!r}", where)
 
-    def _class(self, name: Any, where: str) -> type:
+    def class_named(self, name: Any, where: str) -> type:
         cls = self.reg.classes.get(name) if type(name) is str else None
         if cls is None:
             raise SnapshotError(f"{name!r} is not a class a snapshot may hold", where)
@@ -254,7 +271,7 @@ class Decoder:
         if not isinstance(cells_data, list) or len(cells_data) != len(code.co_freevars):
             raise SnapshotError(f"{name} captures {len(code.co_freevars)} values", where)
         cells = tuple(types.CellType() for _ in code.co_freevars)
-        fn = self._register(data, types.FunctionType(code, globals_, code.co_name, None, cells or None))
+        fn = self.register(data, types.FunctionType(code, globals_, code.co_name, None, cells or None))
         for cell, var, item in zip(cells, code.co_freevars, cells_data, strict=True):
             if not (isinstance(item, dict) and item.get("$empty") is True):
                 cell.cell_contents = self.decode(item, f"{where}<{name}.{var}>")
@@ -266,15 +283,15 @@ class Decoder:
         return fn
 
     def _object(self, name: str, data: dict[str, Any], where: str) -> Any:
-        cls = self._class(name, where)
-        obj = self._register(data, cls.__new__(cls))  # object.__new__ (or deque's): no __init__, no file code
+        cls = self.class_named(name, where)
+        obj = self.register(data, cls.__new__(cls))  # object.__new__ (or deque's): no __init__, no file code
         if isinstance(obj, deque):
             deque.__init__(obj, (), data.get("maxlen"))
             obj.extend(self.decode(v, where) for v in _list(data.get("items", []), where))
         attrs = data.get("attrs", {})
         if type(attrs) is not dict:
             raise SnapshotError("attrs must be an object", where)
-        checks = _field_checks(cls)
+        checks = field_checks(cls)
         attr = ""
         try:
             decode = self.decode
@@ -305,57 +322,4 @@ def _list(value: Any, where: str) -> list[Any] | tuple[Any, ...]:
     return value
 
 
-_SIMPLE: dict[str, tuple[type, ...]] = {
-    "int": (int,), "str": (str,), "bool": (bool,), "float": (float, int), "None": (type(None),),
-    "datetime": (datetime,), "date": (date,), "Decimal": (Decimal,), "bytes": (bytes,), "timedelta": (timedelta,),
-    "list": (list,), "dict": (dict,), "set": (set,), "tuple": (tuple,), "frozenset": (frozenset,),
-}
-
-Check = tuple[frozenset[type], tuple[type, ...]]
-
-
-@functools.cache
-def _field_checks(cls: type) -> dict[str, Check | None] | None:
-    """Per dataclass field: the exact types its annotation allows and the rivosim classes (subclasses too), or
-    None for a field whose annotation is not one of the simple shapes."""
-    if not dataclasses.is_dataclass(cls):
-        return None
-    module = sys.modules.get(cls.__module__)
-    module_globals = vars(module) if module is not None else None
-    return {f.name: _annotation_check(f.type, module_globals) for f in dataclasses.fields(cls)}
-
-
-def _annotation_check(annotation: Any, module_globals: dict[str, Any] | None) -> Check | None:
-    """The types an annotation string allows (parsed by hand: nothing is eval'd), or None when it is not one of
-    the simple shapes (Any, Callable, a Literal, a type alias: then the value is taken as it is)."""
-    if not isinstance(annotation, str):
-        return None
-    exact: set[type] = set()
-    classes: list[type] = []
-    for part in _split_union(annotation):
-        base = part.split("[", 1)[0].strip()
-        if base in _SIMPLE:
-            exact.update(_SIMPLE[base])
-            continue
-        target = (module_globals or {}).get(base)
-        if isinstance(target, type) and target.__module__.startswith("rivosim."):
-            classes.append(target)
-            continue
-        return None
-    return frozenset(exact), tuple(classes)
-
-
-def _split_union(annotation: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in annotation:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == "|" and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    parts.append(current.strip())
-    return parts
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})  # JSON scalars: each decodes to itself

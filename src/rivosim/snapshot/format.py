@@ -11,12 +11,13 @@ from typing import Any
 
 import orjson
 
-from rivosim.snapshot.codec import SnapshotError
+from rivosim.snapshot.codec import SnapshotError, paused_gc
 
-__all__ = ["FORMAT", "VERSION", "load_document", "rivosim_version", "snapshot_schema"]
+__all__ = ["FORMAT", "READABLE", "VERSION", "load_document", "rivosim_version", "snapshot_schema"]
 
 FORMAT = "rivosim-snapshot"
-VERSION = 1
+VERSION = 2  # 2: large collections of records as column tables (``tables.py``); 1 had one object per record
+READABLE = (1, 2)  # version 1 files still read: the version 2 reader knows every version 1 node
 
 
 def rivosim_version() -> str:
@@ -55,7 +56,8 @@ def load_document(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
         if not data.strip():
             raise SnapshotError("the snapshot is empty", "snapshot")
         try:
-            doc = orjson.loads(data)
+            with paused_gc():  # a big file is millions of JSON objects, none of them garbage
+                doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             cut = " (the file looks cut short: truncated?)" if not data.rstrip().endswith((b"}", b"]")) else ""
             raise SnapshotError(f"not valid JSON{cut}: {exc}", "snapshot") from exc
@@ -65,8 +67,9 @@ def load_document(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
         raise SnapshotError(f"not a rivosim snapshot (format must be {FORMAT!r}, found {doc.get('format')!r})",
                             "format")
     version = doc.get("version")
-    if version != VERSION or type(version) is not int:
-        raise SnapshotError(f"unknown snapshot version {version!r}: this rivosim reads version {VERSION}",
+    if version not in READABLE or type(version) is not int:
+        readable = ", ".join(map(str, READABLE))
+        raise SnapshotError(f"unknown snapshot version {version!r}: this rivosim reads versions {readable}",
                             "version")
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:

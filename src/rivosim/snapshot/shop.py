@@ -15,9 +15,8 @@ from rivosim.kernel.clock import Clock, VirtualClock, WallClock
 from rivosim.snapshot.codec import Encoder, SnapshotError
 from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, rivosim_version
-from rivosim.webhooks import samples
 
-__all__ = ["fresh_revisions", "restore_shop", "take_shop_snapshot"]
+__all__ = ["adopt_sample_stream", "restore_shop", "take_shop_snapshot"]
 
 SHOP_CLOCK = "shop_clock"  # the external name of the snapshot's own shop clock
 SERVICES = ("triggers", "shopify_webhooks", "outbox", "faults", "limiter", "lag", "randomness", "bugs", "journal")
@@ -30,29 +29,16 @@ def _services(sim: Any) -> dict[str, Any]:
     return out
 
 
-def _mine(domain: str, shop: Any, key: str) -> bool:
-    c = shop.credentials
-    return domain in key or c.rivo_api_key in key or c.shopify_access_token in key
-
-
 def take_shop_snapshot(sim: Any, domain: str, *, journal: bool = False) -> dict[str, Any]:
     shop = sim.shop(domain)
     clock: Clock = shop.clock
-    outbox = sim.outbox
-    deliveries = [d for d in outbox.deliveries.values() if d.shop == domain]
-    state = {
-        "shop": shop,
-        "trigger_log": sim.triggers.logs.get(domain),
-        "shopify_stream": sim.shopify_webhooks._streams.get(domain),
-        "sample_stream": samples._STREAMS.get(shop),
-        "deliveries": deliveries,
-        "finished": [d.id for d in deliveries if d.id in outbox._finished],
-        "dropped": outbox.dropped_by_shop.get(domain, 0),
-        "fault_rules": [r for r in sim.faults.rules if (r.match or {}).get("shop") == domain
-                        or r.origin == f"shop:{domain}"],
-        "limiter": {k: v for k, v in sim.limiter._buckets.items() if _mine(domain, shop, k)},
-        "lag": sim.lag._shops.get(domain),
-    }
+    keys = shop.credentials
+    # The shop, then each service's share of it (``export_state``: trigger log, webhook-id stream, deliveries,
+    # fault rules, rate-limit buckets, read lag), under the keys ``restore_shop`` hands back to ``import_state``.
+    state = {"shop": shop, **sim.triggers.export_state(domain), **sim.shopify_webhooks.export_state(domain),
+             **sim.outbox.export_state(domain), **sim.faults.export_state(domain),
+             **sim.limiter.export_state(domain, keys.rivo_api_key, keys.shopify_access_token),
+             **sim.lag.export_state(domain)}
     # The shop's own clock is an external of the encoding: its time and timers travel as its export below.
     encoder = Encoder({id(v): k for k, v in {**_services(sim), SHOP_CLOCK: clock}.items()})
     try:
@@ -60,7 +46,7 @@ def take_shop_snapshot(sim: Any, domain: str, *, journal: bool = False) -> dict[
         simulator = {**sim.clock.export_state(), "timers": []}  # the simulator's time, for information
     except ValueError as exc:
         raise SnapshotError(str(exc), f"clocks.shops.{domain}") from exc
-    handlers = dict(getattr(clock, "_handlers", {}))
+    handlers = clock.handlers()
     encoded = encoder.encode_all({"state": state, "clocks.handlers": {f"shop:{domain}": handlers}})
     encoded_state, encoded_handlers = encoded["state"], encoded["clocks.handlers"]
     return {
@@ -108,50 +94,30 @@ def restore_shop(sim: Any, doc: dict[str, Any]) -> str:
     if any(type(r).__name__ != "FaultRule" for r in rules):
         raise SnapshotError("fault_rules must be fault rules", "state.fault_rules")
     # -- checked: from here on nothing can fail --------------------------------------------------------------
-    fresh_revisions([shop])
     with sim.lock:
         if domain in sim.shops:
             sim.delete_shop(domain)
         sim.shops[domain] = shop
         sim.timeline.add(domain, clock)
-        sim.outbox.attach(domain, clock)  # its deliveries and retries run on its own clock
         sim._by_rivo_key[shop.credentials.rivo_api_key] = shop
         sim._by_shopify_token[shop.credentials.shopify_access_token] = shop
-        if state.get("trigger_log") is not None:
-            sim.triggers.logs[domain] = state["trigger_log"]
-        sim.triggers._shops[domain] = shop
-        sim.shopify_webhooks._shops[domain] = shop
-        if state.get("shopify_stream") is not None:
-            sim.shopify_webhooks._streams[domain] = state["shopify_stream"]
-        if state.get("sample_stream") is not None:
-            samples._STREAMS[shop] = state["sample_stream"]
-        for delivery in deliveries:
-            sim.outbox.deliveries[delivery.id] = delivery
-            if delivery.status == "in_flight":  # saved while out: attempted again (see simulator.py)
-                delivery.status = "pending"
-        for delivery_id in state.get("finished") or []:
-            sim.outbox._finished[delivery_id] = None
-        if state.get("dropped"):
-            sim.outbox.dropped_by_shop[domain] = state["dropped"]
-        taken = {r.id for r in sim.faults.rules}
-        sim.faults.rules.extend(r for r in rules if r.id not in taken)
-        sim.faults._changed()
-        sim.limiter._buckets.update(state.get("limiter") or {})
-        if state.get("lag"):
-            sim.lag._shops[domain] = state["lag"]
-        for delivery in deliveries:
-            if delivery.status == "pending" and delivery.next_attempt_at is None:
-                sim.outbox._schedule(delivery, clock.now())
+        adopt_sample_stream(shop, state.get("sample_stream"))
+        sim.triggers.import_state(shop, state)
+        sim.shopify_webhooks.import_state(shop, state)
+        sim.outbox.import_state(domain, clock, state)  # its deliveries and retries run on its own clock
+        sim.faults.import_state(state)
+        sim.limiter.import_state(state)
+        sim.lag.import_state(domain, state)
         for hook in list(sim.on_shop_created):
             hook(shop)
     return domain
 
 
-def fresh_revisions(shops: Any) -> None:
-    """A Rivo backend's ``revision`` is a process-wide cache token ("never reused"): one saved in another process
-    could meet this process's counter, so each restored backend takes a new one."""
-    from rivosim.domain.rivo import backend
-
-    for shop in shops:
-        if hasattr(shop.rivo, "revision"):
-            shop.rivo.revision = next(backend._REVISIONS)
+def adopt_sample_stream(shop: Any, stream: Any) -> None:
+    """Version 1 kept a shop's sample-webhook stream outside it (``sample_stream``, ``@sample_streams``); version
+    2 keeps it in the shop's id source (``IdSource.stream``). A version 1 shop gets its streams there."""
+    ids = shop.ids
+    if not isinstance(getattr(ids, "streams", None), dict):
+        ids.streams = {}
+    if stream is not None:
+        ids.streams.setdefault("webhook-samples", stream)

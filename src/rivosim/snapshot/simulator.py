@@ -17,11 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from rivosim.kernel.clock import Clock, VirtualClock, WallClock
-from rivosim.snapshot.codec import Encoder, SnapshotError
+from rivosim.snapshot.codec import Encoder, SnapshotError, paused_gc
 from rivosim.snapshot.decode import Decoder
 from rivosim.snapshot.format import FORMAT, VERSION, load_document, rivosim_version
-from rivosim.snapshot.shop import fresh_revisions, restore_shop, take_shop_snapshot
-from rivosim.webhooks import samples
+from rivosim.snapshot.shop import adopt_sample_stream, restore_shop, take_shop_snapshot
 
 __all__ = ["restore_simulator", "take_snapshot"]
 
@@ -40,10 +39,6 @@ def _externals(sim: Any) -> dict[str, Any]:
     return out
 
 
-def _clock_handlers(clock: Clock) -> dict[str, Any]:
-    return dict(getattr(clock, "_handlers", {}))
-
-
 def _export_clock(clock: Clock, where: str) -> dict[str, Any]:
     try:
         return clock.export_state()
@@ -58,15 +53,11 @@ def take_snapshot(sim: Any, *, journal: bool = False, shop: str | None = None) -
     externals = _externals(sim)
     state_attrs = {k: v for k, v in vars(sim).items() if k not in HOST_ATTRS}
     encoder = Encoder({id(v): k for k, v in externals.items()})
-    # Module-level per-shop state (sample webhook ids): carried by shop so restore can put it back.
-    state_attrs["@sample_streams"] = {d: s for d, shop in sim.shops.items()
-                                      if (s := samples._STREAMS.get(shop)) is not None}
     clocks: dict[str, Any] = {"simulator": _export_clock(sim.clock, "clocks.simulator")}
     shop_clocks = {k.partition(":")[2]: v for k, v in externals.items() if k.startswith("clock:")}
     if shop_clocks:
         clocks["shops"] = {d: _export_clock(c, f"clocks.shops.{d}") for d, c in shop_clocks.items()}
-    handlers = {"simulator": _clock_handlers(sim.clock),
-                **{f"shop:{d}": _clock_handlers(c) for d, c in shop_clocks.items()}}
+    handlers = {"simulator": sim.clock.handlers(), **{f"shop:{d}": c.handlers() for d, c in shop_clocks.items()}}
     encoded = encoder.encode_all({"state": state_attrs, "clocks.handlers": handlers})
     state = encoded["state"]
     clocks["handlers"] = encoded["clocks.handlers"]
@@ -90,11 +81,12 @@ def _new_clock(kind: str, like: Clock | None = None) -> Clock:
 def restore_simulator(sim: Any, raw: bytes | str | dict[str, Any]) -> str:
     """Replace ``sim``'s whole state with the snapshot's. Everything is decoded and checked into fresh objects
     first; only then is ``sim`` changed (a refusal — :class:`SnapshotError` — changes nothing)."""
-    doc = load_document(raw)
-    try:
-        return _restore(sim, doc)
-    except RecursionError as exc:
-        raise SnapshotError("the snapshot is nested too deeply to be a rivosim state", "state") from exc
+    with paused_gc(promote=True):  # the parsed document and the world made of it: no collection pays off
+        doc = load_document(raw)
+        try:
+            return _restore(sim, doc)
+        except RecursionError as exc:
+            raise SnapshotError("the snapshot is nested too deeply to be a rivosim state", "state") from exc
 
 
 def _restore(sim: Any, doc: dict[str, Any]) -> str:
@@ -130,25 +122,24 @@ def _restore(sim: Any, doc: dict[str, Any]) -> str:
         if type(journal).__name__ != "Journal":
             raise SnapshotError("journal must be a Journal", "journal")
     _check_state(sim, state)
-    _retry_in_flight(state["outbox"])
-    fresh_revisions(state["shops"].values())
-    sample_streams = state.pop("@sample_streams", {})
+    state["outbox"].retry_in_flight()
+    sample_streams = state.pop("@sample_streams", {})  # version 1 kept these outside the shops
+    if not isinstance(sample_streams, dict) or any(type(s).__name__ != "Random" for s in sample_streams.values()):
+        raise SnapshotError("@sample_streams maps domains to random streams", "state.@sample_streams")
+    for domain, shop in state["shops"].items():
+        adopt_sample_stream(shop, sample_streams.get(domain))
     # -- nothing above touched ``sim``; from here on nothing can fail ----------------------------------------
     old_sender = sim.outbox.sender
     for key, value in state.items():
         setattr(sim, key, value)
     sim.outbox.sender = old_sender
     sim.clock = clock
-    if timeline is not None:
-        timeline._rebuild_wake()  # the imported timers' due times
+    if timeline is not None:  # it heard of the imported timers as each clock took them (Clock.import_state)
         sim.timeline = timeline
     sim._clock_spec = config["clock"]
     sim.journal_cap = config["journal_cap"]
     if journal is not None:
         sim.journal = journal
-    for domain, stream in sample_streams.items():
-        if domain in sim.shops:
-            samples._STREAMS[sim.shops[domain]] = stream
     for hook in list(sim.on_reset):
         hook()
     return "simulator"
@@ -186,13 +177,3 @@ def _check_state(sim: Any, state: dict[str, Any]) -> None:
     shops = state["shops"]
     if not isinstance(shops, dict) or any(type(s).__name__ != "Shop" for s in shops.values()):
         raise SnapshotError("shops must map domains to shops", "state.shops")
-
-
-def _retry_in_flight(outbox: Any) -> None:
-    """A delivery saved while its attempt was out (its outcome never came back) is attempted again at once."""
-    for delivery in outbox.deliveries.values():
-        if delivery.status == "in_flight":
-            delivery.status = "pending"
-            outbox._schedule(delivery, outbox.clock.now())
-    outbox.in_flight = 0
-

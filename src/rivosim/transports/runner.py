@@ -25,12 +25,18 @@ import requests
 from rivosim.engine import Simulator
 from rivosim.http.app import create_app
 from rivosim.http.control.token import control_headers
+from rivosim.http.state import REQ_KEY
 from rivosim.kernel.clock import parse_instant
 from rivosim.kernel.transport_action import TransportAction, action_from_environ, client_meets
 from rivosim.transports.wsgi import call_app, wsgi_environ
 
 __all__ = ["DEFAULT_TIMEOUT", "DeliveryArrived", "HttpTransport", "InProcessTransport", "Reply", "Transport",
            "no_response", "reply_for_exception"]
+
+SHOP_HEADER = "X-Rivosim-Shop"
+"""Sent on every Rivo/Shopify request while a transport runs on a shop's clock: a request the server cannot tie to a
+shop (a bad key) is journaled under that shop, so a scenario's journal holds its own refusals, not its neighbours'
+(``rivosim.http.app``)."""
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a call waits for its response when the caller sets no timeout (both modes)."""
@@ -197,6 +203,8 @@ class InProcessTransport:
             extra = urlencode({k: str(v) for k, v in params.items()})
             query = f"{query}&{extra}" if query else extra
         hdrs = dict(headers or {})
+        if self.clock_shop is not None and not path.startswith("/_rivosim"):
+            hdrs.setdefault(SHOP_HEADER, self.clock_shop)  # as over HTTP: a refused request is journaled here
         body = b""
         if json is not None:
             body = orjson.dumps(json)
@@ -207,15 +215,22 @@ class InProcessTransport:
         action = action_from_environ(environ)
         if action.kind != "respond" or action.delay:
             failed, waited = no_response(action, DEFAULT_TIMEOUT if timeout is None else timeout, len(body))
-            if self.sim.clock.kind == "wall" and waited:
-                # The client waited: a virtual clock already moved in the app; a wall clock's offset moves here.
-                self.sim.advance(waited)
+            if waited:
+                self._waited(environ, waited)
             if failed is not None:
                 return failed
         declared = response_headers.get("Content-Length", "")
         if method != "HEAD" and declared.isdigit() and int(declared) > len(body):
             return _failed(CUT)  # malformed_body: cut (Content-Length promises more than arrives)
         return Reply(int(status_line[:3]), body, response_headers)
+
+    def _waited(self, environ: dict[str, Any], seconds: float) -> None:
+        """The client waited ``seconds`` for the request's shop: a virtual clock already moved in the app (by the
+        latency); a wall clock's offset moves here, the shop's alone (a request no shop owns moves no clock)."""
+        state = environ.get(REQ_KEY)
+        shop = getattr(state, "shop", None)
+        if shop is not None and shop.clock.kind == "wall" and self.sim.shops.get(shop.domain) is shop:
+            self.sim.advance_shop(shop.domain, seconds)
 
     def now(self) -> datetime:
         if self.clock_shop is not None:
@@ -296,8 +311,11 @@ class HttpTransport:
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Reply:
         hdrs = dict(headers or {})
-        if self._control and path.startswith("/_rivosim"):
-            hdrs = {**self._control, **hdrs}
+        if path.startswith("/_rivosim"):
+            if self._control:
+                hdrs = {**self._control, **hdrs}
+        elif self._clock_shop is not None:
+            hdrs.setdefault(SHOP_HEADER, self._clock_shop)  # a refused request is journaled under our shop
         data = None
         if json is not None:
             data = orjson.dumps(json)
@@ -312,7 +330,9 @@ class HttpTransport:
         reply = Reply(response.status_code, response.content, dict(response.headers))
         if reply.status == 200 and path.startswith((self._clock_path(), "/_rivosim/run_until_idle")):
             body = reply.json
-            if isinstance(body, dict) and "now" in body:
+            # Only a reading of the clock in use: ``run_until_idle`` answers with the server's clock, which is
+            # not a shop's (a shop's clock answers name their shop).
+            if isinstance(body, dict) and "now" in body and body.get("shop") == self._clock_shop:
                 self._clock = (parse_instant(body["now"]), time.time(), str(body.get("kind", "wall")))
         return reply
 

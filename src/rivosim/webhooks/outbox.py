@@ -133,9 +133,16 @@ class Outbox:
         """Deliveries kept and not finished (pending or in flight)."""
         return len(self.deliveries) - len(self._finished)
 
-    def stats(self) -> dict[str, Any]:
-        return {"stored": len(self.deliveries), "pending": self.pending, "cap": self.cap, "dropped": self.dropped,
-                "dropped_by_shop": dict(self.dropped_by_shop)}
+    def stats(self, shop: str | None = None) -> dict[str, Any]:
+        """The log's counts; with ``shop``, that shop's share only (what one tenant sees must not depend on what
+        the other tenants of a server did)."""
+        if shop is None:
+            return {"stored": len(self.deliveries), "pending": self.pending, "cap": self.cap,
+                    "dropped": self.dropped, "dropped_by_shop": dict(self.dropped_by_shop)}
+        mine = [d for d in self.deliveries.values() if d.shop == shop]
+        dropped = self.dropped_by_shop.get(shop, 0)
+        return {"stored": len(mine), "pending": sum(d.status in ("pending", "in_flight") for d in mine),
+                "cap": self.cap, "dropped": dropped, "dropped_by_shop": {shop: dropped} if dropped else {}}
 
     def attach(self, shop: str, clock: Clock) -> None:
         """Deliveries of ``shop`` run on ``clock`` (the shop's own: its retries move with its time)."""
@@ -225,6 +232,39 @@ class Outbox:
             self._finished.pop(key, None)
         self.dropped_by_shop.pop(shop, None)
         return len(gone)
+
+    # -- one shop's share, for its snapshot ----------------------------------------------------------------
+    def export_state(self, shop: str) -> dict[str, Any]:
+        """The shop's deliveries (pending, retrying, finished), which of them are finished, how many were dropped."""
+        deliveries = [d for d in self.deliveries.values() if d.shop == shop]
+        return {"deliveries": deliveries, "finished": [d.id for d in deliveries if d.id in self._finished],
+                "dropped": self.dropped_by_shop.get(shop, 0)}
+
+    def import_state(self, shop: str, clock: Clock, state: dict[str, Any]) -> None:
+        """The shop's share back (as ``export_state`` gave it), its deliveries on ``clock``: one saved while its
+        attempt was out is attempted again, as is a pending one with no attempt scheduled."""
+        self.attach(shop, clock)
+        deliveries = state.get("deliveries") or []
+        for delivery in deliveries:
+            self.deliveries[delivery.id] = delivery
+            if delivery.status == "in_flight":
+                delivery.status = "pending"
+        for delivery_id in state.get("finished") or []:
+            self._finished[delivery_id] = None
+        if state.get("dropped"):
+            self.dropped_by_shop[shop] = state["dropped"]
+        for delivery in deliveries:
+            if delivery.status == "pending" and delivery.next_attempt_at is None:
+                self._schedule(delivery, clock.now())
+
+    def retry_in_flight(self) -> None:
+        """After a restore: a delivery saved while its attempt was out (its outcome never came back) is attempted
+        again at once."""
+        for delivery in self.deliveries.values():
+            if delivery.status == "in_flight":
+                delivery.status = "pending"
+                self._schedule(delivery, self.clock.now())
+        self.in_flight = 0
 
     def list(self, *, shop: str | None = None, topic: str | None = None, status: str | None = None,
              api: str | None = None) -> list[Delivery]:

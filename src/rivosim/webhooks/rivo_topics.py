@@ -169,6 +169,17 @@ class Triggers:
         self.logs.pop(domain, None)
         self._shops.pop(domain, None)
 
+    def export_state(self, domain: str) -> dict[str, Any]:
+        """One shop's share, for its snapshot: its trigger log."""
+        return {"trigger_log": self.logs.get(domain)}
+
+    def import_state(self, shop: Shop, state: dict[str, Any]) -> None:
+        """Take ``shop`` back (a restored one: its bus already holds this service's subscription) with its share
+        as ``export_state`` gave it."""
+        if state.get("trigger_log") is not None:
+            self.logs[shop.domain] = state["trigger_log"]
+        self._shops[shop.domain] = shop
+
     def log(self, domain: str) -> TriggerLog:
         return self.logs[domain]
 

@@ -13,7 +13,6 @@ the shop changes except what any delivery changes (the trigger log, the delivery
 from __future__ import annotations
 
 import random
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,23 +47,17 @@ from rivosim.domain.rivo.subscriptions import TOPICS as RIVO_TOPICS
 from rivosim.domain.shop import Shop
 from rivosim.domain.shopify.webhooks import WEBHOOK_TOPICS as SHOPIFY_TOPICS
 from rivosim.kernel.errors import Conflict, NotFound, ValidationFailed
-from rivosim.kernel.ids import Randomness
 from rivosim.webhooks import shopify_topics
 from rivosim.webhooks.outbox import Delivery, Outbox
 from rivosim.webhooks.rivo_topics import ACTION_TOPICS, Triggers
 
 __all__ = ["RIVO_TOPICS", "SHOPIFY_TOPICS", "Sample", "sample_stream", "send_sample"]
 
-_STREAMS: weakref.WeakKeyDictionary[Shop, random.Random] = weakref.WeakKeyDictionary()
-
-
-def sample_stream(shop: Shop, randomness: Randomness) -> random.Random:
-    """The shop's own stream for sample ids: the same seed and calls give the same samples, and sampling never
-    shifts the ids of the shop's real records. A new shop object (after a reset) starts a new stream."""
-    stream = _STREAMS.get(shop)
-    if stream is None:
-        stream = _STREAMS[shop] = randomness.stream(shop.domain, "webhook-samples")
-    return stream
+def sample_stream(shop: Shop) -> random.Random:
+    """The shop's own stream for sample ids (kept by the shop's id source, ``IdSource.stream``): the same seed and
+    calls give the same samples, and sampling never shifts the ids of the shop's real records. A new shop object
+    (after a reset) starts a new stream; a snapshot of the shop carries its position."""
+    return shop.ids.stream("webhook-samples")
 
 
 @dataclass(slots=True)

@@ -92,6 +92,18 @@ class ShopifyWebhooks:
         self._shops.pop(domain, None)
         self._streams.pop(domain, None)
 
+    # -- one shop's share, for its snapshot ----------------------------------------------------------------
+    def export_state(self, domain: str) -> dict[str, Any]:
+        """Where the shop's webhook-id stream stands."""
+        return {"shopify_stream": self._streams.get(domain)}
+
+    def import_state(self, shop: Shop, state: dict[str, Any]) -> None:
+        """Take ``shop`` back (a restored one: its bus already holds this service's subscription) with its share
+        as ``export_state`` gave it."""
+        self._shops[shop.domain] = shop
+        if state.get("shopify_stream") is not None:
+            self._streams[shop.domain] = state["shopify_stream"]
+
     # -- events -> deliveries ------------------------------------------------------------------------------
     def _on_event(self, shop: Shop, event: DomainEvent) -> None:
         topics = TOPICS.get(type(event))

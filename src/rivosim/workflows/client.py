@@ -259,6 +259,6 @@ class WorkflowClient(RunsMixin, ActionsMixin):
                 self._error("receive", f"delivery {delivery_id} is not JSON", status=400, at=now)
                 return 400
             topic = topic or str(payload.get("event_type", ""))
-            self.inbound.append(Inbound(delivery_id, topic, payload, now, self._cause))
+            self.inbound.append(Inbound(delivery_id, topic, payload, now if exact else None, self._cause))
             self.received.append({"delivery_id": delivery_id, "topic": topic})
             return 200

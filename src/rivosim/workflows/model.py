@@ -154,7 +154,10 @@ class Inbound:
     delivery_id: str
     topic: str
     payload: dict[str, Any]
-    received_at: datetime
+    # None: the time was not known exactly on arrival (a virtual clock over HTTP, whose last reading may be from
+    # before the advance that made the delivery); the run then counts from when the client picks it up, the
+    # instant the advance stopped at — not from a stale reading that depends on when the delivery landed.
+    received_at: datetime | None
     cause: int | None  # the processing round whose writes caused it (None: the outside world did)
 
 

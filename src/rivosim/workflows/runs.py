@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from rivosim.kernel.clock import parse_duration
+from rivosim.kernel.clock import parse_duration, parse_instant
 from rivosim.transports.runner import Transport
 from rivosim.workflows.expr import ExprError, Scope, parse, render
 from rivosim.workflows.model import (
@@ -136,6 +136,20 @@ class RunsMixin:
         values = {**run.values, "workflow": {"name": run.workflow}, "run": {"id": run.id}, "shop": self.shop}
         return Scope(values, self.now)
 
+    def _arrival(self, delivery_id: str) -> datetime | None:
+        """When a delivery that arrived without an exact time (a virtual clock over HTTP) reached us: the instant
+        of its first answered attempt in the simulator's delivery log. Asked now, not on arrival (the server may
+        have been waiting on our answer then); None (the run counts from now) when the log cannot say."""
+        reply = self.http.request("GET", f"/_rivosim/webhooks/deliveries/{delivery_id}")
+        attempts = reply.json.get("attempts") if reply.ok and isinstance(reply.json, dict) else None
+        for attempt in attempts or []:
+            if isinstance(attempt, dict) and 200 <= (attempt.get("status_code") or 0) < 300:
+                try:
+                    return parse_instant(str(attempt["at"]))
+                except (KeyError, ValueError):
+                    return None
+        return None
+
     def _dispatch(self, item: Inbound, rnd: int) -> None:
         customer_id = _customer_of(item.payload)
         parents: list[tuple[str, ...]] = []
@@ -148,6 +162,8 @@ class RunsMixin:
                             "webhook": {"id": item.delivery_id, "topic": item.topic}}
             parent = next((c for c in parents if c.count(wf.name) >= self.loop_limit),
                           max(parents, key=len) if parents else ())
+            if item.received_at is None:
+                item.received_at = self._arrival(item.delivery_id)
             run = self._new_run(wf, item.topic, item.delivery_id, customer_id, parent, self._instant(),
                                 received_at=item.received_at)
             run.values = scope_values

@@ -5,7 +5,6 @@ cancellations). The thin methods below keep the names the REST views, the contro
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,8 +45,6 @@ from rivosim.kernel.clock import parse_duration
 
 __all__ = ["RivoBackend"]
 
-_REVISIONS = itertools.count(1)  # one sequence for every backend of the process: a revision is never reused
-
 
 class RivoBackend:
     """Composes the resources, each owning its state: the members (``member_book``), the program (rules, rewards,
@@ -79,10 +76,12 @@ class RivoBackend:
         self.member_book.on_days_changed(self.lifecycle.index_member_days)
         self.ledger_book.on_recorded(self.lifecycle.note_points_event)
         self.ledger_book.on_changed(self.tier_book.after_ledger_change)
-        self.revision = next(_REVISIONS)
-        """Changes (to a number never used before) with every domain event of the shop and every call of a mutator
-        below that may publish none. Together with the journal's ``last_write`` (any write over HTTP) it stamps
-        what the Rivo API shows of the shop: ``http/rivo/shapes.py`` caches whole list pages by the pair."""
+        self.revision = 1
+        """Counts up (to a number this backend never had before) with every domain event of the shop and every call
+        of a mutator below that may publish none. Together with the journal's ``last_write`` (any write over HTTP)
+        it stamps what the Rivo API shows of the shop: ``http/rivo/shapes.py`` caches whole list pages by the pair,
+        per backend object (a new backend, after a reset or a restore, starts a new cache), so the count is the
+        backend's own: no state outside the simulator, and a restored shop counts on from where it was saved."""
         bus = ctx.bus
         bus.subscribe_all(self._changed)
         bus.subscribe(CustomerCreated, self._on_customer_created)
@@ -95,7 +94,7 @@ class RivoBackend:
         self.next_visibility_delay: timedelta | None = None
 
     def _changed(self, _event: object = None) -> None:
-        self.revision = next(_REVISIONS)
+        self.revision += 1
 
     @property
     def closed(self) -> bool:

@@ -39,7 +39,7 @@ def trigger(domain: str) -> Response:
     if not isinstance(wait, bool):
         raise ValidationFailed("wait must be true or false", field="wait")
     sample = send_sample(shop, body["topic"], customer=body.get("customer"), triggers=sim.triggers,
-                         outbox=sim.outbox, rng=sample_stream(shop, sim.randomness))
+                         outbox=sim.outbox, rng=sample_stream(shop))
     if wait and sample.deliveries:
         # The first attempts are due now: make them (as the server's tick would) and wait for their outcome.
         sim.outbox.drain()

@@ -44,7 +44,8 @@ def deliveries_list() -> Response:
     with_body = args.get("body", "true") != "false"
     items = _sim().outbox.list(shop=shop, topic=args.get("topic"), status=status, api=api)
     return json_response({"deliveries": [d.to_dict(body=with_body) for d in items],
-                          "outbox": _sim().outbox.stats()})  # dropped: refused while the log was full
+                          # dropped: refused while the log was full; with ?shop, that shop's counts only
+                          "outbox": _sim().outbox.stats(shop)})
 
 
 @route("/webhooks/deliveries/<delivery_id>", "GET", "control.webhooks.deliveries.get")

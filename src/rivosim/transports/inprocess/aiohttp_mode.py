@@ -158,7 +158,7 @@ class SimulatedResponses(aioresponses):
             return self._response(method, url, kwargs, call, None)
         seconds, timeout_error = _timeout(session, kwargs)
         meets = client_meets(call.action, seconds, len(call.body))
-        await self.apis.wait_async(meets.waited)
+        await self.apis.wait_async(meets.waited, call.shop)
         kind = meets.kind
         if kind in ("timed_out", "hangs_forever"):
             raise (_SocketTimeout("Timeout on reading data from socket") if timeout_error is _SocketTimeout

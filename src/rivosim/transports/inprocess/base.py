@@ -12,15 +12,18 @@ __all__ = ["Owner", "SimulatedCall"]
 
 
 class SimulatedCall:
-    """One request the app answered: the status, headers, body and the transport action to carry out."""
+    """One request the app answered: the status, headers, body and the transport action to carry out, and the
+    domain of the shop the request belonged to (whose clock a client's waiting moves), if any."""
 
-    __slots__ = ("action", "body", "headers", "status")
+    __slots__ = ("action", "body", "headers", "shop", "status")
 
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes, action: TransportAction) -> None:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes, action: TransportAction,
+                 shop: str | None = None) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.action = action
+        self.shop = shop
 
     @property
     def plain(self) -> bool:
@@ -45,5 +48,5 @@ class Owner(Protocol):
     aiohttp: Any
 
     def call(self, environ: dict[str, Any]) -> SimulatedCall: ...
-    def wait(self, seconds: float) -> None: ...
-    async def wait_async(self, seconds: float) -> None: ...
+    def wait(self, seconds: float, shop: str | None = None) -> None: ...
+    async def wait_async(self, seconds: float, shop: str | None = None) -> None: ...

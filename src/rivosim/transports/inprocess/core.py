@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rivosim.http.state import REQ_KEY
 from rivosim.kernel.transport_action import ENVIRON_KEY, RESPOND, TransportAction
 from rivosim.transports.inprocess.base import SimulatedCall
 from rivosim.transports.wsgi import call_app
@@ -156,21 +157,23 @@ class MockApis(ContextDecorator):
     def call(self, environ: dict[str, Any]) -> SimulatedCall:
         status_line, headers, body = call_app(self.app, environ)
         action = environ.get(ENVIRON_KEY)
-        return SimulatedCall(int(status_line[:3]), headers, body,
-                             action if isinstance(action, TransportAction) else RESPOND)
+        if not isinstance(action, TransportAction):
+            return SimulatedCall(int(status_line[:3]), headers, body, RESPOND)
+        shop = getattr(environ.get(REQ_KEY), "shop", None)  # whose clock the client's waiting moves
+        return SimulatedCall(int(status_line[:3]), headers, body, action, shop.domain if shop is not None else None)
 
-    def wait(self, seconds: float) -> None:
-        """A synchronous client waits ``seconds``: really when asked to (``real_sleep=True``); otherwise a wall
-        clock's offset moves (a virtual clock already moved in the app for the server's latency; a hang's wait
-        is the client's, not simulator time)."""
+    def wait(self, seconds: float, shop: str | None = None) -> None:
+        """A synchronous client waits ``seconds`` for a request of ``shop``: really when asked to
+        (``real_sleep=True``); otherwise that shop's wall clock's offset moves (a virtual clock already moved in
+        the app for the server's latency; a hang's wait is the client's, not simulator time)."""
         if seconds <= 0:
             return
         if self.real_sleep:
             time.sleep(seconds)
-        elif self.sim.clock.kind == "wall":
-            self.sim.advance(seconds)
+        else:
+            self._move_wall_clock(seconds, shop)
 
-    async def wait_async(self, seconds: float) -> None:
+    async def wait_async(self, seconds: float, shop: str | None = None) -> None:
         """An async client waits ``seconds`` (:meth:`sleeps_async` says whether it really awaits them)."""
         if seconds <= 0:
             return
@@ -178,8 +181,14 @@ class MockApis(ContextDecorator):
             import asyncio
 
             await asyncio.sleep(seconds)
-        elif self.sim.clock.kind == "wall":
-            self.sim.advance(seconds)
+        else:
+            self._move_wall_clock(seconds, shop)
+
+    def _move_wall_clock(self, seconds: float, shop: str | None) -> None:
+        # Only the request's shop waited: other shops' time (and a request no shop owns) does not move.
+        owner = self.sim.shops.get(shop) if shop is not None else None
+        if owner is not None and owner.clock.kind == "wall":
+            self.sim.advance_shop(owner.domain, seconds)
 
     def sleeps_async(self) -> bool:
         """Whether an async client really awaits its waits: on a wall clock unless ``real_sleep=False`` (awaiting

@@ -74,7 +74,7 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if call.plain:
             return _answer(request, call, sync=True)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        self.apis.wait(meets.waited)
+        self.apis.wait(meets.waited, call.shop)
         return self._response(request, call, meets, sync=True)
 
     # -- async -------------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if call.plain:
             return _answer(request, call, sync=False)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        await self.apis.wait_async(meets.waited)
+        await self.apis.wait_async(meets.waited, call.shop)
         return self._response(request, call, meets, sync=False)
 
     # -- what the client meets ---------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ class RequestsCarrier:
         (``rivosim.kernel.transport_action.client_meets``)."""
         timeout = _read_timeout(getattr(request, "req_kwargs", {}).get("timeout"))
         meets = client_meets(call.action, timeout, len(call.body))
-        self.apis.wait(meets.waited)
+        self.apis.wait(meets.waited, call.shop)
         kind = meets.kind
         if kind == "response":
             return
