@@ -37,13 +37,12 @@ Domain refusals become each API's error shape; an unexpected exception is a simu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request
-from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import MapAdapter, Rule
+from flask import Request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
-from werkzeug.wsgi import get_host
 
 from rivosim.faults.fault_set import WRITE_METHODS, RequestFacts
 from rivosim.http import lag as lagging
@@ -52,6 +51,7 @@ from rivosim.http.control.health import HEALTH_PATHS
 from rivosim.http.control.health import answer as health_answer
 from rivosim.http.errors import api_of_path, error_response, sim_error_response
 from rivosim.http.fault_responses import carry_out, injected_error, no_response
+from rivosim.http.lean_flask import LeanFlask
 from rivosim.http.params import raw_body
 from rivosim.http.routing import ApiBlueprint, RouteSpec
 from rivosim.http.state import CURRENT, REQ_KEY, Finish, Gate, RequestState, current_req, request_shop
@@ -89,39 +89,20 @@ class ApiRequest(Request):
             state.request = self
 
 
-class LazyBuilderRule(Rule):
-    """A route whose URL builder is compiled on first use. Werkzeug compiles one for every rule up front (about
-    1 ms each, ~180 rules here) although rivosim never builds URLs from routes: this halves start-up."""
-
-    def _compile_builder(self, append_unknown: bool = True) -> Any:
-        compile_now = super()._compile_builder
-        real: list[Any] = []
-
-        def build(rule: Rule, *args: Any, **kwargs: Any) -> Any:
-            if not real:
-                real.append(compile_now(append_unknown))
-            return real[0].__get__(rule, None)(*args, **kwargs)
-
-        return build
-
-
-def _wsgi_text(value: str) -> str:
-    # PEP 3333 strings are latin-1 decoded bytes; werkzeug re-decodes them as UTF-8 (its "decoding dance").
-    return value if value.isascii() else value.encode("latin1").decode("utf-8", "replace")
-
-
-class RivosimFlask(Flask):
+class RivosimFlask(LeanFlask):
     """The app ``create_app`` builds: Flask, plus the route table, the gates and the request pipeline."""
 
-    url_rule_class = LazyBuilderRule
     request_class = ApiRequest
     sim: Simulator
+    # A direct path for the hottest reads that needs no Flask request (``http/rivo/fast.py``), or None: called
+    # with the request's state, the environ and start_response; answers, or returns None having changed nothing.
+    fast_reads: Callable[[RequestState, dict[str, Any], Any], list[bytes] | None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._server_names: dict[str, str] = {}  # Host header -> server name, for create_url_adapter
         self._routes: list[RouteSpec] = []
         self._plans: dict[str, _Plan] = {}  # Flask endpoint -> what the pipeline does for it
+        self._route_plans: dict[str, _Plan] = {}  # route name -> the same
         self._blueprints: list[ApiBlueprint] = []
         self._added_gates: dict[str, tuple[Gate, ...]] = {}  # api -> gates run before its blueprints' own
         self.started = time.monotonic()  # the health probe's uptime_s counts from here
@@ -150,7 +131,11 @@ class RivosimFlask(Flask):
     def _plan(self, blueprint: ApiBlueprint) -> None:
         gates = (*self._added_gates.get(blueprint.api, ()), *blueprint.gates)
         for spec in blueprint.specs():
-            self._plans[spec.endpoint] = _Plan(spec, gates, blueprint.finish)
+            self._plans[spec.endpoint] = self._route_plans[spec.name] = _Plan(spec, gates, blueprint.finish)
+
+    def plan_of(self, route: str) -> _Plan | None:
+        """What the pipeline does for the route named ``route`` (``rivo.customers.get``): spec, gates, finish."""
+        return self._route_plans.get(route)
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -161,30 +146,6 @@ class RivosimFlask(Flask):
         """The route served by a Flask endpoint (``rivo.customers__get``), or None."""
         plan = self._plans.get(endpoint or "")
         return plan.spec if plan is not None else None
-
-    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:  # type: ignore[override]
-        """What Flask's ``create_url_adapter`` builds (no SERVER_NAME, no subdomain or host matching, no
-        trusted hosts), without ``bind_to_environ`` parsing the Host header a second time and IDNA-encoding it
-        on every request: the server name is cached per Host value."""
-        if request is None or self.config["TRUSTED_HOSTS"] is not None or self.config["SERVER_NAME"] is not None:
-            return super().create_url_adapter(request)
-        env = request.environ
-        host = request.host = get_host(env)  # type: ignore[misc]
-        names = self._server_names
-        server_name = names.get(host)
-        if server_name is None:
-            name, sep, port = host.lower().partition(":")
-            try:
-                server_name = name.encode("idna").decode("ascii") + sep + port
-            except UnicodeError as exc:
-                raise BadHost() from exc
-            if len(names) >= 256:  # any Host header can reach us: keep the cache bounded
-                names.clear()
-            names[host] = server_name
-        return MapAdapter(self.url_map, server_name, _wsgi_text(env.get("SCRIPT_NAME") or "") or "/",
-                          self.url_map.default_subdomain or "", env["wsgi.url_scheme"],
-                          _wsgi_text(env.get("PATH_INFO") or "") or "/", env["REQUEST_METHOD"],
-                          _wsgi_text(env.get("QUERY_STRING", "")))
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:  # type: ignore[override]
         if environ.get("PATH_INFO") in HEALTH_PATHS and environ.get("REQUEST_METHOD") == "GET":
@@ -198,6 +159,11 @@ class RivosimFlask(Flask):
                                                     api_of_path(environ.get("PATH_INFO", "")))
             token = CURRENT.set(state)
             try:
+                fast = self.fast_reads
+                if fast is not None and environ.get("REQUEST_METHOD") == "GET":
+                    answer = fast(state, environ, start_response)  # None: not for it (nothing happened)
+                    if answer is not None:
+                        return answer
                 return super().wsgi_app(environ, start_response)
             finally:
                 CURRENT.reset(token)
@@ -285,23 +251,25 @@ class RivosimFlask(Flask):
         response = super().process_response(response)
         if action is None:
             status = response.status_code
-        self._journal(state, req, response, action, status, extra)  # type: ignore[arg-type]
+        self.journal(state, req.environ, req, response, action, status, extra)  # type: ignore[union-attr]
         return response
 
-    def _journal(self, state: RequestState, req: Request, response: Response, action: TransportAction | None,
-                 status: int, extra: float) -> None:
+    def journal(self, state: RequestState, environ: dict[str, Any], req: Request | None, response: Response | None,
+                action: TransportAction | None, status: int, extra: float = 0.0) -> None:
+        """The request's journal entry (``req`` reads a write's body; ``response`` a lagged write's status and a
+        429's ``Retry-After``): the last stage of the pipeline, also of the fast reads (``http/rivo/fast.py``)."""
         sim = self.sim
-        environ = req.environ
         decision = state.decision
         latency = decision.latency if decision is not None else 0.0
         if state.lag is not None:
-            view_status = state.view_status if state.view_status is not None else response.status_code
+            view_status = state.view_status if state.view_status is not None else response.status_code  # type: ignore[union-attr]
             lagging.after_write(sim, state.lag, state.at, applied=200 <= view_status < 300)
             state.lag = None
         shop = state.shop
         notes = state.notes
         if status == 429 and state.limit is None and (decision is None or decision.terminal is None):
-            state.limit = f"{state.api} rate limit (Retry-After {response.headers.get('Retry-After', '?')})"
+            retry_after = response.headers.get("Retry-After", "?") if response is not None else "?"
+            state.limit = f"{state.api} rate limit (Retry-After {retry_after})"
         method = environ["REQUEST_METHOD"]
         body = ctype = None
         if method in WRITE_METHODS:
@@ -309,7 +277,7 @@ class RivosimFlask(Flask):
             try:
                 length = environ.get("CONTENT_LENGTH")
                 small = not length or not length.isdigit() or int(length) <= JOURNAL_BODY_BYTES
-                body = raw_body(req) if small else None
+                body = raw_body(req) if small and req is not None else None
             except Exception:  # an unreadable body (too large, cut short) is not the journal's problem
                 body = None
         journal = sim.journal
@@ -340,6 +308,7 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
     from rivosim.http.control import token as control_token_module
     from rivosim.http.openapi import serve as openapi_docs
     from rivosim.http.rivo.blueprint import blueprint as rivo
+    from rivosim.http.rivo.fast import FastCustomerRead
     from rivosim.http.shopify.blueprint import blueprint as shopify
     from rivosim.http.shopify.graphql.endpoint import blueprint as shopify_graphql
     from rivosim.http.unmatched import unmatched
@@ -394,4 +363,5 @@ def create_app(sim: Simulator, control_token: str | None = None) -> RivosimFlask
         return response
 
     control_token_module.install_control_token(app, control_token)  # with a token, /_rivosim needs it
+    app.fast_reads = FastCustomerRead(app)
     return app

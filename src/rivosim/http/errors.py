@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Response
 
+from rivosim.http.lean_flask import LeanResponse
 from rivosim.kernel.errors import (
     ApiAccessDenied,
     Conflict,
@@ -46,7 +47,7 @@ def status_for(exc: SimError) -> int:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(body), status=status, headers=headers, content_type="application/json")
+    return LeanResponse(dumps(body), status=status, headers=headers, content_type="application/json")
 
 
 def dumps(body: Any) -> bytes:

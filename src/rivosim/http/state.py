@@ -112,6 +112,13 @@ class RequestState:
             self._shop_clock = shop.clock
             self.at = shop.clock.hold()
 
+    def forget_shop(self, at: datetime) -> None:
+        """Undo ``shop = ...``: release the shop's clock, the request's instant back to ``at`` (a stage that looked
+        at the request and gave it back, ``http/rivo/fast.py``)."""
+        self.release_shop_clock()
+        self._shop = None
+        self.at = at
+
     def release_shop_clock(self) -> None:
         if self._shop_clock is not None:
             self._shop_clock.release()

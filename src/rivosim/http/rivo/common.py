@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from rivosim.domain.shop import Shop
 from rivosim.faults.read_lag import LagEntry
 from rivosim.http.errors import dumps, json_response
+from rivosim.http.lean_flask import LeanResponse
 from rivosim.http.params import Page, read_page, read_sort
 from rivosim.http.state import current_req
 from rivosim.wire import rivo as wire
@@ -45,7 +46,7 @@ def many(type_: str, items: Sequence[Any], id_of: Callable[[Any], int], to_attrs
     whole envelope as JSON bytes (a cache of them: ``shapes.py``) instead of ``to_attrs`` making its attributes."""
     if encoded is not None:
         body = encoded_page(items, id_of, encoded, sort_fields=sort_fields, sort_key=sort_key, ids_sorted=ids_sorted)
-        return Response(body, status=200, content_type="application/json")
+        return LeanResponse(body, status=200, content_type="application/json")
     page = _page(items, id_of, sort_fields, sort_key, ids_sorted)
     data = [wire.envelope(type_, id_of(obj), to_attrs(obj)) for obj in page.items]
     return json_response({"links": page.links, "data": data})

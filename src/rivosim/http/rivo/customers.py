@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from werkzeug.wrappers import Response
 
 from rivosim.http.lag import stale_member, stale_members
+from rivosim.http.lean_flask import LeanResponse
 from rivosim.http.params import read_body, read_filters
 from rivosim.http.rivo.common import encoded_page, lag_view, one, request_shop
 from rivosim.http.rivo.shapes import CustomerShapes, page_stamp
@@ -20,6 +21,7 @@ from rivosim.wire import rivo as wire
 
 if TYPE_CHECKING:
     from rivosim.domain.rivo.models import Member
+    from rivosim.domain.shop import Shop
 
 __all__ = ["routes"]
 
@@ -32,9 +34,7 @@ def customers_list() -> Response:
     state = current_req()
     shop = request_shop()
     view = lag_view(shop)
-    shapes = current_app.extensions.get(SHAPES_KEY)
-    if shapes is None:
-        shapes = current_app.extensions[SHAPES_KEY] = CustomerShapes()
+    shapes = _shapes()
 
     def build(encoder: Callable[[Member], bytes]) -> bytes:
         read_filters(request, ())
@@ -46,14 +46,28 @@ def customers_list() -> Response:
     # The page's links name the scheme, host and path it was asked on: all are part of the key.
     url = f"{req.scheme}://{req.host}{req.environ.get('PATH_INFO', '')}?{req.environ.get('QUERY_STRING', '')}"
     body = shapes.page(shop, url, page_stamp(state.sim.journal, shop, view), build)
-    return Response(body, status=200, content_type="application/json")
+    return LeanResponse(body, status=200, content_type="application/json")
+
+
+def _shapes(app: Flask | None = None) -> CustomerShapes:
+    extensions = (app or current_app).extensions
+    shapes = extensions.get(SHAPES_KEY)
+    if shapes is None:
+        shapes = extensions[SHAPES_KEY] = CustomerShapes()
+    return shapes  # type: ignore[no-any-return]
+
+
+def customer_body(app: Flask | None, shop: Shop, member: Member) -> bytes:
+    """The body of GET customer: the bytes json_response makes of ``{"data": <envelope>}``, the envelope from the
+    shape cache (``shapes.py``). Also what the fast reads answer (``fast.py``)."""
+    return b'{"data":' + _shapes(app).encoder(shop)(member) + b"}"
 
 
 @routes.route("/customers/<identifier>", "GET", "rivo.customers.get")
 def customers_get(identifier: str) -> Response:
     shop = request_shop()
     member = stale_member(lag_view(shop), shop.rivo.find_member(identifier))
-    return one("customer", member.id, wire.customer(member, shop))
+    return LeanResponse(customer_body(None, shop, member), status=200, content_type="application/json")
 
 
 @routes.route("/customers/<identifier>/advocate_stats", "GET", "rivo.customers.advocate_stats")
