@@ -8,16 +8,21 @@
   answer *replayed* instead of calling the app (what the transport itself adds; target >= 85 % of canned), and a
   *bridge* (``MockTransport`` / an ``aioresponses`` callback calling the same app: information). The app costs
   about what a whole canned round trip costs, so canned / (canned + app alone) is the ceiling of the first ratio.
-- 1,000 concurrent async requests under a 1 s latency rule on a wall clock (httpx async and aiohttp): the waits
-  are awaited side by side without blocking the loop or holding the simulator's lock, so the batch takes 1 s plus
-  the time to make 1,000 responses one after another (the app's time, as in the server shell: the latency starts
-  once the response is made). The floor is that client's own canned baseline awaiting the same 1 s (1,000
-  concurrent requests, no app) plus 1,000 x the app alone; both are measured in the same run, interleaved.
+- 1,000 concurrent async requests under a 1 s latency rule on a wall clock (httpx async and aiohttp): each wait
+  counts from when its request reached the transport, which yields to the loop once so every request of the batch
+  arrives before the app answers any, and only the remainder is awaited (without blocking the loop or holding the
+  simulator's lock): the app's 1,000 responses are made while the batch waits, so it takes about 1 s. Target
+  ≈ 1 s (≤ 1.15 s); the floor is that client's own canned baseline awaiting the same 1 s (1,000 concurrent
+  requests, no app), which already costs more than 1 s here (the client's own work on 1,000 requests), and the
+  batch is measured against it (≤ 1.15x). Its CPU time is set against the floor's CPU plus the app alone making
+  the 1,000 responses one after another (≤ 1.15x). All sides interleaved in the same run, each timed batch after a
+  full collection (so no side pays for collecting another's garbage); medians.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 from collections.abc import Callable
@@ -195,6 +200,13 @@ def _aiohttp(start: Callable[[], Any], url: str, key: str, n: int) -> float:
         mock.stop() if hasattr(mock, "stop") else mock.__exit__(None, None, None)
 
 
+def _start() -> tuple[float, float]:
+    """Wall and CPU time at the start of a timed batch, after a full collection: each side starts from a clean
+    heap, so no side pays for collecting what an earlier one left (the world it built, an earlier run's garbage)."""
+    gc.collect()
+    return time.perf_counter(), time.process_time()
+
+
 # -- the figures ---------------------------------------------------------------------------------------------------
 def _us(rate: float) -> str:
     return f"{1e6 / rate:,.0f} µs"
@@ -265,7 +277,7 @@ def _concurrent(client: str, n: int, side: str = "rivosim") -> tuple[float, floa
     status, headers, body = _canned_body(app, url, key)
     if side == "app":
         environ = _environ(url, key)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = _start()
         for _ in range(n):
             call_app(app, dict(environ))
         return time.perf_counter() - t0, time.process_time() - c0
@@ -278,31 +290,44 @@ def _concurrent(client: str, n: int, side: str = "rivosim") -> tuple[float, floa
         await asyncio.sleep(1.0)
         return CallbackResult(status=status, body=body, headers=dict(headers), response_class=CompatibleResponse)
 
-    async def with_httpx() -> tuple[float, float, list[int]]:
+    async def with_httpx() -> tuple[float, float, list[tuple[int, float]]]:
         transport = httpx_transport(sim) if side == "rivosim" else httpx.MockTransport(canned_httpx)
-        async with httpx.AsyncClient(transport=transport, timeout=60) as c:
-            t0, c0 = time.perf_counter(), time.process_time()
-            responses = await asyncio.gather(*(c.get(url, headers={"Authorization": key}) for _ in range(n)))
-            return time.perf_counter() - t0, time.process_time() - c0, [r.status_code for r in responses]
+        loop = asyncio.get_running_loop()
 
-    async def with_aiohttp() -> tuple[float, float, list[int]]:
-        async def one(session: aiohttp.ClientSession) -> int:
+        async def one(c: httpx.AsyncClient) -> tuple[int, float]:
+            sent = loop.time()
+            response = await c.get(url, headers={"Authorization": key})
+            return response.status_code, loop.time() - sent
+
+        async with httpx.AsyncClient(transport=transport, timeout=60) as c:
+            t0, c0 = _start()
+            answers = await asyncio.gather(*(one(c) for _ in range(n)))
+            return time.perf_counter() - t0, time.process_time() - c0, list(answers)
+
+    async def with_aiohttp() -> tuple[float, float, list[tuple[int, float]]]:
+        loop = asyncio.get_running_loop()
+
+        async def one(session: aiohttp.ClientSession) -> tuple[int, float]:
+            sent = loop.time()
             async with session.get(url, headers={"Authorization": key}) as response:
                 await response.read()
-                return response.status
+                return response.status, loop.time() - sent
 
         async with aiohttp.ClientSession() as session:
-            t0, c0 = time.perf_counter(), time.process_time()
-            statuses = await asyncio.gather(*(one(session) for _ in range(n)))
-            return time.perf_counter() - t0, time.process_time() - c0, list(statuses)
+            t0, c0 = _start()
+            answers = await asyncio.gather(*(one(session) for _ in range(n)))
+            return time.perf_counter() - t0, time.process_time() - c0, list(answers)
 
     mock: Any = mock_apis(sim, clients=("aiohttp",)) if side == "rivosim" else aioresponses()
     with mock:
         if side != "rivosim":
             mock.get(PATTERN, callback=canned_aiohttp, repeat=True)
-        elapsed, cpu, statuses = asyncio.run(with_httpx() if client == "httpx" else with_aiohttp())
-    if statuses != [200] * n:
+        elapsed, cpu, answers = asyncio.run(with_httpx() if client == "httpx" else with_aiohttp())
+    if [status for status, _ in answers] != [200] * n:
         raise RuntimeError(f"{client}: not every request answered 200")
+    soonest = min(took for _, took in answers)
+    if soonest < 1.0 - 1e-6:  # the latency is kept: no answer sooner than 1 s after its own request
+        raise RuntimeError(f"{client} ({side}): an answer came {soonest:.3f} s after its request, under the rule's 1 s")
     return elapsed, cpu
 
 
@@ -319,20 +344,26 @@ def _concurrency(client: str, count: int, rounds: int, say: Callable[[str], None
             f"{wall['canned'][-1]:.2f} s ({cpu['canned'][-1]:.2f} s CPU), the app alone for {count:,} "
             f"{wall['app'][-1]:.2f} s ({cpu['app'][-1]:.2f} s CPU)")
     elapsed, canned, app_time = (median(wall[side]) for side in ("rivosim", "canned", "app"))
-    floor = canned + app_time
+    against = median([r / c for r, c in zip(wall["rivosim"], wall["canned"], strict=True)])
     work = median([r / (c + a) for r, c, a in zip(cpu["rivosim"], cpu["canned"], cpu["app"], strict=True)])
     name = f"{client} async in-process: {count:,} concurrent GETs, 1 s latency rule, wall clock"
-    return [Figure(name, f"{elapsed:.2f} s", "1.00 s", f"{elapsed:.2f}x", "≈ 1 s (≤ 1.15 s)", elapsed <= 1.15,
-                   f"medians of {rounds} interleaved runs; out of reach while {count:,} responses are made one "
-                   "after another: see the floor"),
-            Figure(name + ", against its floor", f"{elapsed:.2f} s", f"{floor:.2f} s", f"{elapsed / floor:.2f}x",
-                   "≤ 1.15x", elapsed <= 1.15 * floor,
-                   f"floor = the client's canned baseline awaiting the same 1 s ({canned:.2f} s for {count:,} "
-                   f"requests) + the app alone answering {count:,} under the rule, one after another "
-                   f"({app_time:.2f} s)"),
+    # ≈ 1 s is the target while the client itself can get there; when its own canned batch takes longer, the
+    # absolute figure is information and the next row (against that floor) is the verdict.
+    reachable = canned <= 1.15
+    return [Figure(name, f"{elapsed:.2f} s", "1.00 s", f"{elapsed:.2f}x",
+                   "≈ 1 s (≤ 1.15 s)" if reachable else "≈ 1 s: info (the client's floor is above)",
+                   elapsed <= 1.15 if reachable else None,
+                   f"medians of {rounds} interleaved runs; the app's {count:,} responses ({app_time:.2f} s one after "
+                   f"another) are made while the batch waits; the client itself needs {canned:.2f} s for {count:,} "
+                   "canned requests awaiting 1 s (next row)"),
+            Figure(name + ", against its floor", f"{elapsed:.2f} s", f"{canned:.2f} s", f"{against:.2f}x",
+                   "≤ 1.15x", against <= 1.15,
+                   f"floor = the client's canned baseline awaiting the same 1 s ({count:,} concurrent requests, no "
+                   "app): the client's own cost; ratio = median of per-round ratios"),
             Figure(name + ", CPU against its floor's CPU", f"{median(cpu['rivosim']):.2f} s",
                    f"{median(cpu['canned']) + median(cpu['app']):.2f} s", f"{work:.2f}x", "≤ 1.15x", work <= 1.15,
-                   "this process's CPU time: what the batch costs whatever share of the cores other processes take")]
+                   "this process's CPU time against the canned baseline's plus the app alone making the "
+                   f"{count:,} responses: what the batch costs whatever share of the cores other processes take")]
 
 
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:

@@ -209,6 +209,51 @@ def test_other_hosts_pass_through(sim: Simulator, local_server: str) -> None:
         requests.get(local_server, timeout=5)
 
 
+def test_other_hosts_pass_through_httpx_and_aiohttp_too(sim: Simulator, local_server: str) -> None:
+    import asyncio
+
+    import aiohttp
+    import httpx
+
+    async def with_aiohttp() -> str:
+        async with aiohttp.ClientSession() as session, session.get(local_server) as response:
+            return await response.text()
+
+    async def with_httpx() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(local_server, timeout=5)).text
+
+    with mock_apis(sim):
+        assert httpx.get(local_server, timeout=5).text == "real"
+        assert asyncio.run(with_httpx()) == "real"
+        assert asyncio.run(with_aiohttp()) == "real"
+    with mock_apis(sim, passthrough=False), pytest.raises(aiohttp.ClientConnectionError):
+        asyncio.run(with_aiohttp())
+
+
+def test_aiohttp_calls_are_recorded_on_apis_aiohttp_as_aioresponses_records_them(sim: Simulator, key: str) -> None:
+    import asyncio
+
+    import aiohttp
+    from yarl import URL
+
+    url = RIVO + "/rewards"
+    sent = {"X-Trace": "one"}
+
+    async def fetch() -> int:
+        async with aiohttp.ClientSession(headers={"Authorization": key}) as session, \
+                session.get(url, headers=sent) as response:
+            return response.status
+
+    with mock_apis(sim, clients=("aiohttp",)) as apis:
+        assert asyncio.run(fetch()) == 200
+        sent["X-Trace"] = "changed afterwards"
+        (recorded,) = apis.aiohttp.requests[("GET", URL(url))]
+        assert recorded.kwargs["headers"]["X-Trace"] == "one"  # a copy, as aioresponses keeps
+        assert recorded.kwargs["headers"]["Authorization"] == key  # the session's headers merged in
+        apis.aiohttp.assert_called_once_with(url, "GET", headers=recorded.kwargs["headers"])
+
+
 def test_a_responses_mock_started_first_sees_what_passes_through(sim: Simulator, key: str) -> None:
     with responses.RequestsMock() as outer:
         outer.add(responses.GET, "https://elsewhere.example.com/x", body="outer")

@@ -1,6 +1,8 @@
 """Async in-process clients under injected latency on a wall clock: concurrent requests wait side by side (the
-latency is awaited outside the simulator's lock, so one request's wait never holds up another's app call), and
-each answers exactly what the same request answers through a sync client."""
+latency is awaited outside the simulator's lock, so one request's wait never holds up another's app call), each
+answers exactly what the same request answers through a sync client, and each wait counts from when its request
+arrived: the app's work on the whole batch overlaps the waits instead of adding to them, yet no answer comes
+sooner than the latency after its request."""
 
 from __future__ import annotations
 
@@ -75,6 +77,86 @@ async def test_aiohttp_requests_wait_side_by_side(world: tuple[Simulator, dict[s
             answers = await asyncio.gather(*(one(session, urls[i % len(urls)]) for i in range(CONCURRENT)))
             elapsed = time.perf_counter() - t0
     check(sim, answers, expected, elapsed)
+
+
+SLOW_BATCH = 50
+APP_S = 0.02  # each app call made this slow: the batch's app work (1 s) matches its latency (1 s)
+
+
+def slowed(apis: Any, seconds: float = APP_S) -> Any:
+    """``apis`` whose app call takes at least ``seconds`` more (a blocking sleep: the loop is held, as by CPU)."""
+    call = apis.call
+
+    def slow_call(environ: dict[str, Any]) -> Any:
+        time.sleep(seconds)
+        return call(environ)
+
+    apis.call = slow_call
+    return apis
+
+
+def check_overlap(sent: list[float], answered: list[float]) -> None:
+    # Not sooner than the rule: each answer at least 1 s after its own request (the event loop's clock).
+    assert min(a - s for s, a in zip(sent, answered, strict=True)) >= 1.0 - 1e-6
+    # The waits overlap the app: 50 app calls of 20 ms run while the batch waits its 1 s, so the batch takes about
+    # 1 s; were each wait to start once its app call was done, the last answer would come >= 1 s + 50 x 20 ms after
+    # the first request (2 s).
+    elapsed = max(answered) - min(sent)
+    assert elapsed < 1.0 + SLOW_BATCH * APP_S * 0.8, f"the batch took {elapsed:.2f} s"
+
+
+@pytest.mark.asyncio
+async def test_httpx_waits_count_from_arrival_so_the_app_overlaps_them(
+        world: tuple[Simulator, dict[str, str], list[str]]) -> None:
+    sim, headers, urls = world
+    transport = httpx_transport(sim)
+    slowed(transport.apis)
+    loop = asyncio.get_running_loop()
+
+    async def one(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
+        sent = loop.time()
+        response = await client.get(url)
+        assert response.status_code == 200
+        return sent, loop.time()
+
+    async with httpx.AsyncClient(transport=transport, headers=headers, timeout=30) as client:
+        times = await asyncio.gather(*(one(client, urls[i % len(urls)]) for i in range(SLOW_BATCH)))
+    check_overlap([s for s, _ in times], [a for _, a in times])
+    assert len(sim.journal.calls("rivo.customers.get")) == SLOW_BATCH
+
+
+@pytest.mark.asyncio
+async def test_aiohttp_waits_count_from_arrival_so_the_app_overlaps_them(
+        world: tuple[Simulator, dict[str, str], list[str]]) -> None:
+    sim, headers, urls = world
+    loop = asyncio.get_running_loop()
+
+    async def one(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
+        sent = loop.time()
+        async with session.get(url) as response:
+            assert response.status == 200
+            await response.read()
+        return sent, loop.time()
+
+    with mock_apis(sim, clients=("aiohttp",)) as apis:
+        slowed(apis)
+        async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
+            times = await asyncio.gather(*(one(session, urls[i % len(urls)]) for i in range(SLOW_BATCH)))
+    check_overlap([s for s, _ in times], [a for _, a in times])
+    assert len(sim.journal.calls("rivo.customers.get")) == SLOW_BATCH
+
+
+def test_a_sync_client_waits_the_latency_counted_from_its_request(
+        world: tuple[Simulator, dict[str, str], list[str]]) -> None:
+    """The same rule for a sync client sleeping for real: the app's time is part of the latency, not added."""
+    sim, headers, urls = world
+    transport = httpx_transport(sim, real_sleep=True)
+    slowed(transport.apis, 0.5)
+    with httpx.Client(transport=transport, headers=headers) as client:
+        t0 = time.perf_counter()
+        assert client.get(urls[0]).status_code == 200
+        elapsed = time.perf_counter() - t0
+    assert 1.0 <= elapsed < 1.4, f"took {elapsed:.2f} s (1 s after its 0.5 s app call would be 1.5 s)"
 
 
 def test_the_latency_is_awaited_outside_the_simulators_lock(world: Any) -> None:

@@ -15,9 +15,10 @@ clock. One switch for every client library installed (``clients=`` to choose); o
   (``aioresponses``) for a simulated host wins over the simulator.
 - The pipeline decides; the carriers only carry out its transport action, the way each client meets it from a
   real server (the README's in-process table; ``tests/e2e/test_client_exceptions.py`` checks it against the
-  server shell). Latency advances the simulator's clock instead of sleeping; on a wall clock a sync client moves
-  its offset (``real_sleep=True`` to sleep), an async client awaits without blocking the loop
-  (``real_sleep=False`` to move the offset instead).
+  server shell). Latency advances the simulator's clock instead of sleeping; on a wall clock the wait counts from
+  the request's arrival (the app's time is part of it): a sync client moves its offset by the rest
+  (``real_sleep=True`` to sleep), an async client awaits the rest without blocking the loop (``real_sleep=False``
+  to move the offset instead), after yielding once so a concurrent batch all arrives before the app answers any.
 
 - ``requests`` (``requests_mode``): a private ``responses.RequestsMock``.
 - ``httpx`` (``httpx_mode``): ``SimulatorTransport`` (``rivosim.httpx_transport(sim)``), patched into httpx's

@@ -1,6 +1,7 @@
 """In-process mode for ``aiohttp.ClientSession``, on ``aioresponses`` (https://github.com/pnuckowski/aioresponses):
-its patch of ``ClientSession._request`` and its response builder carry the calls; the simulated hosts are
-answered from the app after whatever you registered on ``apis.aiohttp`` yourself.
+its request handling (matching, recording, pass-through) carries the calls, reached through a plain-function patch of
+``ClientSession._request``; the simulated hosts are answered from the app after whatever you registered on
+``apis.aiohttp`` yourself.
 
 Each transport action becomes what aiohttp raises for it over a socket (checked against the server shell by
 ``tests/e2e/test_client_exceptions.py``): a hang or a latency past the timeout is ``SocketTimeoutError`` (the
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 import json
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 from urllib.parse import urlencode
 
 import aiohttp
@@ -25,7 +28,8 @@ from aiohttp.helpers import TimerNoop
 from aiohttp.http_exceptions import ContentLengthError
 from aioresponses import aioresponses
 from aioresponses.compat import stream_reader_factory
-from multidict import CIMultiDict, CIMultiDictProxy
+from aioresponses.core import RequestCall
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from rivosim.kernel.transport_action import client_meets
 from rivosim.transports.wsgi import add_headers, wsgi_environ
@@ -41,6 +45,7 @@ __all__ = ["AiohttpCarrier", "CompatibleResponse", "SimulatedResponses"]
 MAX_KEPT_CALLS = 1000  # aioresponses keeps every call per (method, url); a long run keeps only the latest ones
 _SESSION: contextvars.ContextVar[aiohttp.ClientSession | None] = contextvars.ContextVar("rivosim_session",
                                                                                          default=None)
+_IMMUTABLE = frozenset((bool, int, float, str, bytes))
 _SocketTimeout = getattr(aiohttp, "SocketTimeoutError", aiohttp.ServerTimeoutError)  # aiohttp >= 3.10
 
 
@@ -103,23 +108,43 @@ class CompatibleResponse(aiohttp.ClientResponse):
 
 
 class SimulatedResponses(aioresponses):
-    """``aioresponses`` that answers the simulated hosts from the simulator when nothing you registered matched."""
+    """``aioresponses`` that answers the simulated hosts from the simulator when nothing you registered matched.
+
+    It patches ``ClientSession._request`` with a plain function instead of aioresponses' ``autospec`` mock: the
+    mock binds every call's arguments to the signature (``inspect``) and keeps every call in its
+    ``call_args_list``, which nothing reads here and which grew without bound over a long run (what aioresponses
+    records of a call stays in :attr:`requests`, kept to the latest :data:`MAX_KEPT_CALLS`)."""
 
     def __init__(self, apis: MockApis) -> None:
         super().__init__(passthrough_unmatched=apis.passthrough)
         self.apis = apis
+        self.patcher = patch("aiohttp.client.ClientSession._request", new=_requesting(self))
 
     def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", CompatibleResponse)
         super().add(url, method, *args, **kwargs)
 
-    async def _request_mock(self, orig_self: aiohttp.ClientSession, method: str, url: Any, *args: Any,
-                            **kwargs: Any) -> aiohttp.ClientResponse:
-        token = _SESSION.set(orig_self)
-        try:
-            return await super()._request_mock(orig_self, method, url, *args, **kwargs)
-        finally:
-            _SESSION.reset(token)
+    def _build_request_call(self, method: str = "GET", *args: Any, allow_redirects: bool = True,
+                            **kwargs: Any) -> RequestCall:
+        """What aioresponses records of a call (:attr:`requests`), as it records it: the arguments deep-copied,
+        except a multidict of headers, which is copied as a multidict (its keys and values are strings). Its
+        ``copy.deepcopy`` of the session's merged ``CIMultiDict`` went through ``__reduce__`` and cost a quarter of
+        every in-process aiohttp call."""
+        kwargs.setdefault("allow_redirects", allow_redirects)
+        if method == "POST":
+            kwargs.setdefault("data", None)
+        recorded = {}
+        for name, value in kwargs.items():
+            if value is None or type(value) in _IMMUTABLE:
+                recorded[name] = value
+            elif isinstance(value, MultiDict | MultiDictProxy):
+                recorded[name] = value.copy()
+            else:
+                try:
+                    recorded[name] = copy.deepcopy(value)
+                except (TypeError, ValueError):  # as aioresponses: some values cannot be deep-copied
+                    recorded[name] = value
+        return RequestCall(args, recorded)
 
     async def match(self, method: str, url: URL, allow_redirects: bool = True,
                     **kwargs: Any) -> aiohttp.ClientResponse | None:
@@ -147,6 +172,7 @@ class SimulatedResponses(aioresponses):
 
     async def _simulate(self, session: Any, method: str, url: URL, kwargs: dict[str, Any]
                         ) -> aiohttp.ClientResponse:
+        arrived = await self.apis.arrive_async()  # every concurrent request arrives before the app answers any
         headers: CIMultiDict[str] = CIMultiDict(kwargs.get("headers") or {})
         body = _body(session, kwargs, headers)
         headers.setdefault("Host", url.raw_authority)
@@ -158,7 +184,7 @@ class SimulatedResponses(aioresponses):
             return self._response(method, url, kwargs, call, None)
         seconds, timeout_error = _timeout(session, kwargs)
         meets = client_meets(call.action, seconds, len(call.body))
-        await self.apis.wait_async(meets.waited, call.shop)
+        await self.apis.wait_async(meets.waited, call.shop, since=arrived)  # the rest: the app's time counts
         kind = meets.kind
         if kind in ("timed_out", "hangs_forever"):
             raise (_SocketTimeout("Timeout on reading data from socket") if timeout_error is _SocketTimeout
@@ -212,6 +238,21 @@ def _client_response(method: str, url: URL, request_headers: Any, call: Simulate
             stream.feed_data(body)
         stream.set_exception(error)
     return response
+
+
+def _requesting(mock: SimulatedResponses) -> Any:
+    """What ``ClientSession._request`` becomes while ``mock`` runs: aioresponses' ``_request_mock``, with the
+    session at hand for :meth:`SimulatedResponses.match` (aioresponses does not pass it on)."""
+
+    async def _request(session: aiohttp.ClientSession, method: str, str_or_url: Any, *args: Any,
+                       **kwargs: Any) -> aiohttp.ClientResponse:
+        token = _SESSION.set(session)
+        try:
+            return await mock._request_mock(session, method, str_or_url, *args, **kwargs)
+        finally:
+            _SESSION.reset(token)
+
+    return _request
 
 
 class AiohttpCarrier:

@@ -162,10 +162,14 @@ class MockApis(ContextDecorator):
         shop = getattr(environ.get(REQ_KEY), "shop", None)  # whose clock the client's waiting moves
         return SimulatedCall(int(status_line[:3]), headers, body, action, shop.domain if shop is not None else None)
 
-    def wait(self, seconds: float, shop: str | None = None) -> None:
-        """A synchronous client waits ``seconds`` for a request of ``shop``: really when asked to
-        (``real_sleep=True``); otherwise that shop's wall clock's offset moves (a virtual clock already moved in
-        the app for the server's latency; a hang's wait is the client's, not simulator time)."""
+    def wait(self, seconds: float, shop: str | None = None, since: float | None = None) -> None:
+        """A synchronous client waits ``seconds`` for a request of ``shop``, counted from ``since``
+        (``time.perf_counter()`` when the request reached the simulator: the app's own time is part of the wait):
+        really when asked to (``real_sleep=True``); otherwise that shop's wall clock's offset moves by the rest (a
+        virtual clock already moved in the app for the server's latency; a hang's wait is the client's, not
+        simulator time)."""
+        if since is not None:
+            seconds -= time.perf_counter() - since
         if seconds <= 0:
             return
         if self.real_sleep:
@@ -173,16 +177,32 @@ class MockApis(ContextDecorator):
         else:
             self._move_wall_clock(seconds, shop)
 
-    async def wait_async(self, seconds: float, shop: str | None = None) -> None:
-        """An async client waits ``seconds`` (:meth:`sleeps_async` says whether it really awaits them)."""
-        if seconds <= 0:
-            return
-        if self.sleeps_async():
-            import asyncio
+    async def arrive_async(self) -> float:
+        """An async request reaches the simulator: when, for :meth:`wait_async` to count from. When the client
+        really awaits its waits (:meth:`sleeps_async`), the request then yields to the event loop once, so every
+        request sent concurrently with it arrives before the app answers any of them, as a server accepts them
+        all at once, and each one's wait overlaps the app's work on the others instead of starting after it."""
+        if not self.sleeps_async():
+            return time.perf_counter()  # no event loop needed: any async library's client may run here
+        import asyncio  # here: importing rivosim must not import asyncio (start-up time)
 
+        arrived = asyncio.get_running_loop().time()  # the clock asyncio.sleep() counts on
+        await asyncio.sleep(0)
+        return arrived
+
+    async def wait_async(self, seconds: float, shop: str | None = None, since: float | None = None) -> None:
+        """An async client waits ``seconds`` for a request of ``shop``, counted from ``since``
+        (:meth:`arrive_async`): only the remainder, ``seconds - (now - since)``, is still to wait
+        (:meth:`sleeps_async` says whether it is awaited, or moves the shop's wall clock's offset)."""
+        if not self.sleeps_async():
+            self.wait(seconds, shop, since)
+            return
+        import asyncio
+
+        if since is not None:
+            seconds -= asyncio.get_running_loop().time() - since
+        if seconds > 0:
             await asyncio.sleep(seconds)
-        else:
-            self._move_wall_clock(seconds, shop)
 
     def _move_wall_clock(self, seconds: float, shop: str | None) -> None:
         # Only the request's shop waited: other shops' time (and a request no shop owns) does not move.

@@ -11,6 +11,7 @@ https://www.python-httpx.org/advanced/transports/ for the transport API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +28,14 @@ __all__ = ["HttpxCarrier", "SimulatorTransport", "environ_for_httpx"]
 
 
 def environ_for_httpx(request: httpx.Request, body: bytes) -> dict[str, Any]:
-    """The WSGI environ the server shell would build for ``request``."""
+    """The WSGI environ the server shell would build for ``request``: header values decoded from the bytes httpx
+    would send as latin-1, as the shell decodes them (and PEP 3333 asks), not as ``Headers.multi_items()`` guesses
+    an encoding (which also costs twice the time)."""
     url = request.url
     path, _, query = url.raw_path.partition(b"?")
     environ = wsgi_environ(request.method, path.decode("ascii") or "/", query.decode("ascii"), None, body,
                            scheme=url.scheme, host=url.host or "localhost", port=url.port)
-    add_headers(environ, request.headers.multi_items())
+    add_headers(environ, [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw])
     return environ
 
 
@@ -70,20 +73,24 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     # -- sync --------------------------------------------------------------------------------------------------
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        arrived = time.perf_counter()
         call = self.apis.call(environ_for_httpx(request, request.read()))
         if call.plain:
             return _answer(request, call, sync=True)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        self.apis.wait(meets.waited, call.shop)
+        self.apis.wait(meets.waited, call.shop, since=arrived)
         return self._response(request, call, meets, sync=True)
 
     # -- async -------------------------------------------------------------------------------------------------
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        call = self.apis.call(environ_for_httpx(request, await request.aread()))
+        apis = self.apis
+        body = await request.aread()
+        arrived = await apis.arrive_async()  # every concurrent request arrives before the app answers any
+        call = apis.call(environ_for_httpx(request, body))
         if call.plain:
             return _answer(request, call, sync=False)
         meets = client_meets(call.action, _read_timeout(request), len(call.body))
-        await self.apis.wait_async(meets.waited, call.shop)
+        await apis.wait_async(meets.waited, call.shop, since=arrived)  # the rest: the app's time counts
         return self._response(request, call, meets, sync=False)
 
     # -- what the client meets ---------------------------------------------------------------------------------

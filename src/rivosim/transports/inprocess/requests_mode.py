@@ -5,6 +5,7 @@ transport action (the table in the package docstring)."""
 from __future__ import annotations
 
 import re
+import time
 from http.client import IncompleteRead, RemoteDisconnected
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
@@ -158,11 +159,12 @@ class RequestsCarrier:
             self.apis.mock = None
 
     def handle(self, request: PreparedRequest) -> Any:
+        arrived = time.perf_counter()  # the wait counts from here: the app's time is part of it
         environ = environ_for(request)
         call = self.apis.call(environ)
         body = call.body
         if not call.plain:
-            self._carry_out(call, request)
+            self._carry_out(call, request, arrived)
         headers = HTTPHeaderDict(call.headers)
         declared = call.declared_length()
         if declared is not None and declared > len(body):
@@ -173,12 +175,12 @@ class RequestsCarrier:
             body = b""
         return responses._form_response(BytesIO(body), headers, call.status, request.method)
 
-    def _carry_out(self, call: Any, request: PreparedRequest) -> None:
-        """Raise what ``requests`` raises for what the client meets
+    def _carry_out(self, call: Any, request: PreparedRequest, arrived: float) -> None:
+        """Wait, then raise what ``requests`` raises for what the client meets
         (``rivosim.kernel.transport_action.client_meets``)."""
         timeout = _read_timeout(getattr(request, "req_kwargs", {}).get("timeout"))
         meets = client_meets(call.action, timeout, len(call.body))
-        self.apis.wait(meets.waited, call.shop)
+        self.apis.wait(meets.waited, call.shop, since=arrived)
         kind = meets.kind
         if kind == "response":
             return
