@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "PYTHON", "ROOT", "Figure", "child_env", "free_port", "http_get", "median", "pinned", "rss_kb", "running",
+    "PYTHON",
+    "ROOT",
+    "Figure",
+    "OutOfTime",
+    "child_env",
+    "free_port",
+    "http_get",
+    "median",
+    "pinned",
+    "rss_kb",
+    "running",
     "wait_http",
 ]
 
@@ -142,3 +152,7 @@ def wait_http(port: int, path: str, *, timeout: float = 30.0, proc: subprocess.P
         if time.perf_counter() > deadline:
             raise TimeoutError(f"no answer from 127.0.0.1:{port}{path} within {timeout:.0f} s")
         time.sleep(interval)
+
+
+class OutOfTime(Exception):
+    """A measured side ran past its time cap."""

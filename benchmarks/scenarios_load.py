@@ -26,7 +26,6 @@ run counts; in full mode it runs once (time: the section stays near a minute).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import json
@@ -37,13 +36,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._common import ROOT, Figure
+from ._common import Figure, OutOfTime
+from .scenario_library import library
 
 if TYPE_CHECKING:
     from rivosim.domain.shop import Shop
     from rivosim.engine import Simulator
     from rivosim.scenarios.loader import Scenario
-    from rivosim.scenarios.runner import ScenarioResult
 
 __all__ = ["GENERATED_DOMAIN", "SHOP", "Measured", "OutOfTime", "State", "adjustment", "compare", "expected_steps",
            "generated_text", "library", "measure_direct", "measure_runner", "run", "state_of"]
@@ -67,11 +66,6 @@ QUICK_CUSTOMERS = 1_000
 # take well under a minute for both sides together; these only stop a pathological slowdown from hanging).
 FULL_CAP_SECONDS = 300.0
 QUICK_CAP_SECONDS = 60.0
-LIBRARY_CAP_SECONDS = 120.0
-
-
-class OutOfTime(Exception):
-    """A measured side ran past its time cap."""
 
 
 # -- the generated scenario ---------------------------------------------------------------------------------
@@ -395,53 +389,9 @@ def _decomposition(out: dict[str, Any], quick: bool) -> list[Figure]:
     ]
 
 
-# -- the library ------------------------------------------------------------------------------------------------
-def library(cap_seconds: float = LIBRARY_CAP_SECONDS) -> dict[str, Any]:
-    """Load and run every ``scenarios/*.yaml`` in-process as ``rivosim run`` does (``--keep-going``)."""
-    from rivosim.scenarios.loader import load_paths
-    from rivosim.scenarios.runner import run_scenarios
-
-    started = time.perf_counter()
-    scenarios, errors = load_paths([ROOT / "scenarios"])
-    loaded = time.perf_counter()
-    deadline = loaded + cap_seconds
-    timed_out: list[str] = []
-
-    def on_start(i: int, scenario: Scenario) -> None:
-        # run_scenarios has no time limit; past the cap the remaining scenarios are not started.
-        if time.perf_counter() > deadline:
-            timed_out.append(scenario.name)
-            raise OutOfTime(f"the library ran past {cap_seconds:.0f} s at {scenario.name}")
-
-    results: list[ScenarioResult] = []  # collected as they finish, so a stop at the cap keeps them
-    with contextlib.suppress(OutOfTime):
-        run_scenarios(scenarios, keep_going=True, on_start=on_start, on_result=lambda _, r: results.append(r))
-    finished = time.perf_counter()
-    failed = [r.name for r in results if not r.passed]
-    return {"scenarios": len(scenarios), "load_errors": [str(e) for e in errors], "results": len(results),
-            "steps": sum(r.steps_run for r in results), "failed": failed, "timed_out": timed_out,
-            "load_seconds": loaded - started, "run_seconds": finished - loaded, "seconds": finished - started}
-
-
-def _library(say: Callable[[str], None]) -> Figure:
-    say("  running every scenarios/*.yaml in-process…")
-    out = library()
-    problems = [*out["load_errors"]]
-    if out["timed_out"]:
-        problems.append(f"stopped at the {LIBRARY_CAP_SECONDS:.0f} s cap before {out['timed_out'][0]}")
-    if out["failed"]:
-        problems.append(f"{len(out['failed'])} failed: {', '.join(out['failed'])}")
-    summary = (f"{out['scenarios']} scenarios, {out['steps']:,} steps; load {out['load_seconds']:.2f} s + run "
-               f"{out['run_seconds']:.2f} s")
-    note = "; ".join(problems) + f" ({summary})" if problems else f"all {out['results']} passed ({summary})"
-    return Figure("whole library, in-process", f"{out['seconds']:.2f} s",
-                  f"{out['scenarios']} scenarios, {out['steps']:,} steps", "-", "info",
-                  False if problems else None, note)
-
-
 def run(quick: bool, say: Callable[[str], None]) -> list[Figure]:
-    from benchmarks import scenario_jobs, scenario_span
+    from benchmarks import scenario_jobs, scenario_library, scenario_span
 
     overhead, out = _overhead(quick, say)
-    return [_library(say), *scenario_jobs.run(quick, say), *scenario_span.run(quick, say), overhead,
+    return [scenario_library.figure(say), *scenario_jobs.run(quick, say), *scenario_span.run(quick, say), overhead,
             *(_decomposition(out, quick) if out else [])]
