@@ -11,26 +11,24 @@ Owned by the lifecycle (``Lifecycle.credits``), which hands it every ledger even
 
 from __future__ import annotations
 
-from collections import deque
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from rivosim.domain.context import ShopContext
 from rivosim.domain.events import CreditsExpiryWarned
 from rivosim.domain.rivo.ledger import Ledger, PointsEventPlan
+from rivosim.domain.rivo.lots import Lots
 from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Member, PointsEvent
 from rivosim.kernel.clock import add_months
 
 __all__ = ["CreditsExpiry"]
 
-WARNINGS = (("warning", timedelta(days=30)), ("last_chance", timedelta(days=3)))
 ZERO = Decimal("0.00")
 
 
 class CreditsExpiry:
-    """Credit lots per member: ``[points event id, credits left, expires at]``, oldest first."""
+    """Store-credit lots (``Lots``) and what their warnings and expiries do."""
 
     closed = False  # set with the lifecycle's when the shop is deleted
 
@@ -38,8 +36,7 @@ class CreditsExpiry:
         self.ctx = ctx
         self.members = members
         self.ledger = ledger
-        self.lots: dict[int, deque[list[Any]]] = {}
-        self._lot_of: dict[int, list[Any]] = {}  # points event id -> its live lot (timers name lots by event id)
+        self.lots = Lots(ctx, "rivo.warn_credit_lot", "rivo.expire_credit_lot")
         ctx.handle("rivo.warn_credit_lot", self._warn_lot)
         ctx.handle("rivo.expire_credit_lot", self._expire_lot)
 
@@ -52,31 +49,14 @@ class CreditsExpiry:
         if not cfg.enabled or event.source == "credits_expired" or event.credits_diff == 0:
             return
         if event.credits_diff > 0:
-            expires_at = add_months(event.created_at, cfg.months)
-            lot = [event.id, event.credits_diff, expires_at]
-            self.lots.setdefault(member.id, deque()).append(lot)
-            self._lot_of[event.id] = lot
-            for kind, before in WARNINGS:
-                self.ctx.keep_time(expires_at - before, "rivo.warn_credit_lot", (member.id, event.id, kind))
-            self.ctx.keep_time(expires_at, "rivo.expire_credit_lot", (member.id, event.id))
+            self.lots.open(member.id, event.id, event.credits_diff, add_months(event.created_at, cfg.months))
         else:
-            self._use(member.id, -event.credits_diff)
-
-    def _use(self, member_id: int, amount: Decimal) -> None:
-        lots = self.lots.get(member_id)
-        while lots and amount > 0:
-            lot = lots[0]
-            used = min(lot[1], amount)
-            lot[1] -= used
-            amount -= used
-            if lot[1] <= 0:
-                lots.popleft()
-                self._lot_of.pop(lot[0], None)
+            self.lots.use(member.id, -event.credits_diff)
 
     def _warn_lot(self, member_id: int, event_id: int, kind: str) -> None:
         member = self.members.members.get(member_id)
-        lot = self._lot_of.get(event_id)  # gone: spent (or expired) already
-        if member is None or lot is None or lot[1] <= 0 or not self._applies() or self.members.is_excluded(member):
+        lot = self.lots.live(event_id)
+        if member is None or lot is None or not self._applies() or self.members.is_excluded(member):
             return
         self.ctx.bus.publish(CreditsExpiryWarned(
             shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id, kind=kind,
@@ -84,25 +64,18 @@ class CreditsExpiry:
 
     def _expire_lot(self, member_id: int, event_id: int) -> None:
         member = self.members.members.get(member_id)
-        lot = self._lot_of.pop(event_id, None)
-        if lot is None:
-            return  # spent already
-        remaining, lot[1] = lot[1], ZERO
-        lots = self.lots.get(member_id)
-        if lots and lot in lots:
-            lots.remove(lot)
-        if member is None or not self._applies():
+        remaining = self.lots.close(member_id, event_id)
+        if member is None or remaining is None or not self._applies():
             return
         credits = min(remaining, max(member.credits_tally, ZERO))
         if credits <= 0:
             return
-        now = self.ctx.now()
         self.ledger.apply_plan(PointsEventPlan(member=member, source="credits_expired", points_diff=0,
-                                               credits_diff=-credits, applied_at=now, title="Store credit expired"))
+                                               credits_diff=-credits, applied_at=self.ctx.now(),
+                                               title="Store credit expired"))
 
     def expire_at(self, member: Member) -> datetime | None:
         """When the member's next store credit expires (None when none will)."""
         if not self.ctx.settings().program.credits_expiry.enabled or member.credits_tally <= 0:
             return None
-        lots = self.lots.get(member.id)
-        return min((lot[2] for lot in lots if lot[1] > 0), default=None) if lots else None
+        return self.lots.next_expiry(member.id)

@@ -15,7 +15,6 @@ members, ledger and tiers, and listens to the members (``Members.on_days_changed
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,6 +23,7 @@ from rivosim.domain.context import ShopContext
 from rivosim.domain.events import PointsExpired, PointsExpiryWarned
 from rivosim.domain.rivo.credits import CreditsExpiry
 from rivosim.domain.rivo.ledger import Ledger, PointsEventPlan
+from rivosim.domain.rivo.lots import WARNINGS, Lots
 from rivosim.domain.rivo.members import Members
 from rivosim.domain.rivo.models import Member, PointsEvent
 from rivosim.domain.rivo.program import Program
@@ -33,7 +33,6 @@ from rivosim.kernel.clock import add_months
 
 __all__ = ["Lifecycle"]
 
-WARNINGS = (("warning", timedelta(days=30)), ("last_chance", timedelta(days=3)))
 
 
 def _day_key(day: date) -> str:
@@ -68,8 +67,7 @@ class Lifecycle:
         self._dob_index: dict[str, set[int]] | None = None
         self._join_index: dict[str, set[int]] | None = None
         self._celebrated: dict[tuple[int, str], int] = {}
-        self.lots: dict[int, deque[list[Any]]] = {}
-        self._lot_of: dict[int, list[Any]] = {}  # points event id -> its live lot (timers name lots by event id)
+        self.lots = Lots(ctx, "rivo.warn_lot", "rivo.expire_lot")  # per-event points expiry
         self._inactivity_gen: dict[int, int] = {}
         self.credits = CreditsExpiry(ctx, members, ledger)  # store credit's own lots and warnings
         ctx.handle("rivo.daily", self._daily)
@@ -184,16 +182,10 @@ class Lifecycle:
             return
         if cfg.mode == "per_event":
             if event.points_diff > 0:
-                expires_at = add_months(event.created_at, cfg.months)
-                event.expires_at = expires_at
-                lot = [event.id, event.points_diff, expires_at]
-                self.lots.setdefault(member.id, deque()).append(lot)
-                self._lot_of[event.id] = lot
-                for kind, before in WARNINGS:
-                    self.ctx.keep_time(expires_at - before, "rivo.warn_lot", (member.id, event.id, kind))
-                self.ctx.keep_time(expires_at, "rivo.expire_lot", (member.id, event.id))
+                event.expires_at = add_months(event.created_at, cfg.months)
+                self.lots.open(member.id, event.id, event.points_diff, event.expires_at)
             elif event.points_diff < 0:
-                self._consume_lots(member.id, -event.points_diff)
+                self.lots.use(member.id, -event.points_diff)
         else:
             if event.source == "points_purchase" and cfg.exclude_redemptions_from_activity:
                 return
@@ -205,25 +197,14 @@ class Lifecycle:
                                    (member.id, generation, kind, expires_at.isoformat()))
             self.ctx.keep_time(expires_at, "rivo.expire_inactive", (member.id, generation))
 
-    def _consume_lots(self, member_id: int, points: int) -> None:
-        lots = self.lots.get(member_id)
-        while lots and points > 0:
-            lot = lots[0]
-            used = min(lot[1], points)
-            lot[1] -= used
-            points -= used
-            if lot[1] == 0:
-                lots.popleft()
-                self._lot_of.pop(lot[0], None)
-
     def _expiry_applies(self, mode: str) -> bool:
         cfg = self._expiry()
         return not self.closed and cfg.enabled and cfg.mode == mode and self.ledger.program_active()
 
     def _warn_lot(self, member_id: int, event_id: int, kind: str) -> None:
         member = self.members.members.get(member_id)
-        lot = self._lot_of.get(event_id)  # gone: used up (or expired) already
-        if (member is None or lot is None or lot[1] <= 0 or not self._expiry_applies("per_event")
+        lot = self.lots.live(event_id)  # None: used up (or expired) already
+        if (member is None or lot is None or not self._expiry_applies("per_event")
                 or self.members.is_excluded(member)):
             return
         self.ctx.bus.publish(PointsExpiryWarned(shop=self.ctx.domain, at=self.ctx.now(), customer_id=member_id,
@@ -232,14 +213,8 @@ class Lifecycle:
 
     def _expire_lot(self, member_id: int, event_id: int) -> None:
         member = self.members.members.get(member_id)
-        lot = self._lot_of.pop(event_id, None)
-        if lot is None:
-            return  # used up already
-        remaining, lot[1] = lot[1], 0
-        lots = self.lots.get(member_id)
-        if lots and lot in lots:
-            lots.remove(lot)
-        if member is None or remaining <= 0 or not self._expiry_applies("per_event"):
+        remaining = self.lots.close(member_id, event_id)  # None: used up already
+        if member is None or remaining is None or remaining <= 0 or not self._expiry_applies("per_event"):
             return
         self._expire(member, min(remaining, max(member.points_tally, 0)), "per_event")
 
@@ -274,8 +249,7 @@ class Lifecycle:
         if not cfg.enabled or member.points_tally <= 0:
             return None
         if cfg.mode == "per_event":
-            lots = self.lots.get(member.id)
-            return min((lot[2] for lot in lots if lot[1] > 0), default=None) if lots else None
+            return self.lots.next_expiry(member.id)
         last = member.last_activity_at
         return add_months(last, cfg.months) if last else None
 
